@@ -1,0 +1,286 @@
+"""Targets: what is loaded, how one request is built and how its response is classified.
+
+A target is anything with ``describe()``, ``shape_info()`` and ``prepare()``. ``prepare()``
+returns a :class:`PreparedTarget`: the engine asks it for the :class:`RequestTemplate`
+to send (the same object while it stays valid, so the wire bytes are built once) and
+hands every response, or transport error, back to ``classify``.
+"""
+
+from __future__ import annotations
+
+import json as _json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .errors import ConfigError
+from .recorder import Outcome
+from .response import Response
+
+URL_FORMS = "an 'http://' or 'https://' URL, 'lambda:NAME[:QUALIFIER]', or a Lambda function ARN"
+# Query parameters and headers whose values are secrets: never shown anywhere.
+SECRET_QUERY_KEYS = frozenset(
+    {
+        "x-amz-signature",
+        "x-amz-credential",
+        "x-amz-security-token",
+        "signature",
+        "sig",
+        "token",
+        "access_token",
+        "api_key",
+        "apikey",
+        "key",
+        "password",
+        "secret",
+    }
+)
+SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-amz-security-token",
+        "x-amz-signature",
+        "x-api-key",
+        "cookie",
+    }
+)
+REDACTED = "<redacted>"
+
+
+@dataclass(frozen=True)
+class ParsedURL:
+    """A URL split into what a connection needs."""
+
+    scheme: str
+    host: str
+    port: int
+    target: str  # path and query, as written on the request line
+    original: str
+
+    @property
+    def host_header(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+def parse_url(url: object) -> ParsedURL:
+    """Parse an http(s) URL; raise ConfigError naming the value and the accepted forms."""
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError(f"target URL {url!r} is not valid; use {URL_FORMS}")
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"target URL {url!r} is not valid ({exc}); use {URL_FORMS}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ConfigError(f"target URL {url!r} has unsupported scheme {scheme!r}; use {URL_FORMS}")
+    if not parts.hostname:
+        raise ConfigError(f"target URL {url!r} has no host; use {URL_FORMS}")
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return ParsedURL(
+        scheme=scheme,
+        host=parts.hostname,
+        port=port or (443 if scheme == "https" else 80),
+        target=target,
+        original=url.strip(),
+    )
+
+
+def redact_url(url: str) -> str:
+    """The URL without user info and with secret query values replaced."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode(
+            [(k, REDACTED if k.lower() in SECRET_QUERY_KEYS else v) for k, v in pairs], safe="<>"
+        )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(k, REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in headers]
+
+
+@dataclass(frozen=True)
+class RequestTemplate:
+    """One request to send. The engine caches its wire bytes per template object."""
+
+    method: str
+    url: ParsedURL
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = b""
+
+
+@runtime_checkable
+class PreparedTarget(Protocol):
+    """What the engine drives: a request source and a classifier."""
+
+    url: ParsedURL
+    verify: bool | str
+    max_body_bytes: int
+
+    def current_request(self) -> RequestTemplate:
+        """The request to send now (the same object while it stays valid)."""
+
+    def classify(self, response: Response | None, error_kind: str | None, latency_ns: int | None) -> Outcome:
+        """Turn a response (or a transport error kind) into an Outcome."""
+
+
+class Target(Protocol):
+    def describe(self) -> str:
+        """A one-line, secret-free description for reports."""
+
+    def shape_info(self) -> dict[str, Any]:
+        """Secret-free fields for the JSON report."""
+
+    def prepare(self) -> PreparedTarget: ...
+
+
+ColdStartDetector = Callable[[Response], Any]
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class HttpTarget:
+    """An HTTP(S) endpoint: API Gateway, a Function URL, or any URL in front of a Lambda."""
+
+    url: str
+    method: str = "GET"
+    headers: Mapping[str, str] | None = None
+    body: bytes | str | None = None
+    json: Any = None
+    throttle_statuses: Iterable[int] = (429,)
+    cold_start: str | ColdStartDetector | None = None
+    verify: bool | str = True
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    _parsed: ParsedURL = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_parsed", parse_url(self.url))
+        if not isinstance(self.method, str) or not self.method.isalpha():
+            raise ConfigError(f"method={self.method!r} is not valid; use an HTTP method like 'GET'")
+        object.__setattr__(self, "method", self.method.upper())
+        if self.body is not None and self.json is not None:
+            raise ConfigError("HttpTarget takes body= or json=, not both")
+        statuses = tuple(self.throttle_statuses)
+        for status in statuses:
+            if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+                raise ConfigError(
+                    f"throttle_statuses contains {status!r}; use HTTP status codes like (429,) "
+                    "or [500] for an API Gateway REST API"
+                )
+        object.__setattr__(self, "throttle_statuses", statuses)
+        cold = self.cold_start
+        if cold is not None and not isinstance(cold, str) and not callable(cold):
+            raise ConfigError(
+                f"cold_start={cold!r} is not valid; use a response header name such as "
+                "'x-cold-start' or a callable taking the response"
+            )
+        if not isinstance(self.verify, (bool, str)):
+            raise ConfigError(
+                f"verify={self.verify!r} is not valid; use True, False or a CA bundle path"
+            )
+        if isinstance(self.max_body_bytes, bool) or not isinstance(self.max_body_bytes, int) or (
+            self.max_body_bytes < 0
+        ):
+            raise ConfigError(
+                f"max_body_bytes={self.max_body_bytes!r} is not valid; use a whole number >= 0"
+            )
+
+    def describe(self) -> str:
+        return f"{self.method} {redact_url(self.url)}"
+
+    def shape_info(self) -> dict[str, Any]:
+        cold = self.cold_start
+        return {
+            "kind": "http",
+            "method": self.method,
+            "url": redact_url(self.url),
+            "throttle_statuses": list(self.throttle_statuses),  # type: ignore[arg-type]
+            "cold_start": cold if isinstance(cold, str) or cold is None else "callable",
+        }
+
+    def prepare(self) -> PreparedTarget:
+        return _PreparedHttpTarget(self)
+
+
+class _PreparedHttpTarget:
+    """Wire form of an HttpTarget: one template, and the classification rules."""
+
+    def __init__(self, target: HttpTarget) -> None:
+        self.url = target._parsed
+        self.verify = target.verify
+        self.max_body_bytes = target.max_body_bytes
+        body: bytes = b""
+        headers = {k.lower(): (k, str(v)) for k, v in (target.headers or {}).items()}
+        if target.json is not None:
+            body = _json.dumps(target.json, separators=(",", ":")).encode()
+            headers.setdefault("content-type", ("Content-Type", "application/json"))
+        elif isinstance(target.body, str):
+            body = target.body.encode()
+        elif target.body is not None:
+            body = bytes(target.body)
+        headers.setdefault("host", ("Host", self.url.host_header))
+        headers.setdefault("user-agent", ("User-Agent", "pytest-lambda-slo"))
+        headers.setdefault("accept", ("Accept", "*/*"))
+        if body or target.method in ("POST", "PUT", "PATCH"):
+            headers["content-length"] = ("Content-Length", str(len(body)))
+        self._template = RequestTemplate(target.method, self.url, tuple(headers.values()), body)
+        self._throttle = frozenset(target.throttle_statuses)  # type: ignore[arg-type]
+        cold = target.cold_start
+        self._cold_header = cold.lower() if isinstance(cold, str) else None
+        self._cold_fn = cold if callable(cold) else None
+
+    def current_request(self) -> RequestTemplate:
+        return self._template
+
+    def classify(
+        self, response: Response | None, error_kind: str | None, latency_ns: int | None
+    ) -> Outcome:
+        if response is None:
+            return Outcome("error", latency_ns, error_kind=error_kind or "unknown")
+        status = response.status_code
+        cold: bool | None = None
+        if self._cold_header is not None:
+            value = response.headers.get(self._cold_header)
+            cold = None if value is None else value.strip().lower() == "true"
+        elif self._cold_fn is not None:
+            cold = bool(self._cold_fn(response))
+        if status in self._throttle:
+            return Outcome("throttle", latency_ns, status=status, bytes_received=response.body_bytes)
+        if error_kind is None and status >= 400:
+            error_kind = "http_5xx" if status >= 500 else "http_4xx"
+        kind = "ok" if error_kind is None else "error"
+        return Outcome(
+            kind,
+            latency_ns,
+            status=status,
+            error_kind=error_kind,
+            cold=cold,
+            bytes_received=response.body_bytes,
+        )
+
+
+def as_target(target: object) -> Target:
+    """Accept a target object, an http(s) URL or 'lambda:NAME[:QUALIFIER]' / a Lambda ARN."""
+    if isinstance(target, str):
+        text = target.strip()
+        if text.startswith("lambda:") or text.startswith("arn:"):
+            from .invoke import InvokeTarget  # optional extra: imported only when used
+
+            return InvokeTarget.from_string(text)
+        return HttpTarget(text)
+    if hasattr(target, "prepare") and hasattr(target, "describe"):
+        return target  # type: ignore[return-value]
+    raise ConfigError(f"target {target!r} is not valid; use {URL_FORMS}, HttpTarget or InvokeTarget")
