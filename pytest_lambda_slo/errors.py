@@ -1,10 +1,10 @@
 """The exception tree of pytest-lambda-slo.
 
-    LambdaSLOError                 base of everything the plugin raises on purpose
-    ├── ConfigError (ValueError)   bad input: a budget, duration, rate, target, shape or option
-    ├── MissingExtraError (ImportError)  an optional extra is needed, e.g. ``[aws]``
-    └── LoadAborted                a load run was stopped (cap, cancellation)
-    SLOViolation (AssertionError)  one or more budgets are broken; the test FAILS
+LambdaSLOError                 base of everything the plugin raises on purpose
+├── ConfigError (ValueError)   bad input: a budget, duration, rate, target, shape or option
+├── MissingExtraError (ImportError)  an optional extra is needed, e.g. ``[aws]``
+└── LoadAborted                a load run was stopped (cap, cancellation)
+SLOViolation (AssertionError)  one or more budgets are broken; the test FAILS
 """
 
 from __future__ import annotations

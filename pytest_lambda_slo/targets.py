@@ -133,7 +133,9 @@ class PreparedTarget(Protocol):
     def current_request(self) -> RequestTemplate:
         """The request to send now (the same object while it stays valid)."""
 
-    def classify(self, response: Response | None, error_kind: str | None, latency_ns: int | None) -> Outcome:
+    def classify(
+        self, response: Response | None, error_kind: str | None, latency_ns: int | None
+    ) -> Outcome:
         """Turn a response (or a transport error kind) into an Outcome."""
 
 
@@ -191,8 +193,10 @@ class HttpTarget:
             raise ConfigError(
                 f"verify={self.verify!r} is not valid; use True, False or a CA bundle path"
             )
-        if isinstance(self.max_body_bytes, bool) or not isinstance(self.max_body_bytes, int) or (
-            self.max_body_bytes < 0
+        if (
+            isinstance(self.max_body_bytes, bool)
+            or not isinstance(self.max_body_bytes, int)
+            or (self.max_body_bytes < 0)
         ):
             raise ConfigError(
                 f"max_body_bytes={self.max_body_bytes!r} is not valid; use a whole number >= 0"
@@ -258,7 +262,9 @@ class _PreparedHttpTarget:
         elif self._cold_fn is not None:
             cold = bool(self._cold_fn(response))
         if status in self._throttle:
-            return Outcome("throttle", latency_ns, status=status, bytes_received=response.body_bytes)
+            return Outcome(
+                "throttle", latency_ns, status=status, bytes_received=response.body_bytes
+            )
         if error_kind is None and status >= 400:
             error_kind = "http_5xx" if status >= 500 else "http_4xx"
         kind = "ok" if error_kind is None else "error"
@@ -283,4 +289,6 @@ def as_target(target: object) -> Target:
         return HttpTarget(text)
     if hasattr(target, "prepare") and hasattr(target, "describe"):
         return target  # type: ignore[return-value]
-    raise ConfigError(f"target {target!r} is not valid; use {URL_FORMS}, HttpTarget or InvokeTarget")
+    raise ConfigError(
+        f"target {target!r} is not valid; use {URL_FORMS}, HttpTarget or InvokeTarget"
+    )

@@ -17,7 +17,9 @@ _DURATION_UNITS = {
     "min": 60.0,
     "h": 3600.0,
 }
-_DURATION_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ns|us|µs|ms|s|min|m|h)\s*$")
+_DURATION_RE = re.compile(
+    r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ns|us|µs|ms|s|min|m|h)\s*$"
+)
 _NUMBER_RE = re.compile(r"^\s*[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?\s*$")
 DURATION_FORMS = "a number of seconds (0.8) or a string like '800ms', '1.5s', '250us', '2m'"
 RATE_FORMS = "a fraction from 0 to 1 (0.01) or a percentage string like '1%'"
