@@ -176,6 +176,7 @@ class Measurements:
     proactive_inits: int = 0
     timeouts: int = 0
     late_starts: int = 0
+    unsent: int = 0
     bytes_received: int = 0
     billed_mb_ms: float = 0.0
     histograms: dict[str, Histogram] | None = None
@@ -250,7 +251,8 @@ class Measurements:
         """Add ``other`` (for example from another worker process) into this run."""
         for name in (
             "count", "ok", "errors", "throttles", "cold_starts", "cold_known",
-            "proactive_inits", "timeouts", "late_starts", "bytes_received", "billed_mb_ms",
+            "proactive_inits", "timeouts", "late_starts", "unsent", "bytes_received",
+            "billed_mb_ms",
         ):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
         assert self.histograms is not None and other.histograms is not None
@@ -274,6 +276,7 @@ class Measurements:
             "proactive_inits": self.proactive_inits,
             "timeouts": self.timeouts,
             "late_starts": self.late_starts,
+            "unsent": self.unsent,
             "bytes_received": self.bytes_received,
             "billed_mb_ms": self.billed_mb_ms,
             "status_codes": {str(k): v for k, v in sorted(self.status_codes.items())},
@@ -304,6 +307,7 @@ class Measurements:
             proactive_inits=data.get("proactive_inits", 0),
             timeouts=data.get("timeouts", 0),
             late_starts=data.get("late_starts", 0),
+            unsent=data.get("unsent", 0),
             bytes_received=data.get("bytes_received", 0),
             billed_mb_ms=data.get("billed_mb_ms", 0.0),
             histograms=histograms,
