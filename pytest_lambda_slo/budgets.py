@@ -1,0 +1,249 @@
+"""SLO budgets: parse "800ms" / "1%" style limits, evaluate them, explain violations."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError, SLOViolation
+from .units import DURATION_FORMS, RATE_FORMS, format_duration, parse_duration, parse_rate
+
+if TYPE_CHECKING:
+    from .result import BurstResult
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    """One budget name: its unit, whether the limit is an upper or lower bound, what it reads."""
+
+    name: str
+    unit: str  # "duration" | "rate" | "count" | "number"
+    upper: bool  # True: measured must be <= limit; False: measured must be >= limit
+    description: str
+
+
+def _spec(name: str, unit: str, description: str, upper: bool = True) -> BudgetSpec:
+    return BudgetSpec(name, unit, upper, description)
+
+
+BUDGETS: dict[str, BudgetSpec] = {
+    spec.name: spec
+    for spec in (
+        _spec("p50", "duration", "50th percentile latency of all requests"),
+        _spec("p90", "duration", "90th percentile latency of all requests"),
+        _spec("p95", "duration", "95th percentile latency of all requests"),
+        _spec("p99", "duration", "99th percentile latency of all requests"),
+        _spec("p999", "duration", "99.9th percentile latency of all requests"),
+        _spec("max", "duration", "slowest request"),
+        _spec("mean", "duration", "mean latency of all requests"),
+        _spec("warm_p99", "duration", "99th percentile latency of warm (not cold) requests"),
+        _spec("cold_start_p99", "duration", "99th percentile latency of cold-start requests"),
+        _spec("cold_start_max", "duration", "slowest cold-start request"),
+        _spec("cold_start_rate", "rate", "share of requests that were cold starts"),
+        _spec("throttle_rate", "rate", "share of requests throttled"),
+        _spec("throttle_count", "count", "number of requests throttled"),
+        _spec("error_rate", "rate", "share of requests that failed (throttles not included)"),
+        _spec("min_rps", "number", "completed requests per second", upper=False),
+        _spec("init_p99", "duration", "99th percentile of Lambda's Init Duration (server side)"),
+        _spec("duration_p99", "duration", "99th percentile of Lambda's Duration (server side)"),
+    )
+}
+BUDGET_NAMES = tuple(BUDGETS)
+_FORMS = {
+    "duration": DURATION_FORMS,
+    "rate": RATE_FORMS,
+    "count": "a whole number >= 0 (e.g. 0 or 5)",
+    "number": "a number >= 0 (e.g. 100 or '100')",
+}
+
+
+def _unknown(name: str) -> ConfigError:
+    return ConfigError(f"unknown SLO budget {name!r}; known budgets: {', '.join(BUDGET_NAMES)}")
+
+
+def parse_budget(name: str, value: object) -> float:
+    """Parse one budget value into seconds, a fraction, a count or a number."""
+    spec = BUDGETS.get(name)
+    if spec is None:
+        raise _unknown(name)
+    if spec.unit == "duration":
+        return parse_duration(value, name=name)
+    if spec.unit == "rate":
+        return parse_rate(value, name=name)
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number) or number < 0:
+        number = None
+    elif spec.unit == "count" and not number.is_integer():
+        number = None
+    if number is None:
+        raise ConfigError(f"{name}={value!r} is not valid; use {_FORMS[spec.unit]}")
+    return number
+
+
+def parse_budgets(budgets: Mapping[str, object]) -> dict[str, float]:
+    """Parse a mapping of budget names to values; every name and value is checked."""
+    return {name: parse_budget(name, value) for name, value in budgets.items()}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one budget against one result."""
+
+    budget: str
+    limit: float
+    measured: float | None
+    samples: int
+    passed: bool
+    note: str = ""
+    source: str = "check"  # "check" (result.check), "marker", "ini"
+
+    def describe(self) -> str:
+        spec = BUDGETS[self.budget]
+        limit = _format(spec.unit, self.limit)
+        measured = "n/a" if self.measured is None else _format(spec.unit, self.measured)
+        relation = ("<=" if spec.upper else ">=") if self.passed else (">" if spec.upper else "<")
+        text = f"{self.budget}: measured {measured} {relation} budget {limit} (n={self.samples})"
+        if self.note:
+            text += f"; {self.note}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        unit = BUDGETS[self.budget].unit
+        return {
+            "budget": self.budget,
+            "unit": "ms" if unit == "duration" else unit,
+            "limit": _json_value(unit, self.limit),
+            "measured": None if self.measured is None else _json_value(unit, self.measured),
+            "samples": self.samples,
+            "passed": self.passed,
+            "note": self.note,
+            "source": self.source,
+        }
+
+
+def _json_value(unit: str, value: float) -> float:
+    return round(value * 1000.0, 3) if unit == "duration" else value
+
+
+def _format(unit: str, value: float) -> str:
+    if unit == "duration":
+        return format_duration(value)
+    if unit == "rate":
+        return f"{value * 100:.2f}%"
+    if unit == "count":
+        return str(int(value))
+    return f"{value:.1f}"
+
+
+Measure = Callable[["BurstResult"], "tuple[float | None, int, str]"]
+
+
+def _latency(view: str, q: float | None) -> Measure:
+    def measure(result: BurstResult) -> tuple[float | None, int, str]:
+        lat = result.view(view)
+        if lat.count == 0:
+            return None, 0, ""
+        value = lat.max if q is None else (lat.mean if q < 0 else lat.percentile(q))
+        note = ""
+        if lat.overflows:
+            note = f"{lat.overflows} samples exceeded the histogram range (over {lat.range_s}s)"
+            value = math.inf
+        return value, lat.count, note
+
+    return measure
+
+
+def _ratio(numerator: str) -> Measure:
+    def measure(result: BurstResult) -> tuple[float | None, int, str]:
+        if result.count == 0:
+            return None, 0, ""
+        return getattr(result, numerator) / result.count, result.count, ""
+
+    return measure
+
+
+def _measure_rps(result: BurstResult) -> tuple[float | None, int, str]:
+    return (result.rps if result.count else None), result.count, ""
+
+
+def _measure_throttle_count(result: BurstResult) -> tuple[float | None, int, str]:
+    return float(result.throttles), result.count, ""
+
+
+_MEASURES: dict[str, Measure] = {
+    "p50": _latency("all", 50.0),
+    "p90": _latency("all", 90.0),
+    "p95": _latency("all", 95.0),
+    "p99": _latency("all", 99.0),
+    "p999": _latency("all", 99.9),
+    "max": _latency("all", None),
+    "mean": _latency("all", -1.0),
+    "warm_p99": _latency("warm", 99.0),
+    "cold_start_p99": _latency("cold", 99.0),
+    "cold_start_max": _latency("cold", None),
+    "cold_start_rate": _ratio("cold_starts"),
+    "throttle_rate": _ratio("throttles"),
+    "throttle_count": _measure_throttle_count,
+    "error_rate": _ratio("errors"),
+    "min_rps": _measure_rps,
+    "init_p99": _latency("init", 99.0),
+    "duration_p99": _latency("duration", 99.0),
+}
+_NEEDS_COLD_DETECTION = {"warm_p99", "cold_start_p99", "cold_start_max", "cold_start_rate"}
+_SERVER_SIDE = {"init_p99", "duration_p99"}
+
+
+def evaluate(result: BurstResult, budgets: Mapping[str, float], source: str) -> list[Verdict]:
+    """Judge parsed budgets against a result. A budget that cannot be measured fails."""
+    verdicts = []
+    for name, limit in budgets.items():
+        spec = BUDGETS[name]
+        measured, samples, note = _MEASURES[name](result)
+        passed: bool
+        if name in _NEEDS_COLD_DETECTION and not result.cold_start_detection:
+            measured, passed = None, False
+            note = (
+                "this target does not say which requests were cold starts; set "
+                "HttpTarget(cold_start='x-cold-start') (a header) or a callable, or use "
+                "InvokeTarget"
+            )
+        elif name in _SERVER_SIDE and result.view(name.split("_")[0]).count == 0:
+            passed = False
+            note = "no server-side REPORT figures; use InvokeTarget (Lambda Invoke API with Tail)"
+        elif measured is None:
+            # Nothing to judge: zero cold starts cannot break a cold-start latency budget,
+            # but a run without a single latency sample cannot pass a latency budget.
+            passed = name in ("cold_start_p99", "cold_start_max") and result.count > 0
+            note = "no cold starts observed" if passed else "no samples to judge"
+        else:
+            passed = measured <= limit if spec.upper else measured >= limit
+        if result.saturated and passed and result.saturation_policy == "fail":
+            passed = False
+            note = "; ".join(filter(None, [note, result.saturation_note]))
+        verdicts.append(Verdict(name, limit, measured, samples, passed, note, source))
+    return verdicts
+
+
+def violation_message(verdicts: list[Verdict], target: str) -> str | None:
+    """The SLOViolation text: one broken budget per line, then how to read it; None if all pass."""
+    broken = [v for v in verdicts if not v.passed]
+    if not broken:
+        return None
+    lines = [f"{len(broken)} SLO budget(s) broken for {target}:"]
+    lines += [f"  {v.describe()}" for v in broken]
+    return "\n".join(lines)
+
+
+def raise_for(verdicts: list[Verdict], target: str) -> None:
+    message = violation_message(verdicts, target)
+    if message is not None:
+        raise SLOViolation(message, [v for v in verdicts if not v.passed])

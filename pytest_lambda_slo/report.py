@@ -1,0 +1,191 @@
+"""The terminal summary (``--lambda-slo-report``) and the JSON file (``--lambda-slo-json``)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+from collections.abc import Iterable
+from typing import Any
+
+from .budgets import Verdict
+from .recorder import Histogram
+from .result import BurstResult, LatencyView
+
+WIDTH = 80
+_BAR = "■"
+_COLUMNS = ("min", "p50", "p90", "p99", "p999", "max")
+
+
+def _ms(seconds: float) -> str:
+    if seconds != seconds:  # NaN: no samples
+        return "-"
+    ms = seconds * 1000.0
+    if ms >= 10_000:
+        return f"{ms / 1000:.1f}s"
+    if ms >= 100:
+        return f"{ms:.0f}ms"
+    return f"{ms:.1f}ms"
+
+
+def _latency_row(label: str, view: LatencyView) -> str:
+    cells = "".join(f"{_ms(getattr(view, key)):>9}" for key in _COLUMNS)
+    return f"  {label:<9}{cells}{view.count:>9}"
+
+
+def _histogram_lines(histogram: Histogram, buckets: int = 10, bar_width: int = 40) -> list[str]:
+    """hey's response-time histogram: equal-width buckets from fastest to slowest."""
+    hdr = histogram.hdr
+    total = hdr.get_total_count()
+    if total == 0:
+        return []
+    low, high = hdr.get_min_value(), hdr.get_max_value()
+    step = max((high - low) / buckets, 1e-9)
+    counts = [0] * buckets
+    for item in hdr.get_recorded_iterator():
+        value = hdr.get_highest_equivalent_value(item.value_iterated_to)
+        index = min(int((min(value, high) - low) / step), buckets - 1)
+        counts[index] += item.count_at_value_iterated_to
+    peak = max(counts) or 1
+    lines = []
+    for i, count in enumerate(counts):
+        upper = (low + step * (i + 1)) / 1e6
+        bar = _BAR * (round(count / peak * bar_width) if count else 0)
+        lines.append(f"    {upper:>8.3f}s [{count}]\t|{bar}")
+    return lines
+
+
+def _counts_line(label: str, counts: dict[Any, int]) -> str | None:
+    if not counts:
+        return None
+    body = ", ".join(f"{key}: {value}" for key, value in counts.items())
+    return f"  {label}: {body}"
+
+
+def _verdict_lines(verdicts: Iterable[Verdict]) -> list[str]:
+    lines = []
+    for verdict in verdicts:
+        mark = "PASS" if verdict.passed else "FAIL"
+        lines.append(f"    {mark} [{verdict.source}] {verdict.describe()}")
+    return lines
+
+
+def _shape_text(shape: dict[str, Any]) -> str:
+    kind = shape.get("kind", "burst")
+    parts = [kind]
+    for key, label in (
+        ("requests", "requests"),
+        ("concurrency", "concurrent"),
+        ("rps", "req/s target"),
+        ("users", "users"),
+        ("duration_s", "s"),
+        ("workers", "workers"),
+    ):
+        if shape.get(key) is not None:
+            parts.append(f"{shape[key]} {label}")
+    return ", ".join(parts)
+
+
+def render_burst(test_id: str, result: BurstResult) -> list[str]:
+    """The report block of one run, at most 80 columns wide."""
+    lines = [f"{test_id}", f"  target: {result.target}"]
+    lines.append(
+        f"  shape: {_shape_text(result.shape)} | took {result.duration:.2f}s, "
+        f"{result.rps:.1f} req/s"
+    )
+    if result.extras.get("force_cold"):
+        lines.append(f"  forced cold start: {result.extras['force_cold']}")
+    header = "".join(f"{key:>9}" for key in ("min", "p50", "p90", "p99", "p99.9", "max"))
+    lines.append(f"  {'latency':<9}{header}{'n':>9}")
+    lines.append(_latency_row("all", result.all))
+    if result.cold_start_detection:
+        lines.append(_latency_row("warm", result.warm))
+        lines.append(_latency_row("cold", result.cold))
+    if result.uncorrected.count:
+        lines.append(_latency_row("uncorr.", result.uncorrected))
+    if result.throttled.count:
+        lines.append(_latency_row("throttled", result.throttled))
+    for label, view in (("init", result.init), ("duration", result.server_duration),
+                        ("billed", result.billed)):  # fmt: skip
+        if view.count:
+            lines.append(_latency_row(f"{label}*", view))
+    if result.init.count or result.server_duration.count:
+        lines.append("  (* server side, from Lambda's REPORT line)")
+    count = max(result.count, 1)
+    cold = (
+        f"{result.cold_starts} ({result.cold_starts / count:.1%}), p99 {_ms(result.cold.p99)}"
+        if result.cold_start_detection
+        else "not detectable for this target"
+    )
+    lines.append(f"  cold starts: {cold}")
+    if result.measurements.proactive_inits:
+        lines.append(
+            f"  proactive inits (not counted as cold): {result.measurements.proactive_inits}"
+        )
+    lines.append(
+        f"  requests: {result.count}, ok: {result.ok}, throttled: {result.throttles} "
+        f"({result.throttles / count:.1%}), errors: {result.errors} ({result.errors / count:.1%})"
+    )
+    if result.unsent:
+        lines.append(f"  not sent (deadline or cap): {result.unsent}")
+    for line in (
+        _counts_line("status codes", result.status_codes),
+        _counts_line("throttle reasons", result.throttle_reasons),
+        _counts_line("error kinds", result.error_kinds),
+    ):
+        if line:
+            lines.append(line)
+    cost = result.extras.get("cost")
+    if cost:
+        lines.append(
+            f"  estimated cost: USD {cost.get('total_usd', 0):.6f} ({cost.get('note', '')})"
+        )
+    run = result.run
+    if run.get("saturated"):
+        lines.append(f"  LOAD GENERATOR SATURATED: {run.get('saturation_note', '')}")
+    if result.verdicts:
+        lines.append("  budgets:")
+        lines.extend(_verdict_lines(result.verdicts))
+    histogram_lines = _histogram_lines(result.measurements.hist("all"))
+    if histogram_lines:
+        lines.append("  response time histogram:")
+        lines.extend(histogram_lines)
+    return [_clip(line) for line in lines]
+
+
+def _clip(line: str) -> str:
+    return line if len(line) <= WIDTH else line[: WIDTH - 1] + "…"
+
+
+def render_report(records: list[tuple[str, BurstResult]]) -> list[str]:
+    lines: list[str] = []
+    for test_id, result in records:
+        if lines:
+            lines.append("")
+        lines.extend(render_burst(test_id, result))
+    return lines
+
+
+def machine_info() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def write_json(path: str, records: list[tuple[str, BurstResult]]) -> None:
+    """Write every run as JSON: counts, latency in ms, verdicts and encoded HDR histograms."""
+    document = {
+        "format": "pytest-lambda-slo/1",
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "bursts": [{"test_id": test_id, **result.to_dict()} for test_id, result in records],
+    }
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=1, sort_keys=False)
+        handle.write("\n")
