@@ -1,0 +1,273 @@
+"""pytest hooks: options, ini keys, the ``lambda_slo`` marker and fixture, report output.
+
+Kept thin and light to import (``pytest --help`` stays fast): the engine and the emulator
+are imported only when a test uses them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Iterator
+from typing import Any
+
+import pytest
+
+from .budgets import BUDGET_NAMES, BUDGETS, evaluate, parse_budgets, violation_message
+from .errors import ConfigError, SLOViolation
+from .result import BurstResult
+from .session import LambdaSLO, SessionState, Settings
+from .units import parse_count, parse_duration
+
+STATE_KEY = pytest.StashKey[SessionState]()
+FIXTURE_KEY = pytest.StashKey[LambdaSLO]()
+BUDGETS_KEY = pytest.StashKey["dict[str, tuple[float, str]]"]()
+_WORKER_OUTPUT = "lambda_slo_records"
+MARKER_HELP = (
+    "lambda_slo(**budgets): SLO budgets applied to every burst the test fires, e.g. "
+    "@pytest.mark.lambda_slo(p99='800ms', cold_start_p99='2s', throttle_rate='1%'). "
+    f"Budgets: {', '.join(BUDGET_NAMES)}."
+)
+_SETTINGS_INI = {
+    "lambda_slo_max_requests": (
+        "1000000",
+        "Session-wide cap on requests fired by load tests. Default: 1000000",
+    ),
+    "lambda_slo_max_load_time": (
+        "1h",
+        "Session-wide cap on time spent firing load ('30m', '3600'). Default: 1h",
+    ),
+    "lambda_slo_saturation": (
+        "fail",
+        "What a budget does when the load generator was saturated: fail or warn. Default: fail",
+    ),
+    "lambda_slo_max_loop_lag": (
+        "25ms",
+        "Event-loop lag (p99) above which a run counts as saturated. Default: 25ms",
+    ),
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lambda-slo", "AWS Lambda SLO load tests (pytest-lambda-slo)")
+    group.addoption(
+        "--lambda-slo-report",
+        action="store_true",
+        default=False,
+        help="Print a latency/cold-start/throttle summary of every burst. Default: %(default)r",
+    )
+    group.addoption(
+        "--lambda-slo-json",
+        metavar="PATH",
+        default=None,
+        help="Write every burst as JSON (with encoded HDR histograms) to PATH. "
+        "Default: %(default)r",
+    )
+    group.addoption(
+        "--lambda-slo-skip",
+        action="store_true",
+        default=False,
+        help="Skip every load test (tests using the lambda_slo fixture or marker). "
+        "Default: %(default)r",
+    )
+    group.addoption(
+        "--lambda-slo-only",
+        action="store_true",
+        default=False,
+        help="Run only the load tests. Default: %(default)r",
+    )
+    for name in BUDGET_NAMES:
+        parser.addini(
+            f"lambda_slo_{name}",
+            help=f"Default SLO budget {name} ({BUDGETS[name].description}) for every burst.",
+            default=None,
+        )
+    for key, (default, help_text) in _SETTINGS_INI.items():
+        parser.addini(key, help=help_text, default=default)
+
+
+def _settings(config: pytest.Config) -> Settings:
+    policy = str(config.getini("lambda_slo_saturation")).strip().lower()
+    if policy not in ("fail", "warn"):
+        raise ConfigError(f"lambda_slo_saturation={policy!r} is not valid; use 'fail' or 'warn'")
+    return Settings(
+        max_requests=parse_count(
+            config.getini("lambda_slo_max_requests"), name="lambda_slo_max_requests", minimum=1
+        ),
+        max_load_time_s=parse_duration(
+            config.getini("lambda_slo_max_load_time"),
+            name="lambda_slo_max_load_time",
+            allow_zero=False,
+        ),
+        saturation_policy=policy,
+        max_loop_lag_s=parse_duration(
+            config.getini("lambda_slo_max_loop_lag"), name="lambda_slo_max_loop_lag"
+        ),
+    )
+
+
+def _ini_budgets(config: pytest.Config) -> dict[str, float]:
+    raw = {}
+    for name in BUDGET_NAMES:
+        value = config.getini(f"lambda_slo_{name}")
+        if value not in (None, ""):
+            raw[name] = value
+    try:
+        return parse_budgets(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"ini key lambda_slo_{exc}") from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    if config.getoption("lambda_slo_skip") and config.getoption("lambda_slo_only"):
+        raise pytest.UsageError("--lambda-slo-skip and --lambda-slo-only exclude each other")
+    try:
+        state = SessionState(_settings(config))
+        state.ini_budgets = _ini_budgets(config)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[STATE_KEY] = state
+
+
+def _marker_budgets(item: pytest.Item) -> dict[str, float]:
+    merged: dict[str, object] = {}
+    # iter_markers yields the closest first (function, class, module): apply farthest first.
+    for mark in reversed(list(item.iter_markers("lambda_slo"))):
+        if mark.args:
+            raise ConfigError(
+                f"@pytest.mark.lambda_slo takes budgets as keywords only, got {mark.args!r}; "
+                "use e.g. @pytest.mark.lambda_slo(p99='800ms')"
+            )
+        merged.update(mark.kwargs)
+    return parse_budgets(merged)
+
+
+def _is_load_test(item: pytest.Item) -> bool:
+    return "lambda_slo" in getattr(item, "fixturenames", ()) or bool(
+        item.get_closest_marker("lambda_slo")
+    )
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    state = config.stash[STATE_KEY]
+    ini = state.ini_budgets
+    for item in items:
+        try:
+            marker = _marker_budgets(item)
+        except ConfigError as exc:
+            raise pytest.UsageError(f"{item.nodeid}: {exc}") from None
+        declared = {name: (limit, "ini") for name, limit in ini.items()}
+        declared.update({name: (limit, "marker") for name, limit in marker.items()})
+        item.stash[BUDGETS_KEY] = declared
+    skip, only = config.getoption("lambda_slo_skip"), config.getoption("lambda_slo_only")
+    if skip:
+        marker = pytest.mark.skip(reason="load tests skipped by --lambda-slo-skip")
+        for item in items:
+            if _is_load_test(item):
+                item.add_marker(marker)
+    elif only:
+        kept = [item for item in items if _is_load_test(item)]
+        dropped = [item for item in items if not _is_load_test(item)]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+
+
+@pytest.fixture
+def lambda_slo(request: pytest.FixtureRequest) -> Iterator[LambdaSLO]:
+    """Fire load at a Lambda front door: ``lambda_slo.burst(target, requests=, concurrency=)``."""
+    slo = LambdaSLO(request.config.stash[STATE_KEY], request.node.nodeid)
+    request.node.stash[FIXTURE_KEY] = slo
+    yield slo
+
+
+def _judge_declared(item: pytest.Item, results: list[BurstResult]) -> str | None:
+    declared = item.stash.get(BUDGETS_KEY, {})
+    if not declared:
+        return None
+    messages = []
+    for source in ("ini", "marker"):
+        budgets = {name: limit for name, (limit, src) in declared.items() if src == source}
+        if not budgets:
+            continue
+        for result in results:
+            verdicts = evaluate(result, budgets, source)
+            result.verdicts.extend(verdicts)
+    for result in results:
+        message = violation_message(
+            [v for v in result.verdicts if v.source in ("ini", "marker")], result.target
+        )
+        if message:
+            messages.append(message)
+    return "\n".join(messages) if messages else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    # Budgets from the marker and ini are judged here, inside the call phase, so a broken
+    # budget shows as a FAILED test with the numbers (never as a teardown error).
+    try:
+        outcome = yield
+    except BaseException:
+        _record(item, judge=True)
+        raise
+    message = _record(item, judge=True)
+    if message:
+        raise SLOViolation(message)
+    return outcome
+
+
+def _record(item: pytest.Item, *, judge: bool) -> str | None:
+    slo = item.stash.get(FIXTURE_KEY, None)
+    if slo is None or not slo.results:
+        return None
+    message = _judge_declared(item, slo.results) if judge else None
+    state = item.config.stash[STATE_KEY]
+    state.records.extend((item.nodeid, result) for result in slo.results)
+    return message
+
+
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: collect the runs each worker measured."""
+    payload = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT)
+    if not payload:
+        return
+    state = node.config.stash[STATE_KEY]
+    for test_id, data in json.loads(payload):
+        state.records.append((test_id, BurstResult.from_dict(data)))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    state = config.stash.get(STATE_KEY, None)
+    if state is None:
+        return
+    if hasattr(config, "workeroutput"):  # an xdist worker: hand the runs to the controller
+        config.workeroutput[_WORKER_OUTPUT] = json.dumps(
+            [(test_id, result.to_dict()) for test_id, result in state.records]
+        )
+        return
+    path = config.getoption("lambda_slo_json")
+    if path:
+        from .report import write_json
+
+        write_json(path, state.records)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or hasattr(config, "workeroutput"):
+        return
+    if config.getoption("lambda_slo_report"):
+        from .report import render_report
+
+        terminalreporter.write_sep("=", "lambda-slo report")
+        if not state.records:
+            terminalreporter.write_line("no load was fired in this session")
+        for line in render_report(state.records):
+            terminalreporter.write_line(line)
+    path = config.getoption("lambda_slo_json")
+    if path and state.records:
+        terminalreporter.write_line(f"lambda-slo: {len(state.records)} run(s) written to {path}")
