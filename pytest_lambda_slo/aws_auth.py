@@ -1,0 +1,154 @@
+"""AWS credentials, region and SigV4 signing through botocore (the optional ``[aws]`` extra).
+
+Credentials come from botocore's standard chain: environment, shared config and
+credentials files with profiles, SSO, container and instance roles. Nothing here ever
+puts a key, secret or token into a message: errors name the profile and the remedy only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .errors import ConfigError, MissingExtraError
+
+INSTALL_HINT = 'pip install "pytest-lambda-slo[aws]"'
+# A signed request is reused this long. SigV4 accepts 5 minutes of clock skew, and
+# refreshable credentials are renewed well before they expire (botocore refreshes 15
+# minutes ahead), so a request signed within the last minute is always still valid.
+DEFAULT_SIGN_WINDOW_S = 60.0
+# Headers that carry credentials or the signature; redact them wherever headers are shown.
+SIGNING_HEADERS = frozenset({"authorization", "x-amz-security-token", "x-amz-date"})
+
+
+def require_botocore(feature: str = "Lambda Invoke targets") -> Any:
+    """Import botocore, or raise MissingExtraError saying what to install."""
+    try:
+        import botocore.auth
+        import botocore.awsrequest
+        import botocore.session
+    except ImportError:
+        raise MissingExtraError(
+            f"{feature} need botocore, which is not installed; run: {INSTALL_HINT}"
+        ) from None
+    return botocore
+
+
+def make_session(profile: str | None = None) -> Any:
+    """A botocore session for ``profile`` (None: AWS_PROFILE or the default chain)."""
+    botocore = require_botocore()
+    from botocore.exceptions import ProfileNotFound
+
+    session = botocore.session.Session(profile=profile)
+    try:
+        session.get_scoped_config()  # fails early on an unknown profile
+    except ProfileNotFound:
+        raise ConfigError(
+            f"AWS profile {profile!r} was not found; use a profile from your AWS config "
+            "file, or profile=None for the default credential chain"
+        ) from None
+    return session
+
+
+def resolve_region(region: str | None, session: Any) -> str:
+    """The region: the argument, else the AWS config chain (AWS_REGION, profile), else an error."""
+    if region:
+        return region
+    found = session.get_config_variable("region")
+    if found:
+        return str(found)
+    raise ConfigError(
+        "no AWS region for the Lambda target; pass region='us-east-1' (or another region), "
+        "use a function ARN, or set AWS_REGION / AWS_DEFAULT_REGION or a profile region"
+    )
+
+
+def frozen_credentials(session: Any) -> Any:
+    """Current credentials (access_key, secret_key, token) from the chain, or a ConfigError."""
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        credentials = session.get_credentials()
+        frozen = credentials.get_frozen_credentials() if credentials is not None else None
+    except BotoCoreError as exc:
+        # botocore's messages name files and providers, never secret values.
+        raise ConfigError(f"AWS credentials could not be loaded: {type(exc).__name__}") from None
+    if frozen is None or not frozen.access_key or not frozen.secret_key:
+        raise ConfigError(
+            "no AWS credentials found for the Lambda target; set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, use a profile (AWS_PROFILE or profile=...), SSO, or a role"
+        )
+    return frozen
+
+
+class RequestSigner:
+    """Signs requests with SigV4 and says when a signature is old enough to be redone.
+
+    ``sign()`` costs a full SigV4 computation (tens of microseconds); the caller keeps the
+    signed headers and asks :meth:`expired` per request, which costs one clock read.
+    """
+
+    def __init__(
+        self,
+        session: Any,
+        *,
+        region: str,
+        service: str = "lambda",
+        window_s: float = DEFAULT_SIGN_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        require_botocore()
+        self._session = session
+        self.region = region
+        self.service = service
+        self.window_s = float(window_s)
+        self._clock = clock
+        self._signed_at: float | None = None
+        self._credentials = frozen_credentials(session)
+        self.signatures = 0  # how many times sign() ran: the amortisation is observable
+
+    def expired(self) -> bool:
+        """True when the last signature is older than the window (or nothing was signed)."""
+        signed_at = self._signed_at
+        return signed_at is None or self._clock() - signed_at >= self.window_s
+
+    def sign(
+        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> list[tuple[str, str]]:
+        """Return ``headers`` plus X-Amz-Date, Authorization (and X-Amz-Security-Token)."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        if self._signed_at is not None:
+            # Re-read the chain: refreshable credentials may have been renewed or rotated.
+            self._credentials = frozen_credentials(self._session)
+        request = AWSRequest(method=method, url=url, headers=dict(headers), data=body)
+        SigV4Auth(self._credentials, self.service, self.region).add_auth(request)
+        self._signed_at = self._clock()
+        self.signatures += 1
+        return [(str(k), str(v)) for k, v in request.headers.items()]
+
+
+def create_client(
+    service: str,
+    *,
+    session: Any,
+    region: str,
+    endpoint_url: str | None,
+    verify: bool | str = True,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 60.0,
+) -> Any:
+    """A botocore client with SDK retries off (a retried call would hide what happened)."""
+    require_botocore()
+    from botocore.config import Config
+
+    config = Config(
+        retries={"max_attempts": 0, "mode": "standard"},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+    )
+    return session.create_client(
+        service, region_name=region, endpoint_url=endpoint_url, verify=verify, config=config
+    )

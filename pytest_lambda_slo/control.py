@@ -1,0 +1,197 @@
+"""Forced cold starts: bump an environment variable so every warm environment is retired.
+
+``with force_cold(target) as record:`` reads the function configuration, adds
+``LAMBDA_SLO_FORCE_COLD=<uuid>`` to its environment, waits until ``LastUpdateStatus`` is
+``Successful``, runs the block, and restores the previous environment afterwards (also
+when the block raises), waiting again. It changes a deployed function, so callers must
+ask for it explicitly. ``record`` says what was done, for the report; it holds variable
+names only, never values (environment variables often carry secrets).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from .errors import ConfigError, LambdaSLOError
+
+FORCE_COLD_VARIABLE = "LAMBDA_SLO_FORCE_COLD"
+DEFAULT_WAIT_TIMEOUT_S = 120.0
+DEFAULT_POLL_INTERVAL_S = 1.0
+
+
+@dataclass
+class ForceColdRecord:
+    """What a forced cold start did to the function (secret-free: no variable values)."""
+
+    function: str
+    variable: str = FORCE_COLD_VARIABLE
+    token: str = ""
+    updated: bool = False
+    restored: bool = False
+    update_wait_s: float | None = None
+    restore_wait_s: float | None = None
+    restored_variables: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "function": self.function,
+            "variable": self.variable,
+            "token": self.token,
+            "updated": self.updated,
+            "restored": self.restored,
+            "update_wait_s": self.update_wait_s,
+            "restore_wait_s": self.restore_wait_s,
+            "restored_variables": list(self.restored_variables),
+            "error": self.error,
+        }
+
+
+def wait_until_updated(
+    client: Any,
+    function: str,
+    *,
+    timeout_s: float = DEFAULT_WAIT_TIMEOUT_S,
+    poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """Poll GetFunctionConfiguration until LastUpdateStatus is Successful; bounded in time."""
+    deadline = clock() + timeout_s
+    while True:
+        config = client.get_function_configuration(FunctionName=function)
+        status = config.get("LastUpdateStatus", "Successful")  # absent on old functions
+        if status == "Successful":
+            return config
+        if status == "Failed":
+            reason = config.get("LastUpdateStatusReasonCode") or config.get(
+                "LastUpdateStatusReason", "no reason given"
+            )
+            raise LambdaSLOError(f"configuration update of {function!r} failed: {reason}")
+        if clock() >= deadline:
+            raise LambdaSLOError(
+                f"configuration update of {function!r} still {status} after {timeout_s:g}s; "
+                "check the function in the Lambda console"
+            )
+        sleep(poll_interval_s)
+
+
+class ForceCold:
+    """Context manager behind :func:`force_cold`; ``__enter__`` returns the record."""
+
+    def __init__(
+        self,
+        target: Any,
+        *,
+        client: Any = None,
+        timeout_s: float = DEFAULT_WAIT_TIMEOUT_S,
+        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        qualifier = getattr(target, "qualifier", None)
+        if qualifier not in (None, "$LATEST"):
+            # UpdateFunctionConfiguration changes $LATEST only; a published version or an
+            # alias keeps its warm environments.
+            raise ConfigError(
+                f"force_cold needs the unqualified function or '$LATEST', not qualifier "
+                f"{qualifier!r}: a configuration update only retires $LATEST environments"
+            )
+        if not hasattr(target, "client") or not hasattr(target, "function_name"):
+            raise ConfigError(
+                f"force_cold needs an InvokeTarget (a function called by name or ARN), "
+                f"not {type(target).__name__}"
+            )
+        self.target = target
+        self._client = client
+        self._timeout_s = timeout_s
+        self._poll_s = poll_interval_s
+        self._sleep = sleep
+        self._function = target._ref.path_name
+        self._previous: dict[str, str] | None = None
+        self.record = ForceColdRecord(function=self._function)
+
+    def _wait(self, client: Any) -> float:
+        started = time.monotonic()
+        wait_until_updated(
+            client,
+            self._function,
+            timeout_s=self._timeout_s,
+            poll_interval_s=self._poll_s,
+            sleep=self._sleep,
+        )
+        return time.monotonic() - started
+
+    def __enter__(self) -> ForceColdRecord:
+        if self._client is None:
+            self._client = self.target.client()
+        client = self._client
+        config = wait_until_updated(  # an update already in flight would reject ours
+            client,
+            self._function,
+            timeout_s=self._timeout_s,
+            poll_interval_s=self._poll_s,
+            sleep=self._sleep,
+        )
+        environment = config.get("Environment") or {}
+        if environment.get("Error"):
+            raise LambdaSLOError(
+                f"force_cold cannot read the environment of {self._function!r} "
+                f"({environment['Error'].get('ErrorCode', 'error')}); nothing was changed"
+            )
+        previous = dict(environment.get("Variables") or {})
+        self._previous = previous
+        token = uuid.uuid4().hex
+        self.record.token = token
+        client.update_function_configuration(
+            FunctionName=self._function,
+            Environment={"Variables": {**previous, FORCE_COLD_VARIABLE: token}},
+        )
+        self.record.updated = True
+        try:
+            self.record.update_wait_s = self._wait(client)
+        except BaseException:
+            self._restore(None)
+            raise
+        return self.record
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._restore(exc)
+
+    def _restore(self, pending: BaseException | None) -> None:
+        if self._previous is None or self.record.restored:
+            return
+        client = self._client
+        try:
+            client.update_function_configuration(
+                FunctionName=self._function, Environment={"Variables": self._previous}
+            )
+            self.record.restore_wait_s = self._wait(client)
+        except Exception as exc:
+            self.record.error = f"restore failed: {type(exc).__name__}"
+            message = (
+                f"force_cold could not restore the environment of {self._function!r} "
+                f"({type(exc).__name__}); remove the variable {FORCE_COLD_VARIABLE} by hand"
+            )
+            if pending is None:
+                raise LambdaSLOError(message) from exc
+            # The block's own exception is the one the user must see; keep this one as a note.
+            if hasattr(pending, "add_note"):  # Python >= 3.11
+                pending.add_note(message)
+            return
+        self.record.restored = True
+        self.record.restored_variables = sorted(self._previous)
+
+
+def force_cold(target: Any, **kwargs: Any) -> ForceCold:
+    """Retire every warm environment of ``target`` for the ``with`` block, then restore."""
+    return ForceCold(target, **kwargs)

@@ -1,0 +1,411 @@
+"""InvokeTarget: a Lambda function called through the Invoke API, SigV4-signed, log tail parsed.
+
+Every request is the same signed POST, so the signature is computed once and reused for
+a bounded window (see aws_auth.DEFAULT_SIGN_WINDOW_S). The response's tail log gives the
+server-side figures: Init/Restore Duration marks a cold start; Duration, Billed Duration
+and memory feed the server histograms and the cost estimate.
+"""
+
+from __future__ import annotations
+
+import json as _json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from . import aws_auth
+from .errors import ConfigError
+from .recorder import Outcome
+from .reportline import parse_log_result
+from .response import Response
+from .targets import (
+    DEFAULT_MAX_BODY_BYTES,
+    ParsedURL,
+    RequestTemplate,
+    parse_url,
+    redact_url,
+)
+
+if TYPE_CHECKING:
+    from .control import ForceCold
+
+INVOKE_FORMS = (
+    "'lambda:NAME', 'lambda:NAME:QUALIFIER', or an ARN "
+    "'arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]'"
+)
+INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
+_SUCCESS_STATUS = {"RequestResponse": 200, "Event": 202, "DryRun": 204}
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_QUALIFIER_RE = re.compile(r"^(\$LATEST|[A-Za-z0-9_-]{1,128})$")
+_ARN_RE = re.compile(
+    r"^arn:(?P<partition>aws[a-zA-Z-]*):lambda:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):"
+    r"(?P<account>\d{12}):function:(?P<name>[^:]+)(?::(?P<qualifier>[^:]+))?$"
+)
+_PARTIAL_ARN_RE = re.compile(r"^(?P<account>\d{12}):function:(?P<name>[^:]+)(?::(?P<q>[^:]+))?$")
+_ENDPOINT_SUFFIX = {"aws-cn": "amazonaws.com.cn"}
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    """A function named by name or ARN, split into the parts a request needs."""
+
+    name: str  # plain function name
+    path_name: str  # what goes into the URL path: the name or the ARN without qualifier
+    qualifier: str | None
+    region: str | None  # from an ARN
+    partition: str = "aws"
+
+
+def parse_function(function: object, qualifier: object = None) -> FunctionRef:
+    """Parse a function name, partial or full ARN; raise ConfigError naming the value and forms."""
+    if not isinstance(function, str) or not function.strip():
+        raise ConfigError(f"Lambda function {function!r} is not valid; use {INVOKE_FORMS}")
+    text = function.strip()
+    region = None
+    partition = "aws"
+    found_qualifier: str | None = None
+    match = _ARN_RE.match(text)
+    partial = _PARTIAL_ARN_RE.match(text)
+    if match:
+        name, found_qualifier = match["name"], match["qualifier"]
+        region, partition = match["region"], match["partition"]
+        path_name = f"arn:{partition}:lambda:{region}:{match['account']}:function:{name}"
+    elif partial:
+        name, found_qualifier = partial["name"], partial["q"]
+        path_name = f"{partial['account']}:function:{name}"
+    elif text.startswith("arn:"):
+        raise ConfigError(f"Lambda function ARN {function!r} is not valid; use {INVOKE_FORMS}")
+    else:
+        name, _, rest = text.partition(":")
+        found_qualifier = rest if rest else None
+        if rest == "" and text.endswith(":"):
+            found_qualifier = ""
+        path_name = name
+    if not _NAME_RE.match(name):
+        raise ConfigError(
+            f"Lambda function name {name!r} in {function!r} is not valid (1-64 letters, digits, "
+            f"'-' or '_'); use {INVOKE_FORMS}"
+        )
+    if qualifier is not None and found_qualifier is not None and qualifier != found_qualifier:
+        raise ConfigError(
+            f"qualifier={qualifier!r} conflicts with {found_qualifier!r} in {function!r}; "
+            "give the qualifier once"
+        )
+    final = qualifier if qualifier is not None else found_qualifier
+    if final is not None and (not isinstance(final, str) or not _QUALIFIER_RE.match(final)):
+        raise ConfigError(
+            f"Lambda qualifier {final!r} is not valid; use '$LATEST', a version number "
+            "or an alias name (letters, digits, '-' or '_')"
+        )
+    return FunctionRef(name, path_name, final, region, partition)
+
+
+def _encode_payload(payload: Any) -> bytes:
+    if payload is None:
+        return b"{}"
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        raw = bytes(payload)
+    elif isinstance(payload, str):
+        raw = payload.encode()
+    else:
+        try:
+            return _json.dumps(payload, separators=(",", ":")).encode()
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"payload of type {type(payload).__name__} is not JSON serialisable ({exc}); "
+                "use a dict/list/str/number, or JSON text as str or bytes"
+            ) from None
+    try:
+        _json.loads(raw)
+    except ValueError:
+        shown = raw[:40].decode("utf-8", "replace")
+        raise ConfigError(
+            f"payload {shown!r} is not JSON; the Invoke API takes a JSON event: pass a "
+            "dict/list, or JSON text"
+        ) from None
+    return raw
+
+
+@dataclass(frozen=True)
+class InvokeTarget:
+    """A Lambda function invoked directly through the Invoke API (SigV4, LogType=Tail)."""
+
+    function: str
+    qualifier: str | None = None
+    payload: Any = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+    invocation_type: str = "RequestResponse"
+    verify: bool | str = True
+    throttle_statuses: tuple[int, ...] = (429,)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # A successful RequestResponse body must be JSON (what Lambda's runtimes return);
+    # set False for a function that answers raw bytes.
+    expect_json: bool = True
+    sign_window_s: float = aws_auth.DEFAULT_SIGN_WINDOW_S
+    _ref: FunctionRef = field(init=False, repr=False, compare=False)
+    _body: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ref = parse_function(self.function, self.qualifier)
+        object.__setattr__(self, "_ref", ref)
+        object.__setattr__(self, "qualifier", ref.qualifier)
+        if self.region is not None and (not isinstance(self.region, str) or not self.region):
+            raise ConfigError(f"region={self.region!r} is not valid; use a region like 'eu-west-1'")
+        if ref.region and self.region and ref.region != self.region:
+            raise ConfigError(
+                f"region={self.region!r} conflicts with region {ref.region!r} of the function ARN"
+            )
+        if self.invocation_type not in INVOCATION_TYPES:
+            raise ConfigError(
+                f"invocation_type={self.invocation_type!r} is not valid; use one of "
+                + ", ".join(INVOCATION_TYPES)
+            )
+        if self.endpoint_url is not None:
+            parse_url(self.endpoint_url)  # ConfigError on a bad URL
+        statuses = tuple(self.throttle_statuses)
+        for status in statuses:
+            if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+                raise ConfigError(
+                    f"throttle_statuses contains {status!r}; use HTTP status codes like (429,)"
+                )
+        object.__setattr__(self, "throttle_statuses", statuses)
+        if not isinstance(self.verify, (bool, str)):
+            raise ConfigError(
+                f"verify={self.verify!r} is not valid; use True, False or a CA bundle path"
+            )
+        if (
+            isinstance(self.max_body_bytes, bool)
+            or not isinstance(self.max_body_bytes, int)
+            or self.max_body_bytes < 0
+        ):
+            raise ConfigError(
+                f"max_body_bytes={self.max_body_bytes!r} is not valid; use a whole number >= 0"
+            )
+        window = self.sign_window_s
+        if (
+            isinstance(window, bool)
+            or not isinstance(window, (int, float))
+            or not 0 < window <= 240
+        ):
+            raise ConfigError(
+                f"sign_window_s={window!r} is not valid; use seconds in (0, 240] "
+                "(SigV4 allows 5 minutes of clock skew)"
+            )
+        object.__setattr__(self, "_body", _encode_payload(self.payload))
+
+    @classmethod
+    def from_string(cls, text: str, **kwargs: Any) -> InvokeTarget:
+        """Build from 'lambda:NAME[:QUALIFIER]', 'lambda:ARN' or a bare Lambda function ARN."""
+        if not isinstance(text, str):
+            raise ConfigError(f"Lambda target {text!r} is not valid; use {INVOKE_FORMS}")
+        stripped = text.strip()
+        if stripped.startswith("lambda:"):
+            function = stripped[len("lambda:") :]
+        elif stripped.startswith("arn:"):
+            function = stripped
+        else:
+            raise ConfigError(f"Lambda target {text!r} is not valid; use {INVOKE_FORMS}")
+        if not function:
+            raise ConfigError(f"Lambda target {text!r} names no function; use {INVOKE_FORMS}")
+        return cls(function, **kwargs)
+
+    # -- what reports show (no credentials: they are never held here) ---------------------
+
+    @property
+    def function_name(self) -> str:
+        return self._ref.name
+
+    def _label(self) -> str:
+        ref = self._ref
+        return ref.path_name + (f":{ref.qualifier}" if ref.qualifier else "")
+
+    def describe(self) -> str:
+        where = self.region or self._ref.region or "default region"
+        text = f"lambda:{self._label()} ({self.invocation_type}, {where})"
+        if self.endpoint_url:
+            text += f" via {redact_url(self.endpoint_url)}"
+        return text
+
+    def shape_info(self) -> dict[str, Any]:
+        return {
+            "kind": "lambda_invoke",
+            "function": self._ref.path_name,
+            "qualifier": self._ref.qualifier,
+            "region": self.region or self._ref.region,
+            "endpoint_url": redact_url(self.endpoint_url) if self.endpoint_url else None,
+            "profile": self.profile,
+            "invocation_type": self.invocation_type,
+            "payload_bytes": len(self._body),
+            "throttle_statuses": list(self.throttle_statuses),
+            "sign_window_s": self.sign_window_s,
+        }
+
+    # -- AWS plumbing ---------------------------------------------------------------------
+
+    def session(self) -> Any:
+        """A botocore session for this target's profile (raises MissingExtraError without it)."""
+        return aws_auth.make_session(self.profile)
+
+    def resolved_region(self, session: Any | None = None) -> str:
+        if self.region or self._ref.region:
+            return self.region or self._ref.region  # type: ignore[return-value]
+        return aws_auth.resolve_region(None, session or self.session())
+
+    def resolved_endpoint(self, region: str) -> str:
+        if self.endpoint_url:
+            return self.endpoint_url.rstrip("/")
+        suffix = _ENDPOINT_SUFFIX.get(self._ref.partition, "amazonaws.com")
+        return f"https://lambda.{region}.{suffix}"
+
+    def invoke_url(self, region: str) -> str:
+        ref = self._ref
+        url = (
+            f"{self.resolved_endpoint(region)}/2015-03-31/functions/"
+            f"{quote(ref.path_name, safe='')}/invocations"
+        )
+        if ref.qualifier:
+            url += "?Qualifier=" + quote(ref.qualifier, safe="")
+        return url
+
+    def client(self, *, read_timeout: float = 60.0) -> Any:
+        """A botocore Lambda client for the control plane (SDK retries off)."""
+        session = self.session()
+        region = self.resolved_region(session)
+        return aws_auth.create_client(
+            "lambda",
+            session=session,
+            region=region,
+            endpoint_url=self.resolved_endpoint(region),
+            verify=self.verify,
+            read_timeout=read_timeout,
+        )
+
+    def prepare(self) -> PreparedInvoke:
+        session = self.session()
+        region = self.resolved_region(session)
+        signer = aws_auth.RequestSigner(
+            session, region=region, service="lambda", window_s=self.sign_window_s
+        )
+        return PreparedInvoke(self, region, signer)
+
+    def force_cold(self, **kwargs: Any) -> ForceCold:
+        """A context manager that retires every warm environment first (see control.py)."""
+        from .control import force_cold
+
+        return force_cold(self, **kwargs)
+
+
+class PreparedInvoke:
+    """Wire form of an InvokeTarget: the signed template (re-signed per window) and classify."""
+
+    def __init__(self, target: InvokeTarget, region: str, signer: aws_auth.RequestSigner) -> None:
+        self.target = target
+        self.region = region
+        self.signer = signer
+        self.url_text = target.invoke_url(region)
+        self.url: ParsedURL = parse_url(self.url_text)
+        self.verify = target.verify
+        self.max_body_bytes = target.max_body_bytes
+        self._body = target._body
+        # Signed: Host, Content-Type and the two X-Amz headers; User-Agent and Content-Length
+        # are sent unsigned so the signature does not depend on them.
+        self._unsigned: tuple[tuple[str, str], ...] = (
+            ("Host", self.url.host_header),
+            ("Content-Type", "application/json"),
+            ("X-Amz-Invocation-Type", target.invocation_type),
+            ("X-Amz-Log-Type", "Tail" if target.invocation_type == "RequestResponse" else "None"),
+        )
+        self._throttle = frozenset(target.throttle_statuses)
+        self._success = _SUCCESS_STATUS[target.invocation_type]
+        self._expect_json = target.expect_json and target.invocation_type == "RequestResponse"
+        self._template: RequestTemplate | None = None
+
+    def current_request(self) -> RequestTemplate:
+        template = self._template
+        if template is None or self.signer.expired():
+            template = self._template = self._sign()
+        return template
+
+    def _sign(self) -> RequestTemplate:
+        headers = self.signer.sign("POST", self.url_text, self._unsigned, self._body)
+        headers.append(("User-Agent", "pytest-lambda-slo"))
+        headers.append(("Content-Length", str(len(self._body))))
+        return RequestTemplate("POST", self.url, tuple(headers), self._body)
+
+    def classify(
+        self, response: Response | None, error_kind: str | None, latency_ns: int | None
+    ) -> Outcome:
+        if response is None:
+            return Outcome("error", latency_ns, error_kind=error_kind or "unknown")
+        status = response.status_code
+        headers = response.headers
+        size = response.body_bytes
+        if status in self._throttle:
+            reason = _error_field(response, "Reason") or _error_type(response) or "unknown"
+            return Outcome(
+                "throttle", latency_ns, status=status, bytes_received=size, throttle_reason=reason
+            )
+        server = parse_log_result(headers.get("x-amz-log-result"))
+        cold: bool | None = None
+        proactive = False
+        if server is not None:
+            init = server.get("init", server.get("restore"))
+            cold = init is not None
+            # An Init Duration longer than the whole round trip: the caller cannot have
+            # waited for it, so Lambda initialised this environment ahead of the request.
+            if cold and latency_ns is not None and latency_ns < init * 1e6:  # type: ignore[operator]
+                cold, proactive = False, True
+        if error_kind is None:
+            if status >= 400:
+                error_kind = _error_type(response) or ("http_5xx" if status >= 500 else "http_4xx")
+            elif headers.get("x-amz-function-error"):
+                function_error = headers.get("x-amz-function-error").strip()
+                error_type = _error_field(response, "errorType")
+                error_kind = f"function_error:{function_error}"
+                if error_type:
+                    error_kind += f":{error_type}"
+            elif status != self._success:
+                error_kind = f"unexpected_status_{status}"
+            elif self._expect_json and not response.truncated and not _is_json(response.content):
+                error_kind = "invalid_response"
+        return Outcome(
+            "ok" if error_kind is None else "error",
+            latency_ns,
+            status=status,
+            error_kind=error_kind,
+            cold=cold,
+            bytes_received=size,
+            server=server,
+            proactive_init=proactive,
+        )
+
+
+def _is_json(content: bytes) -> bool:
+    try:
+        _json.loads(content)
+    except ValueError:
+        return False
+    return True
+
+
+def _error_field(response: Response, key: str) -> str | None:
+    """A string field of a JSON error body, or None when the body is not such JSON."""
+    if response.truncated:
+        return None
+    try:
+        data = _json.loads(response.content)
+    except ValueError:
+        return None
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _error_type(response: Response) -> str | None:
+    """x-amzn-ErrorType without its ':namespace' suffix (e.g. ResourceNotFoundException)."""
+    value = response.headers.get("x-amzn-errortype")
+    if not value:
+        return None
+    return value.split(":", 1)[0].strip() or None
