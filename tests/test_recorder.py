@@ -1,0 +1,49 @@
+"""HDR recorder: exact counts, overflow counting, lossless encode/merge."""
+
+from __future__ import annotations
+
+from pytest_lambda_slo.recorder import Histogram, Measurements, Outcome
+
+
+def test_overflow_is_counted_not_dropped() -> None:
+    histogram = Histogram(highest_us=1_000_000)
+    histogram.record(500)
+    histogram.record(10**12)
+    assert histogram.count == 1
+    assert histogram.overflows == 1
+
+
+def test_buffer_folds_many_distinct_values_exactly() -> None:
+    histogram = Histogram(highest_us=10_000_000)
+    for value in range(1, 20_001):
+        histogram.record(value)
+    assert histogram.count == 20_000
+    assert histogram.min_us() == 1
+    assert abs(histogram.percentile_us(50) - 10_000) <= 10  # 3 significant figures
+
+
+def test_measurements_round_trip_and_merge() -> None:
+    first = Measurements(highest_us=5_000_000)
+    for i in range(1000):
+        first.record(Outcome("ok", (10_000 + i) * 1000, status=200, cold=i < 10))
+    first.record(Outcome("throttle", 2_000_000, status=429, throttle_reason="Reserved"))
+    first.record(Outcome("error", None, error_kind="connect_refused"))
+    copy = Measurements.from_dict(first.to_dict())
+    assert copy.to_dict() == first.to_dict()
+    copy.merge(first)
+    assert copy.count == 2 * 1002
+    assert copy.cold_starts == 20
+    assert copy.hist("all").count == 2 * 1001
+    assert copy.hist("cold").count == 20
+    assert copy.throttle_reasons == {"Reserved": 2}
+    assert copy.error_kinds == {"connect_refused": 2}
+    assert copy.status_codes == {200: 2000, 429: 2}
+
+
+def test_server_side_figures_and_billing() -> None:
+    measurements = Measurements(highest_us=5_000_000)
+    server = {"init": 170.13, "duration": 8.4, "billed": 9.0, "memory": 128.0}
+    measurements.record(Outcome("ok", 200_000_000, status=200, cold=True, server=server))
+    assert measurements.hist("init").count == 1
+    assert abs(measurements.hist("billed").max_us() - 9000) <= 9  # 3 significant figures
+    assert measurements.billed_mb_ms == 9.0 * 128.0
