@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -24,32 +23,23 @@ DEFAULT_WAIT_TIMEOUT_S = 120.0
 DEFAULT_POLL_INTERVAL_S = 1.0
 
 
-@dataclass
-class ForceColdRecord:
-    """What a forced cold start did to the function (secret-free: no variable values)."""
+def new_record(function: str) -> dict[str, Any]:
+    """What a forced cold start did (secret-free: variable names, never values).
 
-    function: str
-    variable: str = FORCE_COLD_VARIABLE
-    token: str = ""
-    updated: bool = False
-    restored: bool = False
-    update_wait_s: float | None = None
-    restore_wait_s: float | None = None
-    restored_variables: list[str] = field(default_factory=list)
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "function": self.function,
-            "variable": self.variable,
-            "token": self.token,
-            "updated": self.updated,
-            "restored": self.restored,
-            "update_wait_s": self.update_wait_s,
-            "restore_wait_s": self.restore_wait_s,
-            "restored_variables": list(self.restored_variables),
-            "error": self.error,
-        }
+    The same dict is updated in place when the block ends, so a report that kept it
+    shows whether the restore worked.
+    """
+    return {
+        "function": function,
+        "variable": FORCE_COLD_VARIABLE,
+        "token": "",
+        "updated": False,
+        "restored": False,
+        "update_wait_s": None,
+        "restore_wait_s": None,
+        "restored_variables": [],
+        "error": None,
+    }
 
 
 def wait_until_updated(
@@ -113,7 +103,7 @@ class ForceCold:
         self._sleep = sleep
         self._function = target._ref.path_name
         self._previous: dict[str, str] | None = None
-        self.record = ForceColdRecord(function=self._function)
+        self.record = new_record(self._function)
 
     def _wait(self, client: Any) -> float:
         started = time.monotonic()
@@ -126,7 +116,7 @@ class ForceCold:
         )
         return time.monotonic() - started
 
-    def __enter__(self) -> ForceColdRecord:
+    def __enter__(self) -> dict[str, Any]:
         if self._client is None:
             self._client = self.target.client()
         client = self._client
@@ -146,14 +136,14 @@ class ForceCold:
         previous = dict(environment.get("Variables") or {})
         self._previous = previous
         token = uuid.uuid4().hex
-        self.record.token = token
+        self.record["token"] = token
         client.update_function_configuration(
             FunctionName=self._function,
             Environment={"Variables": {**previous, FORCE_COLD_VARIABLE: token}},
         )
-        self.record.updated = True
+        self.record["updated"] = True
         try:
-            self.record.update_wait_s = self._wait(client)
+            self.record["update_wait_s"] = self._wait(client)
         except BaseException:
             self._restore(None)
             raise
@@ -168,16 +158,16 @@ class ForceCold:
         self._restore(exc)
 
     def _restore(self, pending: BaseException | None) -> None:
-        if self._previous is None or self.record.restored:
+        if self._previous is None or self.record["restored"]:
             return
         client = self._client
         try:
             client.update_function_configuration(
                 FunctionName=self._function, Environment={"Variables": self._previous}
             )
-            self.record.restore_wait_s = self._wait(client)
+            self.record["restore_wait_s"] = self._wait(client)
         except Exception as exc:
-            self.record.error = f"restore failed: {type(exc).__name__}"
+            self.record["error"] = f"restore failed: {type(exc).__name__}"
             message = (
                 f"force_cold could not restore the environment of {self._function!r} "
                 f"({type(exc).__name__}); remove the variable {FORCE_COLD_VARIABLE} by hand"
@@ -188,8 +178,8 @@ class ForceCold:
             if hasattr(pending, "add_note"):  # Python >= 3.11
                 pending.add_note(message)
             return
-        self.record.restored = True
-        self.record.restored_variables = sorted(self._previous)
+        self.record["restored"] = True
+        self.record["restored_variables"] = sorted(self._previous)
 
 
 def force_cold(target: Any, **kwargs: Any) -> ForceCold:

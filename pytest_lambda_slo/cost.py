@@ -61,11 +61,13 @@ def estimate_cost(
         raise ConfigError(
             f"architecture={architecture!r} is not valid; use one of {', '.join(ARCHITECTURES)}"
         )
-    note = None
+    fallback = False
     source = PRICE_SOURCE
-    if prices is not None and ("request" in prices or "gb_second" in prices):
+    flat = isinstance(prices, Mapping) and ("request" in prices or "gb_second" in prices)
+    if prices is not None and flat:
         pair = _price_pair(prices, "prices")
         source = "prices= given by the caller"
+        note = "prices given by the caller"
     else:
         table = DEFAULT_PRICES if prices is None else prices
         if prices is not None:
@@ -74,14 +76,15 @@ def estimate_cost(
             raise ConfigError(f"prices={prices!r} is not valid; use {PRICE_FORMS}")
         used_region = region or ""
         if used_region not in table:
-            fallback = DEFAULT_REGION if DEFAULT_REGION in table else None
-            if fallback is None:
+            if DEFAULT_REGION not in table:
                 raise ConfigError(
                     f"prices has no entry for region {region!r} (nor {DEFAULT_REGION!r}); "
                     f"use {PRICE_FORMS}"
                 )
-            note = f"no prices for region {region!r}; used {fallback} prices"
-            used_region = fallback
+            note = f"no prices for region {region!r}; used {DEFAULT_REGION} {architecture} prices"
+            used_region, fallback = DEFAULT_REGION, True
+        else:
+            note = f"{used_region} {architecture} prices"
         by_arch = table[used_region]
         if not isinstance(by_arch, Mapping) or architecture not in by_arch:
             raise ConfigError(
@@ -100,13 +103,13 @@ def estimate_cost(
         "gb_seconds": gbs,
         "price_per_request": pair["request"],
         "price_per_gb_second": pair["gb_second"],
-        "request_cost": request_cost,
-        "compute_cost": compute_cost,
-        "total": request_cost + compute_cost,
+        "request_cost_usd": request_cost,
+        "compute_cost_usd": compute_cost,
+        "total_usd": request_cost + compute_cost,
         "price_source": source,
+        "note": note,
+        "fallback_prices": fallback,
     }
-    if note:
-        result["note"] = note
     return result
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json as _json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import aws_auth
+from .cost import ARCHITECTURES, estimate_cost
 from .errors import ConfigError
 from .recorder import Outcome
 from .reportline import parse_log_result
@@ -145,6 +147,10 @@ class InvokeTarget:
     # set False for a function that answers raw bytes.
     expect_json: bool = True
     sign_window_s: float = aws_auth.DEFAULT_SIGN_WINDOW_S
+    # For the cost estimate: the function's architecture and, optionally, your own prices
+    # (see cost.estimate_cost).
+    architecture: str = "x86_64"
+    prices: Mapping[str, Any] | None = field(default=None, hash=False)
     _ref: FunctionRef = field(init=False, repr=False, compare=False)
     _body: bytes = field(init=False, repr=False, compare=False)
 
@@ -194,6 +200,11 @@ class InvokeTarget:
                 f"sign_window_s={window!r} is not valid; use seconds in (0, 240] "
                 "(SigV4 allows 5 minutes of clock skew)"
             )
+        if self.architecture not in ARCHITECTURES:
+            raise ConfigError(
+                f"architecture={self.architecture!r} is not valid; use one of "
+                + ", ".join(ARCHITECTURES)
+            )
         object.__setattr__(self, "_body", _encode_payload(self.payload))
 
     @classmethod
@@ -241,7 +252,26 @@ class InvokeTarget:
             "payload_bytes": len(self._body),
             "throttle_statuses": list(self.throttle_statuses),
             "sign_window_s": self.sign_window_s,
+            "architecture": self.architecture,
+            # One lock per function and endpoint: a forced cold start hits every qualifier.
+            "lock_key": f"lambda:{self._ref.path_name}@{self.endpoint_url or self.region}",
         }
+
+    def estimate_cost(self, measurements: Any) -> dict[str, Any]:
+        """Estimated USD cost of a run: billed invocations and their GB-seconds."""
+        region = self.region or self._ref.region
+        if region is None:
+            try:
+                region = self.resolved_region()
+            except Exception:  # cost is best effort: an unknown region uses default prices
+                region = None
+        return estimate_cost(
+            measurements.hist("billed").count,
+            measurements.billed_mb_ms,
+            region=region,
+            architecture=self.architecture,
+            prices=self.prices,
+        )
 
     # -- AWS plumbing ---------------------------------------------------------------------
 
