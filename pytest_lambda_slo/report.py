@@ -94,6 +94,12 @@ def render_burst(test_id: str, result: BurstResult) -> list[str]:
         f"  shape: {_shape_text(result.shape)} | took {result.duration:.2f}s, "
         f"{result.rps:.1f} req/s"
     )
+    serialised = result.extras.get("xdist_serialised")
+    if serialised:
+        lines.append(
+            f"  serialised with other xdist workers on this target "
+            f"({serialised['worker']} waited {serialised['waited_s']:.2f}s)"
+        )
     if result.extras.get("force_cold"):
         lines.append(f"  forced cold start: {result.extras['force_cold']}")
     header = "".join(f"{key:>9}" for key in ("min", "p50", "p90", "p99", "p99.9", "max"))

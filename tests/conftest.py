@@ -1,0 +1,29 @@
+"""Shared fixtures: one emulator for the plugin tests (loopback only)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_lambda_slo.emulator import Emulator
+
+# Functions the plugin tests fire at: fast and warm, cold-start marked, and throttling.
+PLUGIN_FUNCTIONS = (
+    "fast:duration=2ms,init=30ms,cold_header=true",
+    "slow:duration=60ms,init=0ms",
+    "tight:duration=20ms,init=0ms,reserved=2",
+)
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Emulator]:
+    with Emulator(functions=list(PLUGIN_FUNCTIONS)) as emu:
+        yield emu
+
+
+@pytest.fixture
+def fresh_emulator(emulator: Emulator) -> Emulator:
+    """The shared emulator with its statistics and warm environments cleared."""
+    emulator.reset()
+    return emulator

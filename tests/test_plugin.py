@@ -1,0 +1,329 @@
+"""The plugin as users meet it, through pytester: budgets, marker, ini, report, JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pytest_lambda_slo.emulator import Emulator
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+
+@pytest.fixture
+def target_env(fresh_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    monkeypatch.setenv("FAST_URL", fresh_emulator.function_url("fast"))
+    monkeypatch.setenv("SLOW_URL", fresh_emulator.function_url("slow"))
+    monkeypatch.setenv("TIGHT_URL", fresh_emulator.function_url("tight"))
+    return fresh_emulator
+
+
+USER_TESTS = """
+import os
+import pytest
+from pytest_lambda_slo import HttpTarget
+
+FAST = HttpTarget(os.environ["FAST_URL"], cold_start="x-cold-start")
+SLOW = os.environ["SLOW_URL"]
+
+def test_check_loose(lambda_slo):
+    result = lambda_slo.burst(FAST, requests=40, concurrency=8)
+    result.check(p99="5s", error_rate="0%", throttle_rate="0%", cold_start_p99="5s")
+    assert result.count == 40 and result.ok == 40
+
+def test_check_tight(lambda_slo):
+    result = lambda_slo.burst(SLOW, requests=20, concurrency=4)
+    result.check(p99="1ms", p50="2ms")
+
+@pytest.mark.lambda_slo(p99="5s", max="10s")
+def test_marker_loose(lambda_slo):
+    lambda_slo.burst(SLOW, requests=8, concurrency=4)
+
+@pytest.mark.lambda_slo(p99="1ms")
+def test_marker_tight(lambda_slo):
+    lambda_slo.burst(SLOW, requests=8, concurrency=4)
+"""
+
+
+def test_new_user_file_passes_loose_and_fails_tight(
+    pytester: pytest.Pytester, target_env: Emulator
+) -> None:
+    pytester.makepyfile(test_user=USER_TESTS)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*SLOViolation: 2 SLO budget(s) broken for GET http://127.0.0.1:*/url/slow/:",
+            "*p99: measured *ms > budget 1.0ms (n=20)",
+            "*p50: measured *ms > budget 2.0ms (n=20)",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["*1 SLO budget(s) broken*", "*p99: measured *> budget 1.0ms (n=8)"]
+    )
+    # A marker violation is a failure of the call phase, never a teardown error.
+    assert "error" not in result.parseoutcomes()
+    stats = target_env.stats()["functions"]
+    assert stats["fast"]["invocations"] == 40
+    assert stats["slow"]["invocations"] == 20 + 8 + 8
+
+
+def test_marker_beats_ini_and_closest_marker_wins(
+    pytester: pytest.Pytester, target_env: Emulator
+) -> None:
+    pytester.makeini("[pytest]\nlambda_slo_p99 = 1ms\nlambda_slo_error_rate = 0%\n")
+    pytester.makepyfile(
+        test_prec="""
+        import os
+        import pytest
+
+        pytestmark = pytest.mark.lambda_slo(p99="2ms")
+
+        def test_ini_and_module(lambda_slo):
+            lambda_slo.burst(os.environ["SLOW_URL"], requests=4, concurrency=2)
+
+        @pytest.mark.lambda_slo(p99="10s")
+        class TestLoose:
+            def test_class_marker(self, lambda_slo):
+                lambda_slo.burst(os.environ["SLOW_URL"], requests=4, concurrency=2)
+
+            @pytest.mark.lambda_slo(p99="1us")
+            def test_function_marker(self, lambda_slo):
+                lambda_slo.burst(os.environ["SLOW_URL"], requests=4, concurrency=2)
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*test_class_marker PASSED*"])
+    result.stdout.fnmatch_lines(["*p99: measured *> budget 2.0ms (n=4)*"])
+    result.stdout.fnmatch_lines(["*p99: measured *> budget 1us (n=4)*"])
+
+
+def test_ini_default_applies_to_every_burst(
+    pytester: pytest.Pytester, target_env: Emulator
+) -> None:
+    pytester.makeini("[pytest]\nlambda_slo_p50 = 1us\n")
+    pytester.makepyfile(
+        test_ini="""
+        import os
+
+        def test_one(lambda_slo):
+            lambda_slo.burst(os.environ["SLOW_URL"], requests=2, concurrency=2)
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*p50: measured *> budget 1us (n=2)*"])
+
+
+def test_report_and_json(pytester: pytest.Pytester, target_env: Emulator) -> None:
+    pytester.makepyfile(
+        test_rep="""
+        import os
+        import pytest
+        from pytest_lambda_slo import HttpTarget
+
+        @pytest.mark.lambda_slo(p99="10s", throttle_rate="100%")
+        def test_mixed(lambda_slo):
+            target = HttpTarget(os.environ["TIGHT_URL"])
+            result = lambda_slo.burst(target, requests=30, concurrency=10)
+            assert result.throttles > 0
+
+        def test_cold(lambda_slo):
+            target = HttpTarget(os.environ["FAST_URL"], cold_start="x-cold-start")
+            lambda_slo.burst(target, requests=10, concurrency=5).check(cold_start_max="10s")
+        """
+    )
+    out = pytester.path / "out" / "slo.json"
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--lambda-slo-report", f"--lambda-slo-json={out}"
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*= lambda-slo report =*",
+            "test_rep.py::test_mixed",
+            "  target: GET http://127.0.0.1:*/url/tight/",
+            "  shape: burst, 30 requests, 10 concurrent | took *s, * req/s",
+            "  latency*min*p50*p90*p99*p99.9*max*n",
+            "  all *",
+            "  cold starts: not detectable for this target",
+            "  requests: 30, ok: *, throttled: *, errors: 0 (0.0%)",
+            "  status codes: 200: *, 429: *",
+            "  budgets:",
+            "    PASS [marker] p99: measured *",
+            "    PASS [marker] throttle_rate: measured *",
+            "  response time histogram:",
+            "*|■*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["test_rep.py::test_cold", "  warm *", "  cold *", "  cold starts: 5 (50.0%), p99 *"]
+    )
+    report_lines = result.stdout.str().split("lambda-slo report", 1)[1].splitlines()[1:]
+    assert all(len(line) <= 80 for line in report_lines if not line.startswith("="))
+    document = json.loads(out.read_text())
+    assert document["format"] == "pytest-lambda-slo/1"
+    mixed, cold = document["bursts"]
+    assert mixed["test_id"] == "test_rep.py::test_mixed"
+    assert mixed["shape"]["requests"] == 30 and mixed["shape"]["concurrency"] == 10
+    assert mixed["count"] == 30 and mixed["throttles"] + mixed["ok"] == 30
+    assert set(mixed["latency_ms"]["all"]) >= {"min", "mean", "p50", "p90", "p95", "p99", "p999",
+                                               "max"}  # fmt: skip
+    assert mixed["status_codes"]["429"] == mixed["throttles"]
+    assert [v["budget"] for v in mixed["verdicts"]] == ["p99", "throttle_rate"]
+    assert mixed["measurements"]["histograms"]["all"]["hdr"]
+    assert cold["cold_starts"] == 5 and cold["latency_ms"]["cold"]["count"] == 5
+    assert cold["verdicts"][0]["source"] == "check"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("@pytest.mark.lambda_slo(p98='1s')", "unknown SLO budget 'p98'; known budgets: p50"),
+        ("@pytest.mark.lambda_slo(p99='fast')", "p99='fast' is not a valid duration; use"),
+        ("@pytest.mark.lambda_slo('1s')", "takes budgets as keywords only"),
+    ],
+)
+def test_bad_marker_is_a_usage_error(pytester: pytest.Pytester, source: str, message: str) -> None:
+    pytester.makepyfile(test_bad=f"import pytest\n\n{source}\ndef test_x():\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: test_bad.py::test_x: *{message}*"])
+
+
+def test_bad_ini_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nlambda_slo_throttle_rate = lots\n")
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: ini key lambda_slo_throttle_rate='lots' is not a valid*"])
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ("requests=0, concurrency=1", "requests=0 is not valid; use a whole number >= 1"),
+        ("requests=5, concurrency=0", "concurrency=0 is not valid; use a whole number >= 1"),
+        ("requests=5, concurrency=10", "concurrency=10 is larger than requests=5"),
+        ("requests=5, concurrency=1, timeout='-3ms'", "timeout='-3ms' is not a valid duration"),
+    ],
+)
+def test_bad_shape_arguments(pytester: pytest.Pytester, call: str, message: str) -> None:
+    pytester.makepyfile(
+        test_shape=f"""
+        def test_x(lambda_slo):
+            lambda_slo.burst("http://127.0.0.1:9/", {call})
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"E   pytest_lambda_slo.errors.ConfigError: {message}*"])
+
+
+def test_unsupported_scheme(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_scheme="""
+        def test_x(lambda_slo):
+            lambda_slo.burst("ftp://127.0.0.1/", requests=1, concurrency=1)
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*ConfigError: target URL 'ftp://127.0.0.1/' has unsupported*"])
+
+
+SKIP_ONLY = """
+import os
+
+def test_unit():
+    pass
+
+def test_load(lambda_slo):
+    lambda_slo.burst(os.environ["FAST_URL"], requests=2, concurrency=1)
+"""
+
+
+def test_skip_and_only(pytester: pytest.Pytester, target_env: Emulator) -> None:
+    pytester.makepyfile(test_so=SKIP_ONLY)
+    pytester.runpytest("-p", "no:cacheprovider", "--lambda-slo-skip").assert_outcomes(
+        passed=1, skipped=1
+    )
+    pytester.runpytest("-p", "no:cacheprovider", "--lambda-slo-only").assert_outcomes(
+        passed=1, deselected=1
+    )
+    assert target_env.stats()["functions"]["fast"]["invocations"] == 2
+
+
+def test_session_request_cap(pytester: pytest.Pytester, target_env: Emulator) -> None:
+    pytester.makeini("[pytest]\nlambda_slo_max_requests = 5\n")
+    pytester.makepyfile(
+        test_cap="""
+        import os
+
+        def test_first(lambda_slo):
+            lambda_slo.burst(os.environ["FAST_URL"], requests=4, concurrency=2)
+
+        def test_second(lambda_slo):
+            lambda_slo.burst(os.environ["FAST_URL"], requests=4, concurrency=2)
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*LoadAborted: * would send 4 requests but only 1 of the session "
+                                 "cap lambda_slo_max_requests=5 remain*"])  # fmt: skip
+    assert target_env.stats()["functions"]["fast"]["invocations"] == 4
+
+
+ASYNC_TESTS = """
+import os
+import pytest
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request):
+    return request.param
+
+@pytest.mark.anyio
+async def test_async_burst(lambda_slo):
+    result = await lambda_slo.aburst(os.environ["FAST_URL"], requests=6, concurrency=3)
+    assert result.count == 6 and result.ok == 6
+    result.check(p99="10s")
+"""
+
+
+def test_aburst_on_asyncio_and_trio(pytester: pytest.Pytester, target_env: Emulator) -> None:
+    pytester.makepyfile(test_async=ASYNC_TESTS)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+    assert target_env.stats()["functions"]["fast"]["invocations"] == 12
+
+
+def test_xdist_report_and_target_serialisation(
+    pytester: pytest.Pytester, target_env: Emulator
+) -> None:
+    pytester.makepyfile(
+        test_x1="""
+        import os
+        def test_a(lambda_slo):
+            lambda_slo.burst(os.environ["TIGHT_URL"], requests=4, concurrency=2).check(
+                throttle_count=0)
+        """,
+        test_x2="""
+        import os
+        def test_b(lambda_slo):
+            lambda_slo.burst(os.environ["TIGHT_URL"], requests=4, concurrency=2).check(
+                throttle_count=0)
+        """,
+    )
+    out = pytester.path / "x.json"
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-n", "2", "--lambda-slo-report", f"--lambda-slo-json={out}"
+    )
+    # reserved=2 and two bursts of concurrency 2: only serialisation keeps them throttle-free.
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*= lambda-slo report =*", "*serialised with other xdist workers*"]
+    )
+    assert {b["test_id"] for b in json.loads(out.read_text())["bursts"]} == {
+        "test_x1.py::test_a", "test_x2.py::test_b"}  # fmt: skip
+    stats = target_env.stats()["functions"]["tight"]
+    assert stats["invocations"] == 8 and stats["throttles_total"] == 0
