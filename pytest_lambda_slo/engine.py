@@ -1,0 +1,501 @@
+"""The load engine: bursts (closed model, like ``hey -n -c`` / ``-z``) over the HTTP transport.
+
+One run owns one event loop (uvloop when importable). ``Engine.send_one`` is the single
+place where a request is sent, timed, classified and recorded, so other load shapes (an
+open model with intended start times, ramps) reuse it with their own schedulers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .errors import ConfigError, LoadAborted
+from .loops import LagSampler, new_event_loop
+from .recorder import Measurements, Outcome
+from .targets import PreparedTarget, as_target
+from .transport import Dialer, HttpConnection, Result, TransportError
+from .units import parse_count, parse_duration
+
+perf_counter_ns = time.perf_counter_ns
+# Added to the default overall deadline: room for connection set-up and a slow tail.
+DEADLINE_SLACK_S = 5.0
+
+
+@dataclass
+class RunInfo:
+    """How a run went: its clock, its stop reason and the engine's own health figures."""
+
+    started_at: float  # time.time() at release
+    duration_s: float  # release -> last completion
+    requests: int | None
+    concurrency: int
+    timeout_s: float
+    deadline_s: float
+    duration_limit_s: float | None
+    stopped: str | None  # None, "deadline", "cancelled"
+    event_loop: str  # "uvloop" or "asyncio"
+    loop_lag_max_ms: float
+    loop_lag_p99_ms: float
+    cpu_s: float  # process CPU time (user+sys) used by the run
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BurstParams:
+    """A validated burst shape."""
+
+    requests: int | None
+    concurrency: int
+    timeout_s: float
+    deadline_s: float
+    duration_s: float | None
+
+    @property
+    def highest_us(self) -> int:
+        # Latencies reach the timeout, in-flight time reaches the deadline: cover both.
+        return int((max(self.timeout_s, self.deadline_s) + 1.0) * 1_000_000)
+
+
+def validate_burst(
+    *,
+    requests: object,
+    concurrency: object,
+    timeout: object = 30.0,
+    deadline: object = None,
+    duration: object = None,
+) -> BurstParams:
+    """Check a burst's parameters; raise ConfigError naming the bad value and accepted forms."""
+    duration_s = None
+    if duration is not None:
+        duration_s = parse_duration(duration, name="duration", allow_zero=False)
+    if requests is None:
+        if duration_s is None:
+            raise ConfigError(
+                "requests=None is only valid with duration=; use a whole number >= 1 "
+                "or give duration='30s'"
+            )
+        n_requests = None
+    else:
+        n_requests = parse_count(requests, name="requests", minimum=1)
+    n_concurrency = parse_count(concurrency, name="concurrency", minimum=1)
+    if n_requests is not None and n_concurrency > n_requests:
+        raise ConfigError(
+            f"concurrency={concurrency!r} is greater than requests={requests!r}; "
+            "use a concurrency between 1 and the number of requests"
+        )
+    timeout_s = parse_duration(timeout, name="timeout", allow_zero=False)
+    if deadline is not None:
+        deadline_s = parse_duration(deadline, name="deadline", allow_zero=False)
+    elif duration_s is not None:
+        deadline_s = duration_s + timeout_s + DEADLINE_SLACK_S
+    else:
+        assert n_requests is not None
+        deadline_s = timeout_s * math.ceil(n_requests / n_concurrency) + DEADLINE_SLACK_S
+    return BurstParams(n_requests, n_concurrency, timeout_s, deadline_s, duration_s)
+
+
+class Slot:
+    """One in-flight position: it owns one keep-alive connection, like a hey worker."""
+
+    __slots__ = ("conn", "pending_error")
+
+    def __init__(self) -> None:
+        self.conn: HttpConnection | None = None
+        self.pending_error: TransportError | None = None
+
+
+class Engine:
+    """One load run on the current event loop: connections, timing, classification, records."""
+
+    def __init__(
+        self, prepared: PreparedTarget, params: BurstParams, dialer: Dialer, event_loop: str
+    ) -> None:
+        self.prepared = prepared
+        self.params = params
+        self.dialer = dialer
+        self.event_loop = event_loop
+        self.measurements = Measurements(highest_us=params.highest_us)
+        self.slots: list[Slot] = []
+        self.stopped: str | None = None
+        self._remaining = params.requests
+        self._end_ns: int | None = None
+        self._released_ns = 0
+        self._last_done_ns = 0
+        self._started_at = 0.0
+        self._cpu_start = 0.0
+        self._cpu_end: float | None = None
+        self._lag = LagSampler()
+        self._connect_hist = self.measurements.hist("connect")
+
+    # the shared per-request path ----------------------------------------------------------
+    async def connect(self, slot: Slot) -> HttpConnection | None:
+        """Open the slot's connection; time it into the "connect" histogram."""
+        loop = asyncio.get_running_loop()
+        t0 = perf_counter_ns()
+        try:
+            conn = await self.dialer.connect(loop, self.params.timeout_s)
+        except TransportError as exc:
+            slot.conn = None
+            slot.pending_error = exc
+            return None
+        self._connect_hist.record((perf_counter_ns() - t0) // 1000)
+        slot.conn = conn
+        return conn
+
+    async def send_one(self, slot: Slot, intended_ns: int | None = None) -> None:
+        """Send one request on ``slot`` and record its outcome (no retries).
+
+        ``intended_ns`` (open model) is when the request should have started: the latency
+        is then measured from it and the latency from the actual send is kept as uncorrected.
+        """
+        if slot.pending_error is None and (slot.conn is None or slot.conn.closed):
+            await self.connect(slot)
+        if slot.pending_error is not None:
+            error, slot.pending_error = slot.pending_error, None
+            self._record_error(error.kind)
+            return
+        template = self.prepared.current_request()
+        wire = self.dialer.wire(template)
+        head = template.method == "HEAD"
+        result = await self._exchange(slot, wire, head)
+        if result.error == "connection_closed" and result.reused:
+            # The server closed an idle keep-alive connection just as we reused it: the
+            # request never reached it, so send it on a fresh connection (as Go's client does).
+            if await self.connect(slot) is None:
+                error, slot.pending_error = slot.pending_error, None
+                assert error is not None
+                self._record_error(error.kind)
+                return
+            result = await self._exchange(slot, wire, head)
+        self._record(result, intended_ns)
+
+    async def _exchange(self, slot: Slot, wire: bytes, head: bool) -> Result:
+        conn = slot.conn
+        assert conn is not None
+        waiter = conn.send(wire, self.params.timeout_s, head=head)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            # Deadline or cancellation with this request in flight: count it, then stop.
+            result = conn.cancel(self.stopped or "cancelled")
+            if result is not None:
+                self._record_error(result.error or "cancelled")
+            raise
+
+    def _record(self, result: Result, intended_ns: int | None) -> None:
+        self._last_done_ns = result.t_end
+        error = result.error
+        latency: int | None = result.latency_ns
+        if intended_ns is not None:
+            latency = result.t_end - intended_ns
+        if error is None:
+            outcome = self.prepared.classify(result.response, None, latency)
+        elif error == "body_too_large":
+            outcome = self.prepared.classify(result.response, error, latency)
+        elif error == "timeout":
+            outcome = self.prepared.classify(None, error, latency)
+        else:
+            # The request failed without a response: no latency to record.
+            outcome = self.prepared.classify(None, error, None)
+        if intended_ns is not None and outcome.latency_ns is not None:
+            outcome.uncorrected_ns = result.latency_ns
+        self.measurements.record(outcome)
+
+    def _record_error(self, kind: str) -> None:
+        self._last_done_ns = perf_counter_ns()
+        outcome: Outcome = self.prepared.classify(None, kind, None)
+        self.measurements.record(outcome)
+
+    # the closed model ----------------------------------------------------------------------
+    def _claim(self) -> bool:
+        """Take the next request to send, if the burst has one left."""
+        if self._end_ns is not None and perf_counter_ns() >= self._end_ns:
+            return False
+        if self._remaining is None:
+            return True
+        if self._remaining <= 0:
+            return False
+        self._remaining -= 1
+        return True
+
+    async def _worker(self, slot: Slot) -> None:
+        while self._claim():
+            await self.send_one(slot)
+
+    async def run(self) -> None:
+        """Run the burst: connect every slot, release them together, stop at the deadline."""
+        loop = asyncio.get_running_loop()
+        params = self.params
+        self._cpu_start = time.process_time()
+        deadline_at = loop.time() + params.deadline_s
+        self._lag.start()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            # Start barrier: every connection is set up first (in parallel) ...
+            self.slots = [Slot() for _ in range(params.concurrency)]
+            tasks = [loop.create_task(self.connect(slot)) for slot in self.slots]
+            if not await self._wait(tasks, deadline_at):
+                return
+            # ... then the first `concurrency` requests are written in the same loop turn.
+            self._started_at = time.time()
+            self._released_ns = perf_counter_ns()
+            if params.duration_s is not None:
+                self._end_ns = self._released_ns + int(params.duration_s * 1e9)
+            tasks = [loop.create_task(self._worker(slot)) for slot in self.slots]
+            await self._wait(tasks, deadline_at)
+        except asyncio.CancelledError:
+            self.stopped = self.stopped or "cancelled"
+            raise
+        finally:
+            # Whatever happened (deadline, cancellation, a bug): no task outlives the run.
+            await _cancel_all(tasks)
+            self._cpu_end = time.process_time()
+            for slot in self.slots:
+                if slot.conn is not None:
+                    slot.conn.close(graceful=True)
+            await self._lag.stop()
+            # Let the transports deliver connection_lost before the loop goes away.
+            await asyncio.sleep(0)
+
+    async def _wait(self, tasks: list[asyncio.Task[None]], deadline_at: float) -> bool:
+        """Wait for ``tasks`` until the deadline; False when it hit. A task's bug is raised."""
+        loop = asyncio.get_running_loop()
+        timeout = max(0.0, deadline_at - loop.time())
+        done, pending = await asyncio.wait(
+            tasks, timeout=timeout, return_when=asyncio.FIRST_EXCEPTION
+        )
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        if pending:
+            self.stopped = "deadline"
+            return False
+        return True
+
+    def run_info(self) -> RunInfo:
+        params = self.params
+        measurements = self.measurements
+        if params.requests is not None:
+            measurements.unsent = max(0, params.requests - measurements.count)
+        released = self._released_ns
+        end = self._last_done_ns if self._last_done_ns > released else perf_counter_ns()
+        cpu_end = self._cpu_end if self._cpu_end is not None else time.process_time()
+        return RunInfo(
+            started_at=self._started_at or time.time(),
+            duration_s=(end - released) / 1e9 if released else 0.0,
+            requests=params.requests,
+            concurrency=params.concurrency,
+            timeout_s=params.timeout_s,
+            deadline_s=params.deadline_s,
+            duration_limit_s=params.duration_s,
+            stopped=self.stopped,
+            event_loop=self.event_loop,
+            loop_lag_max_ms=self._lag.max_ms,
+            loop_lag_p99_ms=self._lag.p99_ms,
+            cpu_s=cpu_end - self._cpu_start,
+        )
+
+
+async def _cancel_all(tasks: Any) -> None:
+    tasks = [task for task in tasks if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        # Shielded so a second cancellation cannot leave half-cancelled workers behind.
+        await asyncio.shield(asyncio.wait(tasks))
+
+
+class _Handle:
+    """Lets another thread stop a run that is executing on its own loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.stop_requested = False
+        self.done = threading.Event()
+
+    def attach(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
+        with self._lock:
+            self._loop, self._task = loop, task
+            if self.stop_requested:
+                task.cancel()
+
+    def detach(self) -> None:
+        with self._lock:
+            self._loop = self._task = None
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stop_requested = True
+            if self._loop is not None and self._task is not None:
+                try:
+                    self._loop.call_soon_threadsafe(self._task.cancel)
+                except RuntimeError:
+                    pass  # the loop already closed: the run is over
+
+
+def _prepare(
+    target: object,
+    requests: object,
+    concurrency: object,
+    timeout: object,
+    deadline: object,
+    duration: object,
+) -> tuple[PreparedTarget, BurstParams, Dialer]:
+    params = validate_burst(
+        requests=requests,
+        concurrency=concurrency,
+        timeout=timeout,
+        deadline=deadline,
+        duration=duration,
+    )
+    prepared = as_target(target).prepare()
+    dialer = Dialer(prepared.url, prepared.verify, prepared.max_body_bytes)
+    return prepared, params, dialer
+
+
+def _aborted(engine: Engine, message: str) -> LoadAborted:
+    info = engine.run_info()
+    exc = LoadAborted(
+        f"{message}: {engine.measurements.count} requests measured, "
+        f"{engine.measurements.unsent} not sent"
+    )
+    exc.measurements = engine.measurements  # type: ignore[attr-defined]
+    exc.run_info = info  # type: ignore[attr-defined]
+    return exc
+
+
+def _run_on_own_loop(
+    prepared: PreparedTarget,
+    params: BurstParams,
+    dialer: Dialer,
+    handle: _Handle | None = None,
+) -> tuple[Measurements, RunInfo]:
+    """Run one engine on a fresh loop in this thread; clean everything up before returning."""
+    loop, loop_name = new_event_loop()
+    engine = Engine(prepared, params, dialer, loop_name)
+    interrupted = False
+    sigint_installed = False
+    previous_sigint: Any = None
+    try:
+        main = loop.create_task(engine.run())
+        if handle is not None:
+            handle.attach(loop, main)
+        if threading.current_thread() is threading.main_thread():
+            previous_sigint = signal.getsignal(signal.SIGINT)
+
+            def on_sigint() -> None:
+                nonlocal interrupted
+                interrupted = True
+                main.cancel()
+
+            try:
+                loop.add_signal_handler(signal.SIGINT, on_sigint)
+                sigint_installed = True
+            except (RuntimeError, ValueError, NotImplementedError):
+                pass
+        try:
+            loop.run_until_complete(main)
+        except KeyboardInterrupt:
+            # Only without our handler: clean up, then report it like the handler would.
+            interrupted = True
+            main.cancel()
+            try:
+                loop.run_until_complete(main)
+            except asyncio.CancelledError:
+                pass
+        except asyncio.CancelledError:
+            pass
+    finally:
+        if handle is not None:
+            handle.detach()
+        if sigint_installed:
+            loop.remove_signal_handler(signal.SIGINT)
+            signal.signal(signal.SIGINT, previous_sigint)
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+    if interrupted:
+        raise KeyboardInterrupt("load run interrupted") from _aborted(engine, "interrupted")
+    if engine.stopped == "cancelled":
+        raise _aborted(engine, "load run cancelled")
+    return engine.measurements, engine.run_info()
+
+
+def run_burst(
+    target: object,
+    *,
+    requests: int | None,
+    concurrency: int,
+    timeout: float | str = 30.0,
+    deadline: float | str | None = None,
+    duration: float | str | None = None,
+) -> tuple[Measurements, RunInfo]:
+    """Fire a burst like ``hey -n requests -c concurrency`` (or ``-z duration``); synchronous.
+
+    Ctrl-C stops the run within about a second, closes every socket and re-raises
+    KeyboardInterrupt whose ``__cause__`` is a LoadAborted carrying ``.measurements`` and
+    ``.run_info`` of what was measured so far.
+    """
+    prepared, params, dialer = _prepare(target, requests, concurrency, timeout, deadline, duration)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise ConfigError(
+            "run_burst() was called inside a running event loop; use 'await arun_burst(...)'"
+        )
+    return _run_on_own_loop(prepared, params, dialer)
+
+
+async def arun_burst(
+    target: object,
+    *,
+    requests: int | None,
+    concurrency: int,
+    timeout: float | str = 30.0,
+    deadline: float | str | None = None,
+    duration: float | str | None = None,
+) -> tuple[Measurements, RunInfo]:
+    """The async twin of :func:`run_burst`, for asyncio and trio (through anyio).
+
+    The engine runs on its own loop in a worker thread, so what it measures does not depend
+    on the caller's loop. Cancelling the awaiting task stops the engine and waits (briefly)
+    for it to close its sockets before the cancellation propagates.
+    """
+    import anyio
+    import anyio.to_thread
+
+    prepared, params, dialer = _prepare(target, requests, concurrency, timeout, deadline, duration)
+    handle = _Handle()
+
+    def in_thread() -> tuple[Measurements, RunInfo]:
+        try:
+            return _run_on_own_loop(prepared, params, dialer, handle)
+        finally:
+            handle.done.set()
+
+    try:
+        return await anyio.to_thread.run_sync(in_thread, abandon_on_cancel=True)
+    except anyio.get_cancelled_exc_class():
+        handle.stop()
+        with anyio.CancelScope(shield=True):
+            # The engine stops within a loop turn or two; bounded so a wedged thread
+            # cannot hang the caller forever.
+            for _ in range(500):
+                if handle.done.is_set():
+                    break
+                await anyio.sleep(0.01)
+        raise
