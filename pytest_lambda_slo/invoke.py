@@ -129,7 +129,7 @@ def _encode_payload(payload: Any) -> bytes:
     return raw
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class InvokeTarget:
     """A Lambda function invoked directly through the Invoke API (SigV4, LogType=Tail)."""
 
@@ -233,6 +233,13 @@ class InvokeTarget:
         ref = self._ref
         return ref.path_name + (f":{ref.qualifier}" if ref.qualifier else "")
 
+    def _where(self) -> str:
+        return redact_url(self.endpoint_url) if self.endpoint_url else str(self.region)
+
+    def __repr__(self) -> str:
+        # Not the dataclass repr: an endpoint URL may carry user info, a payload may be big.
+        return f"InvokeTarget({self.describe()!r})"
+
     def describe(self) -> str:
         where = self.region or self._ref.region or "default region"
         text = f"lambda:{self._label()} ({self.invocation_type}, {where})"
@@ -254,7 +261,7 @@ class InvokeTarget:
             "sign_window_s": self.sign_window_s,
             "architecture": self.architecture,
             # One lock per function and endpoint: a forced cold start hits every qualifier.
-            "lock_key": f"lambda:{self._ref.path_name}@{self.endpoint_url or self.region}",
+            "lock_key": f"lambda:{self._ref.path_name}@{self._where()}",
         }
 
     def estimate_cost(self, measurements: Any) -> dict[str, Any]:
