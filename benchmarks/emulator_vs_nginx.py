@@ -1,0 +1,134 @@
+"""Requests per second: the emulator's Function URL path vs nginx serving a static 200 (hey)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pytest_lambda_slo.emulator import Emulator
+
+NGINX_CONF = """
+worker_processes {workers};
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ default_type text/plain; return 200 "hello"; }}
+    }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on port {port}")
+
+
+def hey(url: str, requests: int, concurrency: int) -> tuple[float, dict[str, int]]:
+    out = subprocess.run(
+        ["hey", "-n", str(requests), "-c", str(concurrency), url],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
+    codes = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", out))
+    return rps, {k: int(v) for k, v in codes.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", type=int, default=20000, help="requests per run. Default: 20000")
+    parser.add_argument("-c", type=int, default=100, help="hey concurrency. Default: 100")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds. Default: 3")
+    parser.add_argument(
+        "--nginx-workers", default="auto", help="nginx worker_processes. Default: auto"
+    )
+    args = parser.parse_args()
+    for tool in ("hey", "nginx"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            print(f"{tool} is not installed", file=sys.stderr)
+            return 2
+    nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} cpus, python {platform.python_version()}"
+    )
+    print(f"hey -n {args.n} -c {args.c}; nginx worker_processes {args.nginx_workers}")
+    with tempfile.TemporaryDirectory() as prefix:
+        port = free_port()
+        conf = Path(prefix) / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, workers=args.nginx_workers))
+        nginx = subprocess.Popen(
+            [nginx_bin, "-p", prefix, "-c", str(conf)], stderr=subprocess.DEVNULL
+        )
+        try:
+            wait_listening(port)
+            with Emulator(["fast:duration=0,init=0"]) as emu:
+                nginx_url = f"http://127.0.0.1:{port}/"
+                emu_url = emu.function_url("fast")
+                hey(nginx_url, 2000, args.c)  # warm-up both
+                hey(emu_url, 2000, args.c)
+                emu.reset()
+                nginx_rps, emu_rps, emu_codes = [], [], {}
+                for _ in range(args.rounds):
+                    nginx_rps.append(hey(nginx_url, args.n, args.c)[0])
+                    rps, codes = hey(emu_url, args.n, args.c)
+                    emu_rps.append(rps)
+                    for code, count in codes.items():
+                        emu_codes[code] = emu_codes.get(code, 0) + count
+                stats = emu.function_stats("fast")
+        finally:
+            nginx.send_signal(signal.SIGQUIT)
+            nginx.wait(timeout=10)
+    best_nginx, best_emu = max(nginx_rps), max(emu_rps)
+    median = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+    print(f"nginx rps per round:    {', '.join(f'{x:.0f}' for x in nginx_rps)}")
+    print(f"emulator rps per round: {', '.join(f'{x:.0f}' for x in emu_rps)}")
+    print(
+        f"median nginx {median(nginx_rps):.0f} rps, emulator {median(emu_rps):.0f} rps, "
+        f"ratio {median(emu_rps) / median(nginx_rps):.2f}"
+    )
+    print(
+        f"best   nginx {best_nginx:.0f} rps, emulator {best_emu:.0f} rps, "
+        f"ratio {best_emu / best_nginx:.2f}"
+    )
+    latency = stats["histograms"]["latency"]
+    print(f"emulator status codes (hey): {emu_codes}; stats responses: {stats['responses']}")
+    print(f"emulator server-side latency p50 {latency['p50']} us, p99 {latency['p99']} us")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,8 @@
+"""A local emulator of AWS Lambda's execution model: cold starts, concurrency and throttles."""
+
+from __future__ import annotations
+
+from .config import Distribution, EmulatorConfig, FunctionConfig, parse_function_spec
+from .runner import Emulator
+
+__all__ = ["Distribution", "Emulator", "EmulatorConfig", "FunctionConfig", "parse_function_spec"]

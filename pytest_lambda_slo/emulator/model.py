@@ -1,0 +1,193 @@
+"""Lambda's execution model: environments, concurrency pools, scaling token buckets, reclaim."""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import replace
+
+from .config import EmulatorConfig, FunctionConfig
+from .stats import FunctionStats, new_stats
+
+# Throttle reasons as Lambda spells them in TooManyRequestsException.Reason.
+ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"
+RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
+# Stats key for "no scaling token left": Lambda reports it as ACCOUNT_LIMIT on the wire.
+SCALING_LIMIT = "ScalingRateExceeded"
+
+CONTINUOUS_CAPACITY = 1000  # new environments per function, refilled over 10 s
+CONTINUOUS_RATE = 100.0  # per second
+LEGACY_RATE = 500.0 / 60.0  # +500 environments per minute after the initial burst
+
+
+class TokenBucket:
+    """Tokens refilled continuously at ``rate`` per second up to ``capacity``."""
+
+    __slots__ = ("capacity", "last", "rate", "tokens")
+
+    def __init__(self, capacity: float, rate: float, now: float) -> None:
+        self.capacity = capacity
+        self.rate = rate
+        self.tokens = capacity
+        self.last = now
+
+    def take(self, now: float) -> bool:
+        tokens = self.tokens + (now - self.last) * self.rate
+        self.tokens = tokens if tokens < self.capacity else self.capacity
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class Function:
+    """Runtime state of one function: its warm environments, in-flight count and stats."""
+
+    __slots__ = (
+        "arn",
+        "busy",
+        "config",
+        "environments",
+        "generation",
+        "idle",
+        "last_update_status",
+        "revision",
+        "scaling",
+        "stage",
+        "stats",
+        "update_handle",
+        "variables",
+    )
+
+    def __init__(self, config: FunctionConfig, emulator: EmulatorConfig, now: float) -> None:
+        self.config = config
+        self.arn = f"arn:aws:lambda:{emulator.region}:{emulator.account_id}:function:{config.name}"
+        self.generation = 0
+        self.idle: deque[float] = deque()  # last-used times of warm idle envs, oldest first
+        self.environments = 0  # alive: idle + busy (those not yet retired)
+        self.busy = 0
+        self.stats: FunctionStats = new_stats(now)
+        self.last_update_status = "Successful"
+        self.revision = 1
+        self.variables: dict[str, str] = {}
+        self.update_handle = None
+        model = config.scaling or emulator.scaling
+        if model == "legacy":
+            self.scaling = TokenBucket(float(emulator.burst), LEGACY_RATE, now)
+        else:
+            self.scaling = TokenBucket(float(CONTINUOUS_CAPACITY), CONTINUOUS_RATE, now)
+        self.stage: TokenBucket | None = None
+        if config.stage_rate is not None:
+            burst = config.stage_burst or max(1, int(config.stage_rate))
+            self.stage = TokenBucket(float(burst), config.stage_rate, now)
+
+    def retire_all(self) -> None:
+        """Retire every warm environment; busy ones are dropped when they finish."""
+        self.generation += 1
+        self.environments -= len(self.idle)
+        self.idle.clear()
+
+    def reclaim(self, now: float) -> None:
+        """Drop environments idle for longer than the function's ``idle`` setting."""
+        idle, limit = self.idle, self.config.idle
+        while idle and now - idle[0] > limit:
+            idle.popleft()
+            self.environments -= 1
+
+
+class Invocation:
+    """One accepted invocation: which environment generation ran it and how."""
+
+    __slots__ = ("cold", "function", "generation", "init_s", "pooled", "started")
+
+    def __init__(self, function: Function, cold: bool, pooled: bool, started: float) -> None:
+        self.function = function
+        self.cold = cold
+        self.pooled = pooled  # counted in the account's unreserved pool
+        self.generation = function.generation
+        self.started = started
+        self.init_s = 0.0
+
+
+class Model:
+    """The account: functions, the unreserved concurrency pool, acquire and release."""
+
+    def __init__(self, config: EmulatorConfig, now: float) -> None:
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.functions: dict[str, Function] = {}
+        self.by_bytes: dict[bytes, Function] = {}
+        self.unreserved_busy = 0
+        for fc in config.functions:
+            self.add(fc, now)
+        self.unreserved_limit = self._unreserved_limit()
+
+    def add(self, config: FunctionConfig, now: float) -> Function:
+        function = Function(config, self.config, now)
+        self.functions[config.name] = function
+        self.by_bytes[config.name.encode()] = function
+        return function
+
+    def _unreserved_limit(self) -> int:
+        reserved = sum(f.config.reserved or 0 for f in self.functions.values())
+        return self.config.account_concurrency - reserved
+
+    def min_unreserved(self) -> int:
+        """Lambda keeps 100 unreserved; scaled down for small emulated accounts."""
+        return min(100, self.config.account_concurrency // 10)
+
+    def set_reserved(self, function: Function, reserved: int | None) -> None:
+        function.config = replace(function.config, reserved=reserved)
+        self.unreserved_limit = self._unreserved_limit()
+
+    def acquire(self, function: Function, now: float) -> Invocation | str:
+        """Start an invocation: an Invocation, or the throttle reason (a stats key)."""
+        limit = function.config.reserved
+        if limit is not None:
+            if function.busy >= limit:
+                return RESERVED_LIMIT
+            pooled = False
+        else:
+            if self.unreserved_busy >= self.unreserved_limit:
+                return ACCOUNT_LIMIT
+            pooled = True
+        idle = function.idle
+        cold = True
+        if idle:
+            last = idle.pop()  # most recently used first
+            if now - last <= function.config.idle:
+                cold = False
+            else:  # it and every older one are past their idle time
+                function.environments -= len(idle) + 1
+                idle.clear()
+        if cold:
+            if not function.scaling.take(now):
+                return SCALING_LIMIT
+            function.environments += 1
+        function.busy += 1
+        if pooled:
+            self.unreserved_busy += 1
+        return Invocation(function, cold, pooled, now)
+
+    def release(self, inv: Invocation, now: float, destroy: bool = False) -> None:
+        """Finish an invocation; its environment goes back warm unless retired."""
+        function = inv.function
+        function.busy -= 1
+        if inv.pooled:
+            self.unreserved_busy -= 1
+        if destroy or inv.generation != function.generation:
+            function.environments -= 1
+        else:
+            function.idle.append(now)
+
+    def reclaim(self, now: float) -> None:
+        for function in self.functions.values():
+            function.reclaim(now)
+
+    def reset_environments(self, now: float) -> None:
+        """Retire all warm environments and refill scaling buckets."""
+        for function in self.functions.values():
+            function.retire_all()
+            function.scaling.tokens = function.scaling.capacity
+            function.scaling.last = now
