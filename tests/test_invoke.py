@@ -497,3 +497,141 @@ def test_wait_until_updated_is_bounded_and_reports_failure() -> None:
     assert clock[0] == 5.0
     with pytest.raises(LambdaSLOError, match="bad subnet"):
         wait_until_updated(Failed(), "fn")
+
+
+# -- against the emulator, with SigV4 verification on ----------------------------------------
+
+EMULATOR_FUNCTIONS = (
+    "coldwarm:duration=5ms,init=40ms",
+    "tight:duration=150ms,init=5ms,reserved=2",
+    "failing:duration=1ms,error_rate=1.0",
+)
+
+
+@pytest.fixture(scope="module")
+def signed_emulator() -> Iterator[Any]:
+    from pytest_lambda_slo.emulator import Emulator
+
+    with Emulator(functions=list(EMULATOR_FUNCTIONS), require_sigv4=(ACCESS_KEY, SECRET)) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(signed_emulator: Any, aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The signing emulator with stats cleared and every environment retired (all cold)."""
+    monkeypatch.delenv("AWS_SESSION_TOKEN")  # the emulator knows a plain key pair
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    signed_emulator.reset(environments=True)
+    return signed_emulator
+
+
+def invoke(emu: Any, name: str, **kwargs: Any) -> InvokeTarget:
+    return InvokeTarget(name, region="us-east-1", endpoint_url=emu.url, **kwargs)
+
+
+def test_signed_invocations_pass_and_cold_starts_match_the_emulator(emu: Any) -> None:
+    from pytest_lambda_slo.engine import run_burst
+
+    measurements, _ = run_burst(invoke(emu, "coldwarm"), requests=40, concurrency=8, timeout=10)
+    truth = emu.function_stats("coldwarm")
+    assert measurements.ok == 40, f"signed requests were refused: {dict(measurements.error_kinds)}"
+    assert truth["invocations"] == 40
+    assert measurements.cold_known == 40  # every response carried a REPORT line
+    assert measurements.cold_starts == truth["cold_starts"]
+    assert measurements.cold_starts >= 1
+    assert measurements.hist("warm").count == 40 - truth["cold_starts"]
+    assert measurements.hist("init").count == truth["cold_starts"]
+    assert measurements.hist("duration").count == 40
+    assert measurements.hist("billed").count == 40
+    assert measurements.proactive_inits == 0
+    assert measurements.billed_mb_ms > 0
+
+
+def test_function_arn_is_signed_with_its_encoded_path(emu: Any) -> None:
+    from pytest_lambda_slo.engine import run_burst
+
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:coldwarm"
+    target = InvokeTarget(arn, qualifier="$LATEST", endpoint_url=emu.url)
+    measurements, _ = run_burst(target, requests=4, concurrency=2, timeout=10)
+    assert measurements.ok == 4, dict(measurements.error_kinds)
+    assert emu.function_stats("coldwarm")["invocations"] == 4
+
+
+class _TamperedPrepared:
+    """Wraps a prepared InvokeTarget and flips one hex digit of the signature it sends."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.url, self.verify = inner.url, inner.verify
+        self.max_body_bytes = inner.max_body_bytes
+        self.classify = inner.classify
+        self._template: Any = None
+
+    def current_request(self) -> Any:
+        if self._template is None:
+            from dataclasses import replace
+
+            template = self._inner.current_request()
+            headers = []
+            for name, value in template.headers:
+                if name.lower() == "authorization":
+                    head, _, signature = value.rpartition("Signature=")
+                    flipped = ("0" if signature[0] != "0" else "1") + signature[1:]
+                    value = f"{head}Signature={flipped}"
+                headers.append((name, value))
+            self._template = replace(template, headers=tuple(headers))
+        return self._template
+
+
+class TamperedInvokeTarget(InvokeTarget):
+    def prepare(self) -> Any:
+        return _TamperedPrepared(super().prepare())
+
+
+def test_a_tampered_signature_is_refused_with_403(emu: Any) -> None:
+    from pytest_lambda_slo.engine import run_burst
+
+    target = TamperedInvokeTarget("coldwarm", region="us-east-1", endpoint_url=emu.url)
+    measurements, _ = run_burst(target, requests=6, concurrency=2, timeout=10)
+    assert dict(measurements.status_codes) == {403: 6}, (
+        "a request with a corrupted SigV4 signature must be refused with 403, got "
+        f"{dict(measurements.status_codes)}"
+    )
+    assert dict(measurements.error_kinds) == {"InvalidSignatureException": 6}
+    assert measurements.ok == 0
+    assert emu.function_stats("coldwarm")["invocations"] == 0, (
+        "a forged request reached the function"
+    )
+
+
+def test_a_wrong_secret_is_refused_with_403(emu: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_lambda_slo.engine import run_burst
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-emulators-secret")
+    measurements, _ = run_burst(invoke(emu, "coldwarm"), requests=3, concurrency=1, timeout=10)
+    assert dict(measurements.status_codes) == {403: 3}
+    assert dict(measurements.error_kinds) == {"InvalidSignatureException": 3}
+
+
+def test_throttle_reasons_match_the_emulator(emu: Any) -> None:
+    from pytest_lambda_slo.engine import run_burst
+
+    measurements, _ = run_burst(invoke(emu, "tight"), requests=12, concurrency=12, timeout=10)
+    truth = emu.function_stats("tight")
+    assert truth["throttles"]["total"] >= 1  # 12 at once against reserved concurrency 2
+    assert measurements.throttles == truth["throttles"]["total"]
+    assert dict(measurements.throttle_reasons) == truth["throttles"]["by_reason"]
+    assert set(measurements.throttle_reasons) == {
+        "ReservedFunctionConcurrentInvocationLimitExceeded"
+    }
+    assert measurements.ok == truth["invocations"] == 12 - measurements.throttles
+    assert measurements.errors == 0
+
+
+def test_function_errors_are_counted_by_kind(emu: Any) -> None:
+    from pytest_lambda_slo.engine import run_burst
+
+    measurements, _ = run_burst(invoke(emu, "failing"), requests=5, concurrency=1, timeout=10)
+    assert measurements.errors == 5
+    assert dict(measurements.error_kinds) == {"function_error:Handled:EmulatedError": 5}
+    assert measurements.hist("duration").count == 5  # failed invocations are still billed
