@@ -41,6 +41,18 @@ class TokenBucket:
         return False
 
 
+def scaling_bucket(config: FunctionConfig, emulator: EmulatorConfig, now: float) -> TokenBucket:
+    """The bucket of new-environment tokens for the function's scaling model."""
+    if (config.scaling or emulator.scaling) == "legacy":
+        # Starts with the burst, then +500/min; capped by the account limit, not the burst,
+        # so the ceiling keeps growing while demand lasts.
+        capacity = float(max(emulator.burst, emulator.account_concurrency))
+        bucket = TokenBucket(capacity, LEGACY_RATE, now)
+        bucket.tokens = float(emulator.burst)
+        return bucket
+    return TokenBucket(float(CONTINUOUS_CAPACITY), CONTINUOUS_RATE, now)
+
+
 class Function:
     """Runtime state of one function: its warm environments, in-flight count and stats."""
 
@@ -72,11 +84,7 @@ class Function:
         self.revision = 1
         self.variables: dict[str, str] = {}
         self.update_handle = None
-        model = config.scaling or emulator.scaling
-        if model == "legacy":
-            self.scaling = TokenBucket(float(emulator.burst), LEGACY_RATE, now)
-        else:
-            self.scaling = TokenBucket(float(CONTINUOUS_CAPACITY), CONTINUOUS_RATE, now)
+        self.scaling = scaling_bucket(config, emulator, now)
         self.stage: TokenBucket | None = None
         if config.stage_rate is not None:
             burst = config.stage_burst or max(1, int(config.stage_rate))
@@ -189,5 +197,4 @@ class Model:
         """Retire all warm environments and refill scaling buckets."""
         for function in self.functions.values():
             function.retire_all()
-            function.scaling.tokens = function.scaling.capacity
-            function.scaling.last = now
+            function.scaling = scaling_bucket(function.config, self.config, now)
