@@ -23,23 +23,36 @@ DEFAULT_WAIT_TIMEOUT_S = 120.0
 DEFAULT_POLL_INTERVAL_S = 1.0
 
 
-def new_record(function: str) -> dict[str, Any]:
+class ForceColdRecord(dict):  # type: ignore[type-arg]
     """What a forced cold start did (secret-free: variable names, never values).
 
-    The same dict is updated in place when the block ends, so a report that kept it
-    shows whether the restore worked.
+    A dict, so it goes into JSON as is; updated in place when the block ends, so a report
+    that kept it shows whether the restore worked; ``str()`` is a one-line summary.
     """
-    return {
-        "function": function,
-        "variable": FORCE_COLD_VARIABLE,
-        "token": "",
-        "updated": False,
-        "restored": False,
-        "update_wait_s": None,
-        "restore_wait_s": None,
-        "restored_variables": [],
-        "error": None,
-    }
+
+    def __str__(self) -> str:
+        text = f"{self['function']}: environment bumped"
+        if self["update_wait_s"] is not None:
+            text += f" ({self['update_wait_s']:.1f}s)"
+        if self["restored"]:
+            text += f", restored ({self['restore_wait_s']:.1f}s)"
+        elif self["error"]:
+            text += f", {self['error']}"
+        return text
+
+
+def new_record(function: str) -> ForceColdRecord:
+    return ForceColdRecord(
+        function=function,
+        variable=FORCE_COLD_VARIABLE,
+        token="",
+        updated=False,
+        restored=False,
+        update_wait_s=None,
+        restore_wait_s=None,
+        restored_variables=[],
+        error=None,
+    )
 
 
 def wait_until_updated(
@@ -51,8 +64,13 @@ def wait_until_updated(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
-    """Poll GetFunctionConfiguration until LastUpdateStatus is Successful; bounded in time."""
+    """Poll GetFunctionConfiguration until LastUpdateStatus is Successful; bounded in time.
+
+    Polls start at 0.1 s apart and double up to ``poll_interval_s``: quick updates are
+    seen quickly, slow ones are not hammered.
+    """
     deadline = clock() + timeout_s
+    interval = min(0.1, poll_interval_s)
     while True:
         config = client.get_function_configuration(FunctionName=function)
         status = config.get("LastUpdateStatus", "Successful")  # absent on old functions
@@ -68,7 +86,8 @@ def wait_until_updated(
                 f"configuration update of {function!r} still {status} after {timeout_s:g}s; "
                 "check the function in the Lambda console"
             )
-        sleep(poll_interval_s)
+        sleep(min(interval, max(0.0, deadline - clock())))
+        interval = min(interval * 2, poll_interval_s)
 
 
 class ForceCold:
@@ -116,7 +135,7 @@ class ForceCold:
         )
         return time.monotonic() - started
 
-    def __enter__(self) -> dict[str, Any]:
+    def __enter__(self) -> ForceColdRecord:
         if self._client is None:
             self._client = self.target.client()
         client = self._client

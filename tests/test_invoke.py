@@ -440,8 +440,11 @@ def test_force_cold_bumps_then_restores(aws_env: None) -> None:
     assert record["restored"] is True
     assert record["restored_variables"] == ["KEEP"]
     assert "secret-value-123" not in json.dumps(record)
+    assert str(record).startswith("fn: environment bumped (")
+    assert str(record).endswith("s)") and "restored" in str(record)
     assert [name for name, _ in client.calls].count("update") == 2
     assert len(sleeps) == 4  # two polls InProgress after each update
+    assert sleeps == [0.1, 0.2, 0.1, 0.2]  # backing off from 0.1 s
 
 
 def test_force_cold_restores_when_the_block_fails(aws_env: None) -> None:
@@ -494,7 +497,7 @@ def test_wait_until_updated_is_bounded_and_reports_failure() -> None:
         wait_until_updated(
             Stuck(), "fn", timeout_s=5, poll_interval_s=1, sleep=sleep, clock=lambda: clock[0]
         )
-    assert clock[0] == 5.0
+    assert clock[0] == pytest.approx(5.0)  # stopped at the bound, not after it
     with pytest.raises(LambdaSLOError, match="bad subnet"):
         wait_until_updated(Failed(), "fn")
 
@@ -635,3 +638,70 @@ def test_function_errors_are_counted_by_kind(emu: Any) -> None:
     assert measurements.errors == 5
     assert dict(measurements.error_kinds) == {"function_error:Handled:EmulatedError": 5}
     assert measurements.hist("duration").count == 5  # failed invocations are still billed
+
+
+USER_INVOKE_TESTS = """
+import os
+from pytest_lambda_slo.invoke import InvokeTarget
+
+def target(name):
+    return InvokeTarget(name, region="us-east-1", endpoint_url=os.environ["EMULATOR_URL"])
+
+def test_cold_start_budgets_hold(lambda_slo):
+    result = lambda_slo.burst(target("coldwarm"), requests=30, concurrency=6, force_cold=True)
+    result.check(init_p99="2s", cold_start_p99="5s", duration_p99="1s", throttle_rate="0%")
+    assert result.cold_starts >= 1
+
+def test_init_budget_broken(lambda_slo):
+    lambda_slo.burst(target("coldwarm"), requests=10, concurrency=5).check(init_p99="1ms")
+
+def test_throttle_budget_broken(lambda_slo):
+    lambda_slo.burst(target("tight"), requests=12, concurrency=12).check(throttle_rate="1%")
+"""
+
+
+def test_new_user_invoke_tests_pass_and_fail_with_a_full_report(
+    pytester: pytest.Pytester, emu: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EMULATOR_URL", emu.url)
+    pytester.makepyfile(test_user_invoke=USER_INVOKE_TESTS)
+    out = pytester.path / "slo.json"
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--lambda-slo-report", f"--lambda-slo-json={out}"
+    )
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*init_p99: measured *ms > budget 1.0ms*"])
+    result.stdout.fnmatch_lines(["*throttle_rate: measured *% > budget 1.00%*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*target: lambda:coldwarm (RequestResponse, us-east-1) via http://127.0.0.1:*",
+            "*forced cold start: coldwarm: environment bumped (*s), restored (*s)",
+            "*warm*",
+            "*cold*",
+            "  init[*] *",
+            "  duration[*] *",
+            "  billed[*] *",
+            "*cold starts: *",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["*throttle reasons: ReservedFunctionConcurrentInvocationLimitExc*"]
+    )
+    result.stdout.fnmatch_lines(["*estimated cost: USD *"])
+    output = result.stdout.str() + result.stderr.str()
+    document_text = out.read_text()
+    for text in (output, document_text):
+        assert_secret_free(text)
+    document = json.loads(document_text)
+    forced = [b for b in document["bursts"] if "force_cold" in b["extras"]]
+    assert len(forced) == 1
+    assert forced[0]["extras"]["force_cold"]["restored"] is True
+    costs = [b["extras"]["cost"] for b in document["bursts"] if "cost" in b["extras"]]
+    assert costs and all(cost["total_usd"] > 0 for cost in costs)
+    # The forced cold start was undone: the function has no leftover variable.
+    from pytest_lambda_slo.invoke import InvokeTarget as _Target
+
+    client = _Target("coldwarm", region="us-east-1", endpoint_url=emu.url).client()
+    variables = client.get_function_configuration(FunctionName="coldwarm").get("Environment", {})
+    client.close()
+    assert FORCE_COLD_VARIABLE not in variables.get("Variables", {})
