@@ -208,7 +208,13 @@ class EmulatorApp:
             bucket[3] += 1
         return result
 
-    def _execute(self, inv: Invocation, done: Done | None) -> None:
+    def _execute(
+        self,
+        inv: Invocation,
+        done: Done | None,
+        req: Request | None = None,
+        conn: Connection | None = None,
+    ) -> None:
         """Run the handler: sleep init (cold) plus duration, then release and call ``done``."""
         cfg = inv.function.config
         rng = self.rng
@@ -222,11 +228,18 @@ class EmulatorApp:
         inv.init_s = init
         total = init + duration
         if total > 0.0:
-            self.loop.call_later(total, self._finish, inv, error, done)
+            self.loop.call_later(total, self._finish, inv, error, done, req, conn)
         else:
-            self._finish(inv, error, done)
+            self._finish(inv, error, done, req, conn)
 
-    def _finish(self, inv: Invocation, error: str | None, done: Done | None) -> None:
+    def _finish(
+        self,
+        inv: Invocation,
+        error: str | None,
+        done: Done | None,
+        req: Request | None,
+        conn: Connection | None,
+    ) -> None:
         now = _monotonic()
         fn = inv.function
         self.model.release(inv, now, destroy=error is not None and error != HANDLED)
@@ -238,7 +251,13 @@ class EmulatorApp:
         if error is not None:
             stats.errors[HANDLED if error == HANDLED else UNHANDLED] += 1
         if done is not None:
-            done(inv, error, handler_s)
+            try:
+                done(inv, error, handler_s)
+            except Exception:  # never leave the client waiting: answer 500 and log
+                self.handler_errors += 1
+                log.exception("handler failed")
+                if conn is not None and req is not None:
+                    conn.send_error_500(req)
 
     # Function URL: /url/{name}/...
     def _function_url(self, req: Request, conn: Connection, path: bytes) -> None:
@@ -267,7 +286,7 @@ class EmulatorApp:
             head = (door.cold_head if inv.cold else door.warm_head) + b"x-amzn-requestid: "
             self._reply(req, conn, fn, 200, head + rid + b"\r\n", door.body)
 
-        self._execute(result, done)  # type: ignore[arg-type]
+        self._execute(result, done, req, conn)  # type: ignore[arg-type]
 
     # API Gateway REST proxy: /apigw/{name}/...
     def _apigw(self, req: Request, conn: Connection, path: bytes) -> None:
@@ -302,7 +321,7 @@ class EmulatorApp:
             head = (door.cold_head if inv.cold else door.warm_head) + extra
             self._reply(req, conn, fn, 200, head, door.body)
 
-        self._execute(result, done)  # type: ignore[arg-type]
+        self._execute(result, done, req, conn)  # type: ignore[arg-type]
 
     # Lambda API: invoke and control plane
     def _resolve(self, raw: bytes) -> tuple[str, str | None]:
@@ -427,7 +446,7 @@ class EmulatorApp:
                 )
             self._reply(req, conn, fn, 200, JSON + extra, payload)
 
-        self._execute(result, done)  # type: ignore[arg-type]
+        self._execute(result, done, req, conn)  # type: ignore[arg-type]
 
     def _error_payload(self, error: str, rid: str, fn: Function) -> dict[str, Any]:
         if error == HANDLED:
@@ -628,6 +647,7 @@ class EmulatorApp:
                 "unreserved_in_use": model.unreserved_busy,
                 "scaling": self.config.scaling,
                 "parse_errors": self.parse_errors,
+                "handler_errors": self.handler_errors,
                 "pid": os.getpid(),
             },
             "functions": functions,

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ConfigError, LambdaSLOError
@@ -92,8 +93,16 @@ class Emulator:
         if self._proc is not None:
             return self
         self._stderr = tempfile.TemporaryFile()
+        # The child must import this same package, also from a source checkout.
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self._proc = subprocess.Popen(
-            self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr
+            self.command(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=env,
         )
         try:
             ready = self._read_ready_line()

@@ -66,6 +66,12 @@ class App(Protocol):
     def on_parse_error(self) -> None: ...
 
 
+def handler_failed(app: object) -> None:
+    """Count a handler exception on the app (shown in /_emulator/stats)."""
+    if hasattr(app, "handler_errors"):
+        app.handler_errors += 1  # type: ignore[attr-defined]
+
+
 class Connection(asyncio.Protocol):
     """One client connection; requests are answered strictly in arrival order."""
 
@@ -186,6 +192,7 @@ class Connection(asyncio.Protocol):
                     self._app.handle(req, self)
                 except Exception:
                     log.exception("handler failed")
+                    handler_failed(self._app)
                     if self._current is req:
                         self.send_error_500(req)
             if self._paused and len(queue) < _MAX_QUEUED // 2 and self._transport is not None:
@@ -211,9 +218,11 @@ class Connection(asyncio.Protocol):
             conn = b"connection: keep-alive\r\n"
         else:
             conn = b""
+        length = len(body)
+        if req.method == b"HEAD":  # same headers, no body (or the next response is corrupt)
+            body = b""
         transport.write(
-            b"%s%s%scontent-length: %d\r\n\r\n%s"
-            % (status_line(status), head, conn, len(body), body)
+            b"%s%s%scontent-length: %d\r\n\r\n%s" % (status_line(status), head, conn, length, body)
         )
         written = _monotonic_ns()
         if not req.keep_alive:
