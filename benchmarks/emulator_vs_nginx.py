@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
 import re
@@ -14,6 +15,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 from pytest_lambda_slo.emulator import Emulator
 
@@ -68,6 +71,29 @@ def hey(url: str, requests: int, concurrency: int) -> tuple[float, dict[str, int
     return rps, {k: int(v) for k, v in codes.items()}
 
 
+async def hold_connections(port: int, path: str, count: int, rss: callable) -> tuple[int, int]:
+    """Open ``count`` keep-alive connections, one request each; RSS while open and after."""
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    streams = []
+
+    async def one() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        streams.append(writer)
+        writer.write(request)
+        await reader.readuntil(b"hello")
+
+    try:
+        for start in range(0, count, 500):  # batches stay under the listen backlog
+            await asyncio.gather(*(one() for _ in range(min(500, count - start))))
+        while_open = rss()
+    finally:
+        for writer in streams:
+            writer.close()
+        await asyncio.gather(*(w.wait_closed() for w in streams), return_exceptions=True)
+    await asyncio.sleep(1.0)
+    return while_open, rss()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-n", type=int, default=20000, help="requests per run. Default: 20000")
@@ -75,6 +101,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds. Default: 3")
     parser.add_argument(
         "--nginx-workers", default="auto", help="nginx worker_processes. Default: auto"
+    )
+    parser.add_argument(
+        "--connections", type=int, default=10000, help="open connections held. Default: 10000"
     )
     args = parser.parse_args()
     for tool in ("hey", "nginx"):
@@ -101,6 +130,9 @@ def main() -> int:
                 hey(nginx_url, 2000, args.c)  # warm-up both
                 hey(emu_url, 2000, args.c)
                 emu.reset()
+                proc = psutil.Process(emu.pid)
+                rss = lambda: proc.memory_info().rss  # noqa: E731
+                rss_start = rss()
                 nginx_rps, emu_rps, emu_codes = [], [], {}
                 for _ in range(args.rounds):
                     nginx_rps.append(hey(nginx_url, args.n, args.c)[0])
@@ -108,7 +140,13 @@ def main() -> int:
                     emu_rps.append(rps)
                     for code, count in codes.items():
                         emu_codes[code] = emu_codes.get(code, 0) + count
+                rss_after_hey = rss()
                 stats = emu.function_stats("fast")
+                # Twice: the second round shows memory is reused, not grown.
+                held = [
+                    asyncio.run(hold_connections(emu.port, "/url/fast/", args.connections, rss))
+                    for _ in range(2)
+                ]
         finally:
             nginx.send_signal(signal.SIGQUIT)
             nginx.wait(timeout=10)
@@ -127,6 +165,16 @@ def main() -> int:
     latency = stats["histograms"]["latency"]
     print(f"emulator status codes (hey): {emu_codes}; stats responses: {stats['responses']}")
     print(f"emulator server-side latency p50 {latency['p50']} us, p99 {latency['p99']} us")
+    mb = 1024 * 1024
+    print(
+        f"emulator RSS: {rss_start / mb:.1f} MB after warm-up, {rss_after_hey / mb:.1f} MB after "
+        f"{args.rounds * args.n} more requests"
+    )
+    for i, (held_open, after_close) in enumerate(held, 1):
+        print(
+            f"emulator RSS, round {i}: {held_open / mb:.1f} MB with {args.connections} "
+            f"connections open, {after_close / mb:.1f} MB after they closed"
+        )
     return 0
 
 
