@@ -25,6 +25,12 @@ from .units import parse_count, parse_duration
 perf_counter_ns = time.perf_counter_ns
 # Added to the default overall deadline: room for connection set-up and a slow tail.
 DEADLINE_SLACK_S = 5.0
+# How long closing connections at the end of a run may wait for TLS close_notify.
+CLOSE_GRACE_S = 0.5
+# arun_burst: how often the awaiting task checks the engine thread, and how long it waits
+# for the engine to stop after a cancellation.
+_POLL_S = 0.005
+_STOP_WAIT_S = 5.0
 
 
 @dataclass
@@ -258,12 +264,23 @@ class Engine:
             # Whatever happened (deadline, cancellation, a bug): no task outlives the run.
             await _cancel_all(tasks)
             self._cpu_end = time.process_time()
-            for slot in self.slots:
-                if slot.conn is not None:
-                    slot.conn.close(graceful=True)
             await self._lag.stop()
-            # Let the transports deliver connection_lost before the loop goes away.
-            await asyncio.sleep(0)
+            await self._close_connections()
+
+    async def _close_connections(self) -> None:
+        """Close every connection; TLS gets a bounded moment for its close_notify exchange."""
+        conns = [slot.conn for slot in self.slots if slot.conn is not None]
+        for conn in conns:
+            conn.close(graceful=True)
+        waited = 0.0
+        while waited < CLOSE_GRACE_S and not all(conn.lost for conn in conns):
+            await asyncio.sleep(0.005)
+            waited += 0.005
+        for conn in conns:
+            if not conn.lost and conn.transport is not None:
+                conn.transport.abort()
+        # Let the transports deliver connection_lost before the loop goes away.
+        await asyncio.sleep(0)
 
     async def _wait(self, tasks: list[asyncio.Task[None]], deadline_at: float) -> bool:
         """Wait for ``tasks`` until the deadline; False when it hit. A task's bug is raised."""
@@ -426,6 +443,8 @@ def _run_on_own_loop(
             loop.run_until_complete(loop.shutdown_default_executor())
         finally:
             loop.close()
+    if main.cancelled() and engine.stopped is None:
+        engine.stopped = "cancelled"  # cancelled before the run even started
     if interrupted:
         raise KeyboardInterrupt("load run interrupted") from _aborted(engine, "interrupted")
     if engine.stopped == "cancelled":
@@ -471,31 +490,43 @@ async def arun_burst(
 ) -> tuple[Measurements, RunInfo]:
     """The async twin of :func:`run_burst`, for asyncio and trio (through anyio).
 
-    The engine runs on its own loop in a worker thread, so what it measures does not depend
+    The engine runs on its own loop in its own thread, so what it measures does not depend
     on the caller's loop. Cancelling the awaiting task stops the engine and waits (briefly)
     for it to close its sockets before the cancellation propagates.
     """
     import anyio
-    import anyio.to_thread
 
     prepared, params, dialer = _prepare(target, requests, concurrency, timeout, deadline, duration)
     handle = _Handle()
+    outcome: list[Any] = []
 
-    def in_thread() -> tuple[Measurements, RunInfo]:
+    def in_thread() -> None:
         try:
-            return _run_on_own_loop(prepared, params, dialer, handle)
+            outcome.append(_run_on_own_loop(prepared, params, dialer, handle))
+        except BaseException as exc:  # handed to the awaiting task
+            outcome.append(exc)
         finally:
             handle.done.set()
 
+    # A plain thread polled with anyio.sleep: works on asyncio and trio alike and stays
+    # cancellable (the poll interval only delays handing back the result, not the timing).
+    thread = threading.Thread(target=in_thread, name="lambda-slo-engine", daemon=True)
+    thread.start()
     try:
-        return await anyio.to_thread.run_sync(in_thread, abandon_on_cancel=True)
+        while not handle.done.is_set():
+            await anyio.sleep(_POLL_S)
     except anyio.get_cancelled_exc_class():
         handle.stop()
         with anyio.CancelScope(shield=True):
             # The engine stops within a loop turn or two; bounded so a wedged thread
             # cannot hang the caller forever.
-            for _ in range(500):
+            for _ in range(int(_STOP_WAIT_S / _POLL_S)):
                 if handle.done.is_set():
                     break
-                await anyio.sleep(0.01)
+                await anyio.sleep(_POLL_S)
         raise
+    thread.join()
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result  # type: ignore[no-any-return]

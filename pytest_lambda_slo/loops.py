@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 from .recorder import Histogram
 
+# Set to "asyncio" to run the engine on the standard loop even when uvloop is installed.
+LOOP_ENV = "LAMBDA_SLO_EVENT_LOOP"
 
-def new_event_loop(prefer_uvloop: bool = True) -> tuple[asyncio.AbstractEventLoop, str]:
+
+def new_event_loop(prefer_uvloop: bool | None = None) -> tuple[asyncio.AbstractEventLoop, str]:
     """A fresh event loop and its name ("uvloop" or "asyncio")."""
+    if prefer_uvloop is None:
+        prefer_uvloop = os.environ.get(LOOP_ENV, "").strip().lower() != "asyncio"
     if prefer_uvloop:
         try:
             import uvloop

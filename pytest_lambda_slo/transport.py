@@ -175,6 +175,7 @@ class HttpConnection(asyncio.Protocol):
         self.max_body_bytes = max_body_bytes
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.lost = False  # connection_lost has run: the socket is gone
         self.responses = 0  # complete responses read on this connection
         self.parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[Result] | None = None
@@ -211,6 +212,7 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.lost = True
         if self._waiter is None:
             return
         if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):

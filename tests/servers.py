@@ -10,13 +10,14 @@ connection closed, every handler task finished). The request path picks the beha
     /eof                 200 with no Content-Length: the body ends when the server closes
     /close               200 with "Connection: close", then the server closes
     /closenow            the server closes without answering
-    /stall               headers (Content-Length: 100) and 10 bytes, then nothing
+    /stall               headers (Content-Length: 100) and 10 bytes, then nothing until EOF
     /truncated           headers (Content-Length: 100) and 10 bytes, then a clean close
     /reset               headers and 10 bytes, then a TCP reset
-    /never               reads the request and never answers
+    /never               reads the request and never answers (until the client closes)
     /huge/<n>            200 with an n-byte body
     /garbage             bytes that are not HTTP
     /gate/<n>            answers only once n requests are waiting at once (else 504 after 5 s)
+    CONNECT ...          405 (an origin server is not a proxy)
 """
 
 from __future__ import annotations
@@ -93,6 +94,15 @@ def _header(head: bytes, name: bytes) -> bytes | None:
     return None
 
 
+async def _until_eof(reader: asyncio.StreamReader) -> None:
+    """Wait (without answering) until the client goes away."""
+    try:
+        while await reader.read(65536):
+            pass
+    except ConnectionError:
+        pass
+
+
 def _reset(writer: asyncio.StreamWriter) -> None:
     sock = writer.get_extra_info("socket")
     if sock is not None:
@@ -164,7 +174,7 @@ class HttpServer:
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
                 try:
-                    keep_open = await self._respond(head, writer)
+                    keep_open = await self._respond(head, reader, writer)
                 finally:
                     self.in_flight -= 1
                 if not keep_open:
@@ -178,8 +188,14 @@ class HttpServer:
             if not writer.transport.is_closing():
                 writer.close()
 
-    async def _respond(self, head: bytes, writer: asyncio.StreamWriter) -> bool:
-        target = head.split(b" ", 2)[1].decode()
+    async def _respond(
+        self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        method, target = (part.decode() for part in head.split(b" ", 2)[:2])
+        if method == "CONNECT":  # an origin server, not a proxy
+            writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+            return True
         if "://" in target:  # absolute form, as sent to a proxy
             target = "/" + target.split("://", 1)[1].partition("/")[2]
         parts = [p for p in target.split("?", 1)[0].split("/") if p]
@@ -216,13 +232,14 @@ class HttpServer:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
             await writer.drain()
             if action == "stall":
-                await asyncio.Event().wait()
+                await _until_eof(reader)
             if action == "reset":
                 await asyncio.sleep(0.01)  # let the partial body reach the client first
                 _reset(writer)
             return False
         elif action == "never":
-            await asyncio.Event().wait()
+            await _until_eof(reader)
+            return False
         elif action == "huge":
             body = b"x" * int(arg)
             send(200, body)
@@ -231,14 +248,14 @@ class HttpServer:
             await writer.drain()
             return False
         elif action == "gate":
-            await self._gate(int(arg))
-            send(200, b"gate")
+            opened = await self._gate(int(arg))
+            send(200 if opened else 504, b"gate")
         else:
             send(200, b"ok")
         await writer.drain()
         return True
 
-    async def _gate(self, n: int) -> None:
+    async def _gate(self, n: int) -> bool:
         waiter = asyncio.get_running_loop().create_future()
         self._gate_waiters.append(waiter)
         if len(self._gate_waiters) >= n:
@@ -246,7 +263,11 @@ class HttpServer:
                 if not w.done():
                     w.set_result(None)
             self._gate_waiters = []
-        await asyncio.wait_for(waiter, 5.0)
+        try:
+            await asyncio.wait_for(waiter, 5.0)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
 
 class ConnectProxy:
