@@ -385,7 +385,8 @@ class PreparedInvoke:
             return Outcome(
                 "throttle", latency_ns, status=status, bytes_received=size, throttle_reason=reason
             )
-        server = parse_log_result(headers.get("x-amz-log-result"))
+        log_result, function_error = _lambda_headers(headers)
+        server = parse_log_result(log_result)
         cold: bool | None = None
         proactive = False
         if server is not None:
@@ -398,8 +399,7 @@ class PreparedInvoke:
         if error_kind is None:
             if status >= 400:
                 error_kind = _error_type(response) or ("http_5xx" if status >= 500 else "http_4xx")
-            elif headers.get("x-amz-function-error"):
-                function_error = headers.get("x-amz-function-error").strip()
+            elif function_error:
                 error_type = _error_field(response, "errorType")
                 error_kind = f"function_error:{function_error}"
                 if error_type:
@@ -420,10 +420,30 @@ class PreparedInvoke:
         )
 
 
+def _lambda_headers(headers: Any) -> tuple[str | None, str | None]:
+    """X-Amz-Log-Result and X-Amz-Function-Error in one pass over the raw headers.
+
+    On the hot path: cheaper than building the case-insensitive map for two lookups.
+    """
+    raw = getattr(headers, "raw", None)
+    if raw is None:
+        error = headers.get("x-amz-function-error")
+        return headers.get("x-amz-log-result"), error.strip() if error else None
+    log_result = function_error = None
+    for name, value in raw:
+        if len(name) == 16 or len(name) == 20:  # the lengths of the two names
+            lower = name.lower()
+            if lower == b"x-amz-log-result":
+                log_result = value.decode("latin-1")
+            elif lower == b"x-amz-function-error":
+                function_error = value.decode("latin-1").strip() or None
+    return log_result, function_error
+
+
 def _is_json(content: bytes) -> bool:
     try:
-        _json.loads(content)
-    except ValueError:
+        _json.loads(content.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError is a ValueError too
         return False
     return True
 

@@ -124,3 +124,13 @@ def test_decode_log_result() -> None:
     assert decode_log_result(b64("abc")) == "abc"
     assert decode_log_result("***") is None
     assert decode_log_result(None) is None
+
+
+def test_a_report_lookalike_in_the_function_output_does_not_hide_the_real_line() -> None:
+    tail = TEXT_WARM + "my log says REPORT RequestId: fake\tDuration: 999 ms\n"
+    assert parse_log_tail(tail) == {
+        "duration": 1.02,
+        "billed": 2.0,
+        "memory": 512.0,
+        "max_memory": 80.0,
+    }
