@@ -5,9 +5,13 @@ from __future__ import annotations
 import random
 from collections import deque
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from .config import EmulatorConfig, FunctionConfig
 from .stats import FunctionStats, new_stats
+
+if TYPE_CHECKING:
+    import asyncio
 
 # Throttle reasons as Lambda spells them in TooManyRequestsException.Reason.
 ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"
@@ -83,7 +87,7 @@ class Function:
         self.last_update_status = "Successful"
         self.revision = 1
         self.variables: dict[str, str] = {}
-        self.update_handle = None
+        self.update_handle: asyncio.TimerHandle | None = None
         self.scaling = scaling_bucket(config, emulator, now)
         self.stage: TokenBucket | None = None
         if config.stage_rate is not None:

@@ -200,3 +200,13 @@ def test_lambda_emulator_fixture_starts_and_stops(lambda_emulator):
     assert emu.apigw_url("two") == emu.url + "/apigw/two/"
     assert call(emu, "GET", "/url/one/")[0] == 200
     assert emu.stats()["emulator"]["account_concurrency"] == 50
+
+
+def test_http10_closes_unless_keep_alive_is_asked(emu):
+    data = raw_exchange(
+        emu,
+        b"GET /url/plain HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /url/plain HTTP/1.0\r\n\r\n",
+        2,
+    )
+    assert data.count(b"HTTP/1.1 200 OK") == 2
+    assert data.count(b"connection: keep-alive") == 1 and data.count(b"connection: close") == 1
