@@ -49,10 +49,11 @@ def _histogram_lines(histogram: Histogram, buckets: int = 10, bar_width: int = 4
         counts[index] += item.count_at_value_iterated_to
     peak = max(counts) or 1
     lines = []
+    width = len(str(peak))
     for i, count in enumerate(counts):
-        upper = (low + step * (i + 1)) / 1e6
+        upper = _ms((low + step * (i + 1)) / 1e6)
         bar = _BAR * (round(count / peak * bar_width) if count else 0)
-        lines.append(f"    {upper:>8.3f}s [{count}]\t|{bar}")
+        lines.append(f"    {upper:>8} [{count:>{width}}] |{bar}")
     return lines
 
 

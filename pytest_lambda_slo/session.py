@@ -152,7 +152,13 @@ class LambdaSLO:
         """Fire ``requests`` requests with at most ``concurrency`` in flight (like hey -n -c)."""
         from . import engine
 
-        resolved, shape = self._prepare(target, requests, concurrency, timeout, deadline, duration)
+        __tracebackhide__ = True  # bad input is the caller's line, not a plugin traceback
+        try:
+            resolved, shape = self._prepare(
+                target, requests, concurrency, timeout, deadline, duration
+            )
+        except ConfigError as exc:
+            raise ConfigError(str(exc)) from None
         with self._guard(resolved, shape, force_cold) as extras:
             measurements, run = engine.run_burst(
                 resolved,
@@ -178,7 +184,13 @@ class LambdaSLO:
         """The async twin of :meth:`burst` (anyio: asyncio and trio backends)."""
         from . import engine
 
-        resolved, shape = self._prepare(target, requests, concurrency, timeout, deadline, duration)
+        __tracebackhide__ = True  # bad input is the caller's line, not a plugin traceback
+        try:
+            resolved, shape = self._prepare(
+                target, requests, concurrency, timeout, deadline, duration
+            )
+        except ConfigError as exc:
+            raise ConfigError(str(exc)) from None
         with self._guard(resolved, shape, force_cold) as extras:
             measurements, run = await engine.arun_burst(
                 resolved,

@@ -24,6 +24,6 @@ def emulator() -> Iterator[Emulator]:
 
 @pytest.fixture
 def fresh_emulator(emulator: Emulator) -> Emulator:
-    """The shared emulator with its statistics and warm environments cleared."""
-    emulator.reset()
+    """The shared emulator with its statistics cleared and every environment retired."""
+    emulator.reset(environments=True)
     return emulator
