@@ -18,6 +18,9 @@ INSTALL_HINT = 'pip install "pytest-lambda-slo[aws]"'
 # refreshable credentials are renewed well before they expire (botocore refreshes 15
 # minutes ahead), so a request signed within the last minute is always still valid.
 DEFAULT_SIGN_WINDOW_S = 60.0
+# How often, at most, the credential chain is re-read between signatures: rotated or
+# refreshed credentials are picked up within this time (cost: ~2 us per check).
+CREDENTIALS_CHECK_S = 1.0
 # Headers that carry credentials or the signature; redact them wherever headers are shown.
 SIGNING_HEADERS = frozenset({"authorization", "x-amz-security-token", "x-amz-date"})
 
@@ -86,7 +89,8 @@ class RequestSigner:
     """Signs requests with SigV4 and says when a signature is old enough to be redone.
 
     ``sign()`` costs a full SigV4 computation (tens of microseconds); the caller keeps the
-    signed headers and asks :meth:`expired` per request, which costs one clock read.
+    signed headers and asks :meth:`expired` per request, which costs one clock read (and,
+    once a second, a look at the credential chain: renewed credentials mean a new signature).
     """
 
     def __init__(
@@ -105,13 +109,22 @@ class RequestSigner:
         self.window_s = float(window_s)
         self._clock = clock
         self._signed_at: float | None = None
+        self._next_check = 0.0
         self._credentials = frozen_credentials(session)
         self.signatures = 0  # how many times sign() ran: the amortisation is observable
 
     def expired(self) -> bool:
         """True when the last signature is older than the window (or nothing was signed)."""
         signed_at = self._signed_at
-        return signed_at is None or self._clock() - signed_at >= self.window_s
+        if signed_at is None:
+            return True
+        now = self._clock()
+        if now - signed_at >= self.window_s:
+            return True
+        if now >= self._next_check:
+            self._next_check = now + CREDENTIALS_CHECK_S
+            return frozen_credentials(self._session) != self._credentials
+        return False
 
     def sign(
         self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes
@@ -126,6 +139,7 @@ class RequestSigner:
         request = AWSRequest(method=method, url=url, headers=dict(headers), data=body)
         SigV4Auth(self._credentials, self.service, self.region).add_auth(request)
         self._signed_at = self._clock()
+        self._next_check = self._signed_at + CREDENTIALS_CHECK_S
         self.signatures += 1
         return [(str(k), str(v)) for k, v in request.headers.items()]
 

@@ -705,3 +705,29 @@ def test_new_user_invoke_tests_pass_and_fail_with_a_full_report(
     variables = client.get_function_configuration(FunctionName="coldwarm").get("Environment", {})
     client.close()
     assert FORCE_COLD_VARIABLE not in variables.get("Variables", {})
+
+
+def test_renewed_credentials_are_picked_up_within_the_window(aws_env: None) -> None:
+    from botocore.credentials import Credentials
+
+    class Session:
+        def __init__(self) -> None:
+            self.credentials = Credentials(ACCESS_KEY, SECRET, TOKEN)
+
+        def get_credentials(self) -> Credentials:
+            return self.credentials
+
+    now = [0.0]
+    session = Session()
+    signer = aws_auth.RequestSigner(session, region="us-east-1", clock=lambda: now[0])
+    signed = dict(signer.sign("POST", "https://h/p", [("Host", "h")], b"{}"))
+    assert signed["X-Amz-Security-Token"] == TOKEN
+    now[0] += aws_auth.CREDENTIALS_CHECK_S
+    assert not signer.expired()  # same credentials: the signature stays
+    session.credentials = Credentials("AKIDNEW", "newSecret", "newToken")
+    assert not signer.expired()  # checked at most once a second
+    now[0] += aws_auth.CREDENTIALS_CHECK_S
+    assert signer.expired()
+    resigned = dict(signer.sign("POST", "https://h/p", [("Host", "h")], b"{}"))
+    assert resigned["X-Amz-Security-Token"] == "newToken"
+    assert "Credential=AKIDNEW/" in resigned["Authorization"]
