@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from .budgets import BUDGET_NAMES, BUDGETS, evaluate, parse_budgets, violation_message
+from .emulator.fixtures import lambda_emulator  # noqa: F401  (registers the fixture)
 from .errors import ConfigError, SLOViolation
 from .result import BurstResult
 from .session import LambdaSLO, SessionState, Settings

@@ -24,6 +24,8 @@ def _ms(seconds: float) -> str:
     ms = seconds * 1000.0
     if ms >= 10_000:
         return f"{ms / 1000:.1f}s"
+    if ms >= 1000:
+        return f"{ms / 1000:.2f}s"
     if ms >= 100:
         return f"{ms:.0f}ms"
     return f"{ms:.1f}ms"
