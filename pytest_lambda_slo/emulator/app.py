@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from .config import EmulatorConfig
-from .model import SCALING_LIMIT, Function, Invocation, Model
+from .model import SCALING_LIMIT, URL_RATE_LIMIT, Function, Invocation, Model
 from .server import Connection, Request
 from .sigv4 import SigV4Error, verify
 from .stats import new_stats
@@ -190,12 +190,10 @@ class EmulatorApp:
     def _start(self, fn: Function, now: float) -> Invocation | str:
         """Acquire an environment and update stats; an Invocation or a throttle reason."""
         result = self.model.acquire(fn, now)
+        if result.__class__ is str:
+            return self._throttled(fn, now, result)  # type: ignore[arg-type]
         stats = fn.stats
         bucket = stats.bucket(now, fn.busy)
-        if result.__class__ is str:
-            stats.throttles[result] = stats.throttles.get(result, 0) + 1  # type: ignore[index]
-            bucket[2] += 1
-            return result
         stats.invocations += 1
         bucket[1] += 1
         busy = fn.busy
@@ -207,6 +205,13 @@ class EmulatorApp:
             stats.cold_starts += 1
             bucket[3] += 1
         return result
+
+    def _throttled(self, fn: Function, now: float, reason: str) -> str:
+        """Count a Lambda throttle; returns the reason."""
+        stats = fn.stats
+        stats.throttles[reason] = stats.throttles.get(reason, 0) + 1
+        stats.bucket(now, fn.busy)[2] += 1
+        return reason
 
     def _execute(
         self,
@@ -269,7 +274,11 @@ class EmulatorApp:
         if req.too_large:
             self._too_large(req, conn)
             return
-        result = self._start(fn, _monotonic())
+        now = _monotonic()
+        if fn.url_rate is not None and not fn.url_rate.take(now):
+            result: Invocation | str = self._throttled(fn, now, URL_RATE_LIMIT)
+        else:
+            result = self._start(fn, now)
         if result.__class__ is str:
             body = dumps({"message": "Rate Exceeded.", "Reason": wire_reason(result)})  # type: ignore[arg-type]
             head = error_head("TooManyRequestsException", b"retry-after: 1\r\n")
@@ -367,7 +376,7 @@ class EmulatorApp:
         elif op == b"concurrency" and method == b"PUT" and version == b"2017-10-31":
             self._put_concurrency(req, conn, fn)
         elif op == b"concurrency" and method == b"DELETE" and version == b"2017-10-31":
-            self.model.set_reserved(fn, None)
+            self.model.set_reserved(fn, None, _monotonic())
             conn.send(req, 204, b"", b"")
         elif op == b"concurrency" and method == b"GET" and version == b"2019-09-30":
             reserved = fn.config.reserved
@@ -596,7 +605,7 @@ class EmulatorApp:
                 f"UnreservedConcurrentExecution below its minimum value of [{floor}].",
             )
             return
-        self.model.set_reserved(fn, value)
+        self.model.set_reserved(fn, value, _monotonic())
         conn.send(req, 200, JSON, dumps({"ReservedConcurrentExecutions": value}))
 
     # /_emulator/...

@@ -144,6 +144,7 @@ class FunctionConfig:
     cold_header: bool = False
     stage_rate: float | None = None
     stage_burst: int | None = None
+    url_rate_limit: bool = False
     scaling: str | None = None
     profile: str = "default"
 
@@ -206,6 +207,7 @@ _PARSERS: dict[str, Any] = {
     "cold_header": parse_bool,
     "stage_rate": lambda v, name: parse_positive_number(v, name=name),
     "stage_burst": lambda v, name: parse_count(v, name=name, minimum=1),
+    "url_rate_limit": parse_bool,
     "scaling": parse_scaling,
     "profile": None,  # handled first, see build_function
 }

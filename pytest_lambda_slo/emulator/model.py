@@ -18,6 +18,8 @@ ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"
 RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
 # Stats key for "no scaling token left": Lambda reports it as ACCOUNT_LIMIT on the wire.
 SCALING_LIMIT = "ScalingRateExceeded"
+# A Function URL takes at most 10 x reserved concurrency requests per second.
+URL_RATE_LIMIT = "ReservedFunctionInvocationRateLimitExceeded"
 
 CONTINUOUS_CAPACITY = 1000  # new environments per function, refilled over 10 s
 CONTINUOUS_RATE = 100.0  # per second
@@ -57,6 +59,13 @@ def scaling_bucket(config: FunctionConfig, emulator: EmulatorConfig, now: float)
     return TokenBucket(float(CONTINUOUS_CAPACITY), CONTINUOUS_RATE, now)
 
 
+def url_rate_bucket(config: FunctionConfig, now: float) -> TokenBucket | None:
+    """Function URL request-rate bucket (10 x reserved per second) when url_rate_limit is on."""
+    if not config.url_rate_limit or not config.reserved:
+        return None
+    return TokenBucket(10.0 * config.reserved, 10.0 * config.reserved, now)
+
+
 class Function:
     """Runtime state of one function: its warm environments, in-flight count and stats."""
 
@@ -73,6 +82,7 @@ class Function:
         "stage",
         "stats",
         "update_handle",
+        "url_rate",
         "variables",
     )
 
@@ -93,6 +103,8 @@ class Function:
         if config.stage_rate is not None:
             burst = config.stage_burst or max(1, int(config.stage_rate))
             self.stage = TokenBucket(float(burst), config.stage_rate, now)
+
+        self.url_rate = url_rate_bucket(config, now)
 
     def retire_all(self) -> None:
         """Retire every warm environment; busy ones are dropped when they finish."""
@@ -149,8 +161,9 @@ class Model:
         """Lambda keeps 100 unreserved; scaled down for small emulated accounts."""
         return min(100, self.config.account_concurrency // 10)
 
-    def set_reserved(self, function: Function, reserved: int | None) -> None:
+    def set_reserved(self, function: Function, reserved: int | None, now: float) -> None:
         function.config = replace(function.config, reserved=reserved)
+        function.url_rate = url_rate_bucket(function.config, now)
         self.unreserved_limit = self._unreserved_limit()
 
     def acquire(self, function: Function, now: float) -> Invocation | str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import socket
@@ -210,3 +211,26 @@ def test_http10_closes_unless_keep_alive_is_asked(emu):
     )
     assert data.count(b"HTTP/1.1 200 OK") == 2
     assert data.count(b"connection: keep-alive") == 1 and data.count(b"connection: close") == 1
+
+
+def test_function_url_rate_limit_is_ten_times_reserved(lambda_emulator):
+    emu = lambda_emulator("r:reserved=1,url_rate_limit=true")
+    conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=30)
+    statuses, reasons = [], set()
+    try:
+        for _ in range(40):  # one keep-alive connection: far faster than 10 requests/s
+            conn.request("GET", "/url/r/")
+            response = conn.getresponse()
+            body = response.read()
+            statuses.append(response.status)
+            if response.status == 429:
+                reasons.add(json.loads(body)["Reason"])
+    finally:
+        conn.close()
+    assert statuses[:10] == [200] * 10  # the bucket starts full: 10 x reserved
+    assert 429 in statuses
+    assert reasons == {"ReservedFunctionInvocationRateLimitExceeded"}
+    stats = emu.function_stats("r")
+    assert stats["throttles"]["by_reason"] == {
+        "ReservedFunctionInvocationRateLimitExceeded": statuses.count(429)
+    }

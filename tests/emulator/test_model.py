@@ -47,7 +47,7 @@ def test_unreserved_pool_is_account_minus_others_reserved():
     results = [model.acquire(a, 0.0), model.acquire(b, 0.0), model.acquire(a, 0.0)]
     assert all(isinstance(r, Invocation) for r in results)
     assert model.acquire(b, 0.0) == ACCOUNT_LIMIT
-    model.set_reserved(model.functions["hog"], None)
+    model.set_reserved(model.functions["hog"], None, 0.0)
     assert model.unreserved_limit == 10
     assert isinstance(model.acquire(b, 0.0), Invocation)
 
