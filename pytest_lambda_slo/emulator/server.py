@@ -29,6 +29,7 @@ REASONS = {
 }
 STATUS_LINES = {code: f"HTTP/1.1 {code} {text}\r\n".encode() for code, text in REASONS.items()}
 _MAX_QUEUED = 64  # pipelined requests buffered per connection before reading pauses
+MAX_HEAD_BYTES = 64 * 1024  # URL plus headers; beyond this the request is malformed
 _monotonic_ns = time.monotonic_ns
 
 
@@ -115,9 +116,7 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._bad_request()
-        except httptools.HttpParserError:
+        except Exception:  # parser errors, upgrades, a head over MAX_HEAD_BYTES
             self._bad_request()
 
     def _bad_request(self) -> None:
@@ -144,14 +143,21 @@ class Connection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url.append(url)
+        self._size += len(url)
+        if self._size > MAX_HEAD_BYTES:
+            raise ValueError("request head too large")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._req.headers.append((name.lower(), value))
+        self._size += len(name) + len(value)
+        if self._size > MAX_HEAD_BYTES:
+            raise ValueError("request head too large")
 
     def on_headers_complete(self) -> None:
         req = self._req
         req.method = self._parser.get_method()
         req.http10 = self._parser.get_http_version() == "1.0"
+        self._size = 0  # from here on it counts body bytes
         if req.header(b"expect") == b"100-continue" and self._transport is not None:
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 

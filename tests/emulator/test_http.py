@@ -234,3 +234,10 @@ def test_function_url_rate_limit_is_ten_times_reserved(lambda_emulator):
     assert stats["throttles"]["by_reason"] == {
         "ReservedFunctionInvocationRateLimitExceeded": statuses.count(429)
     }
+
+
+def test_oversized_request_head_is_400_and_close(emu):
+    headers = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"y" * 1000) for i in range(80))
+    data = raw_exchange(emu, b"GET /url/plain/ HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n", 1)
+    assert data.startswith(b"HTTP/1.1 400 ") and b"connection: close" in data
+    assert call(emu, "GET", "/url/plain/")[0] == 200
