@@ -114,6 +114,7 @@ def main() -> int:
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} cpus, python {platform.python_version()}"
     )
+    print("load average before: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(f"hey -n {args.n} -c {args.c}; nginx worker_processes {args.nginx_workers}")
     with tempfile.TemporaryDirectory() as prefix:
         port = free_port()
@@ -158,6 +159,8 @@ def main() -> int:
         f"median nginx {median(nginx_rps):.0f} rps, emulator {median(emu_rps):.0f} rps, "
         f"ratio {median(emu_rps) / median(nginx_rps):.2f}"
     )
+    ratios = [e / n for e, n in zip(emu_rps, nginx_rps, strict=True)]
+    print(f"per-round ratios: {', '.join(f'{r:.2f}' for r in ratios)}; median {median(ratios):.2f}")
     print(
         f"best   nginx {best_nginx:.0f} rps, emulator {best_emu:.0f} rps, "
         f"ratio {best_emu / best_nginx:.2f}"
@@ -165,6 +168,7 @@ def main() -> int:
     latency = stats["histograms"]["latency"]
     print(f"emulator status codes (hey): {emu_codes}; stats responses: {stats['responses']}")
     print(f"emulator server-side latency p50 {latency['p50']} us, p99 {latency['p99']} us")
+    print("load average after: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     mb = 1024 * 1024
     print(
         f"emulator RSS: {rss_start / mb:.1f} MB after warm-up, {rss_after_hey / mb:.1f} MB after "
