@@ -24,6 +24,8 @@ from .config import (
 PROG = "lambda-slo-emulator"
 READY_KEY = "lambda_slo_emulator"  # key of the JSON object printed as the first stdout line
 DEFAULT_FUNCTION = "hello"
+# Keeps the secret off the command line (where `ps` shows it); --require-sigv4 wins.
+SIGV4_ENV = "LAMBDA_SLO_EMULATOR_SIGV4"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME[:key=value,...]",
         help="a function, e.g. hello:duration=20ms,init=300ms,reserved=10 (repeatable)",
     )
-    p.add_argument("--require-sigv4", metavar="AKID:SECRET", help="verify SigV4 signatures")
+    p.add_argument(
+        "--require-sigv4",
+        metavar="AKID:SECRET",
+        help=f"verify SigV4 signatures (or set {SIGV4_ENV}). Default: off",
+    )
     p.add_argument("--account-concurrency", metavar="N", help="account limit. Default: 1000")
     p.add_argument("--scaling", metavar="MODEL", help="continuous or legacy. Default: continuous")
     p.add_argument("--burst", metavar="N", help="legacy model's initial burst. Default: 500")
@@ -82,6 +88,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         )
         if getattr(args, key) is not None
     }
+    if "require_sigv4" not in cli and os.environ.get(SIGV4_ENV):
+        cli["require_sigv4"] = os.environ[SIGV4_ENV]
     options.update(parse_emulator_options(cli))
     for spec in args.function:
         config = parse_function_spec(spec)

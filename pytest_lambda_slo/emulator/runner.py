@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ConfigError, LambdaSLOError
-from .cli import READY_KEY
+from .cli import READY_KEY, SIGV4_ENV
 from .config import EmulatorConfig, FunctionConfig, parse_function_spec
 
 
@@ -82,8 +82,6 @@ class Emulator:
         cmd += ["--account-id", c.account_id, "--log-level", self.log_level]
         if c.seed is not None:
             cmd += ["--seed", str(c.seed)]
-        if c.require_sigv4 is not None:
-            cmd += ["--require-sigv4", ":".join(c.require_sigv4)]
         for function in c.functions:
             cmd += ["--function", function.to_spec()]
         return cmd
@@ -97,6 +95,9 @@ class Emulator:
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        env.pop(SIGV4_ENV, None)
+        if self.config.require_sigv4 is not None:
+            env[SIGV4_ENV] = ":".join(self.config.require_sigv4)
         self._proc = subprocess.Popen(
             self.command(),
             stdin=subprocess.DEVNULL,
