@@ -113,12 +113,12 @@ class EmulatorApp:
     # dispatch
     def handle(self, req: Request, conn: Connection) -> None:
         path, _, query = req.url.partition(b"?")
+        if req.too_large:  # before SigV4: the dropped body cannot be hashed
+            self._too_large(req, conn)
+            return
         if path.startswith(b"/url/"):
             if self.config.require_sigv4 is None or self._signed(req, conn, path, query):
                 self._function_url(req, conn, path)
-            return
-        if req.too_large:
-            self._too_large(req, conn)
             return
         if path.startswith(b"/_emulator/"):
             self._emulator(req, conn, path, query)
@@ -131,6 +131,9 @@ class EmulatorApp:
             self._lambda_api(req, conn, path, query)
         elif path.startswith(b"/2019-09-30/functions/"):
             self._lambda_api(req, conn, path, query)
+        elif path.rstrip(b"/") == b"/2015-03-31/functions" and req.method == b"GET":
+            functions = [self._configuration(f) for f in self.model.functions.values()]
+            conn.send(req, 200, JSON, dumps({"Functions": functions}))  # ListFunctions
         else:
             self._not_found(
                 req, conn, "UnknownOperationException", "Unknown path " + path.decode("latin-1")
@@ -270,9 +273,6 @@ class EmulatorApp:
         fn = self.model.by_bytes.get(path[5:] if end < 0 else path[5:end])
         if fn is None:
             self._function_missing(req, conn, unquote(path[5:end].decode("latin-1")))
-            return
-        if req.too_large:
-            self._too_large(req, conn)
             return
         now = _monotonic()
         if fn.url_rate is not None and not fn.url_rate.take(now):

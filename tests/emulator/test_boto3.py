@@ -194,3 +194,8 @@ def test_reserved_zero_throttles_everything(client):
             client.invoke(FunctionName="conc")
     finally:
         client.delete_function_concurrency(FunctionName="conc")
+
+
+def test_list_functions(client):
+    names = {f["FunctionName"] for f in client.list_functions()["Functions"]}
+    assert names == {"hello", "capped", "broken", "crashing", "sleepy", "updated", "conc"}
