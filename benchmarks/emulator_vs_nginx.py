@@ -58,6 +58,11 @@ def wait_listening(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"nothing listening on port {port}")
 
 
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    """User plus system CPU time of the processes."""
+    return sum(sum(p.cpu_times()[:2]) for p in procs)
+
+
 def hey(url: str, requests: int, concurrency: int) -> tuple[float, dict[str, int]]:
     out = subprocess.run(
         ["hey", "-n", str(requests), "-c", str(concurrency), url],
@@ -134,10 +139,16 @@ def main() -> int:
                 proc = psutil.Process(emu.pid)
                 rss = lambda: proc.memory_info().rss  # noqa: E731
                 rss_start = rss()
+                nginx_procs = [psutil.Process(nginx.pid), *psutil.Process(nginx.pid).children()]
+                nginx_cpu = emu_cpu = 0.0
                 nginx_rps, emu_rps, emu_codes = [], [], {}
                 for _ in range(args.rounds):
+                    before = cpu_seconds(nginx_procs)
                     nginx_rps.append(hey(nginx_url, args.n, args.c)[0])
+                    nginx_cpu += cpu_seconds(nginx_procs) - before
+                    before = cpu_seconds([proc])
                     rps, codes = hey(emu_url, args.n, args.c)
+                    emu_cpu += cpu_seconds([proc]) - before
                     emu_rps.append(rps)
                     for code, count in codes.items():
                         emu_codes[code] = emu_codes.get(code, 0) + count
@@ -164,6 +175,11 @@ def main() -> int:
     print(
         f"best   nginx {best_nginx:.0f} rps, emulator {best_emu:.0f} rps, "
         f"ratio {best_emu / best_nginx:.2f}"
+    )
+    total = args.rounds * args.n
+    print(
+        f"server CPU per request: nginx {nginx_cpu / total * 1e6:.1f} us, "
+        f"emulator {emu_cpu / total * 1e6:.1f} us"
     )
     latency = stats["histograms"]["latency"]
     print(f"emulator status codes (hey): {emu_codes}; stats responses: {stats['responses']}")
