@@ -14,6 +14,9 @@ from typing import Any, NoReturn
 
 from ..errors import ConfigError
 from .config import (
+    DISTRIBUTION_FORMS,
+    FUNCTION_KEYS,
+    PROFILES,
     EmulatorConfig,
     FunctionConfig,
     load_toml,
@@ -35,7 +38,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="A local emulator of AWS Lambda's execution model.")
+    epilog = (
+        f"function keys: {', '.join(FUNCTION_KEYS)}. profiles: {', '.join(PROFILES)}. "
+        f"durations: {DISTRIBUTION_FORMS}. The first stdout line is JSON with the bound URL. "
+        "See docs/emulator.md."
+    )
+    p = _Parser(
+        prog=PROG, description="A local emulator of AWS Lambda's execution model.", epilog=epilog
+    )
     p.add_argument("--host", help="address to listen on. Default: 127.0.0.1")
     p.add_argument("--port", help="port to listen on, 0 for any free port. Default: 0")
     p.add_argument("--config", metavar="FILE", help="TOML file with [emulator] and [functions.*]")

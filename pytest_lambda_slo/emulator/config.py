@@ -213,6 +213,7 @@ _PARSERS: dict[str, Any] = {
 }
 _KEYS = tuple(f.name for f in fields(FunctionConfig) if f.name != "name")
 assert set(_KEYS) == set(_PARSERS), "every FunctionConfig field needs a parser"
+FUNCTION_KEYS = _KEYS
 
 # Profiles are defaults for the keys; keys given explicitly always win.
 PROFILES: dict[str, dict[str, object]] = {
