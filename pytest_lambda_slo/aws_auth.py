@@ -7,6 +7,9 @@ puts a key, secret or token into a message: errors name the profile and the reme
 
 from __future__ import annotations
 
+import logging
+import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -23,6 +26,64 @@ DEFAULT_SIGN_WINDOW_S = 60.0
 CREDENTIALS_CHECK_S = 1.0
 # Headers that carry credentials or the signature; redact them wherever headers are shown.
 SIGNING_HEADERS = frozenset({"authorization", "x-amz-security-token", "x-amz-date"})
+
+
+# botocore logs, at DEBUG, canonical requests and request headers (with the session token)
+# and request/response bodies (with environment variable values of a forced cold start).
+# A filter on its loggers replaces every value registered here, and signatures, before a
+# record reaches any handler. It only runs for records that are logged at all.
+_REDACTED = "<redacted>"
+_MIN_SECRET_LEN = 6  # shorter values ("1", "true") are not secrets and would mangle logs
+_SIGNATURE_RE = re.compile(r"(Signature[=:]\s*|x-amz-signature=)[0-9a-fA-F]{64}", re.IGNORECASE)
+# Environment variables in Lambda request/response bodies, JSON or Python repr.
+_VARIABLES_RE = re.compile(r"""(["']Variables["']\s*:\s*)\{[^}]*\}""")
+_FILTERED_LOGGERS = (
+    "botocore.auth",
+    "botocore.endpoint",
+    "botocore.parsers",
+    "botocore.awsrequest",
+    "botocore.httpsession",
+    "botocore.hooks",
+    "botocore.retryhandler",
+    "botocore.credentials",
+)
+_secrets: tuple[str, ...] = ()
+_secrets_lock = threading.Lock()
+_filter_installed = False
+
+
+class _RedactSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is logging's business, not ours
+            return True
+        redacted = message
+        for secret in _secrets:
+            if secret in redacted:
+                redacted = redacted.replace(secret, _REDACTED)
+        redacted = _SIGNATURE_RE.sub(r"\1" + _REDACTED, redacted)
+        if "Variables" in redacted:
+            redacted = _VARIABLES_RE.sub(r"\1{" + _REDACTED + "}", redacted)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def protect_secrets(*values: object) -> None:
+    """Keep these values (credentials, variable values) out of botocore's log records."""
+    global _secrets, _filter_installed
+    fresh = [v for v in values if isinstance(v, str) and len(v) >= _MIN_SECRET_LEN]
+    with _secrets_lock:
+        if not _filter_installed:
+            redactor = _RedactSecrets()
+            for name in _FILTERED_LOGGERS:
+                logging.getLogger(name).addFilter(redactor)
+            _filter_installed = True
+        new = [v for v in fresh if v not in _secrets]
+        if new:
+            # Longest first, so a secret containing another is replaced whole.
+            _secrets = tuple(sorted({*_secrets, *new}, key=len, reverse=True))
 
 
 def require_botocore(feature: str = "Lambda Invoke targets") -> Any:
@@ -77,6 +138,8 @@ def frozen_credentials(session: Any) -> Any:
     except BotoCoreError as exc:
         # botocore's messages name files and providers, never secret values.
         raise ConfigError(f"AWS credentials could not be loaded: {type(exc).__name__}") from None
+    if frozen is not None:
+        protect_secrets(frozen.secret_key, frozen.token)
     if frozen is None or not frozen.access_key or not frozen.secret_key:
         raise ConfigError(
             "no AWS credentials found for the Lambda target; set AWS_ACCESS_KEY_ID and "
@@ -158,6 +221,7 @@ def create_client(
     require_botocore()
     from botocore.config import Config
 
+    frozen_credentials(session)  # a clear error without credentials; keeps them out of logs
     config = Config(
         retries={"max_attempts": 0, "mode": "standard"},
         connect_timeout=connect_timeout,

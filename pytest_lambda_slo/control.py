@@ -16,6 +16,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from .aws_auth import protect_secrets
 from .errors import ConfigError, LambdaSLOError
 
 FORCE_COLD_VARIABLE = "LAMBDA_SLO_FORCE_COLD"
@@ -153,6 +154,7 @@ class ForceCold:
                 f"({environment['Error'].get('ErrorCode', 'error')}); nothing was changed"
             )
         previous = dict(environment.get("Variables") or {})
+        protect_secrets(*previous.values())  # botocore logs request bodies at DEBUG
         self._previous = previous
         token = uuid.uuid4().hex
         self.record["token"] = token

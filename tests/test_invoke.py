@@ -733,3 +733,41 @@ def test_renewed_credentials_are_picked_up_within_the_window(aws_env: None) -> N
     resigned = dict(signer.sign("POST", "https://h/p", [("Host", "h")], b"{}"))
     assert resigned["X-Amz-Security-Token"] == "newToken"
     assert "Credential=AKIDNEW/" in resigned["Authorization"]
+
+
+def test_botocore_debug_logs_carry_no_secrets(
+    emu: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import re
+
+    from pytest_lambda_slo.engine import run_burst
+
+    monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
+    target = invoke(emu, "coldwarm")
+    client = target.client()
+    variable_secret = "hunter2-db-password-value"
+    client.update_function_configuration(
+        FunctionName="coldwarm", Environment={"Variables": {"DB_PASSWORD": variable_secret}}
+    )
+    wait_until_updated(client, "coldwarm", poll_interval_s=0.05)
+    caplog.clear()
+    caplog.set_level(logging.DEBUG, logger="botocore")
+    try:
+        with target.force_cold(client=client, poll_interval_s=0.05) as record:
+            measurements, _ = run_burst(target, requests=2, concurrency=1, timeout=10)
+        assert record["restored"] and measurements.ok == 2
+        logged = caplog.text
+        # The test can fail: botocore did log canonical requests and sent headers...
+        assert "CanonicalRequest" in logged and "Sending http request" in logged
+        assert "X-Amz-Security-Token" in logged and '"Variables":{<redacted>}' in logged
+        # ...with every secret replaced.
+        assert_secret_free(logged)
+        assert variable_secret not in logged
+        assert not re.search(r"Signature[=:]\s*[0-9a-f]{64}", logged)
+        assert "<redacted>" in logged
+    finally:
+        caplog.set_level(logging.WARNING, logger="botocore")
+        client.update_function_configuration(FunctionName="coldwarm", Environment={"Variables": {}})
+        wait_until_updated(client, "coldwarm", poll_interval_s=0.05)
+        client.close()
