@@ -61,6 +61,8 @@ class FunctionRef:
 
 def parse_function(function: object, qualifier: object = None) -> FunctionRef:
     """Parse a function name, partial or full ARN; raise ConfigError naming the value and forms."""
+    if isinstance(qualifier, int) and not isinstance(qualifier, bool) and qualifier >= 1:
+        qualifier = str(qualifier)  # a version number given as a number
     if not isinstance(function, str) or not function.strip():
         raise ConfigError(f"Lambda function {function!r} is not valid; use {INVOKE_FORMS}")
     text = function.strip()

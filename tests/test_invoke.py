@@ -127,6 +127,9 @@ def test_parse_function_accepts_partial_arn_and_qualifier_argument() -> None:
     ref = parse_function("fn", "$LATEST")
     assert (ref.name, ref.qualifier, ref.region) == ("fn", "$LATEST", None)
     assert parse_function("fn:2", "2").qualifier == "2"  # the same qualifier twice is fine
+    assert InvokeTarget("fn", qualifier=7).qualifier == "7"
+    with pytest.raises(ConfigError, match="qualifier True"):
+        InvokeTarget("fn", qualifier=True)
 
 
 def test_payload_forms() -> None:
@@ -642,7 +645,7 @@ def test_function_errors_are_counted_by_kind(emu: Any) -> None:
 
 USER_INVOKE_TESTS = """
 import os
-from pytest_lambda_slo.invoke import InvokeTarget
+from pytest_lambda_slo import InvokeTarget
 
 def target(name):
     return InvokeTarget(name, region="us-east-1", endpoint_url=os.environ["EMULATOR_URL"])
