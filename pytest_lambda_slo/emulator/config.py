@@ -145,6 +145,7 @@ class FunctionConfig:
     stage_rate: float | None = None
     stage_burst: int | None = None
     url_rate_limit: bool = False
+    proactive_init: float = 0.0
     scaling: str | None = None
     profile: str = "default"
 
@@ -208,6 +209,7 @@ _PARSERS: dict[str, Any] = {
     "stage_rate": lambda v, name: parse_positive_number(v, name=name),
     "stage_burst": lambda v, name: parse_count(v, name=name, minimum=1),
     "url_rate_limit": parse_bool,
+    "proactive_init": parse_rate,
     "scaling": parse_scaling,
     "profile": None,  # handled first, see build_function
 }

@@ -123,7 +123,7 @@ class Function:
 class Invocation:
     """One accepted invocation: which environment generation ran it and how."""
 
-    __slots__ = ("cold", "function", "generation", "init_s", "pooled", "started")
+    __slots__ = ("cold", "function", "generation", "init_s", "pooled", "proactive", "started")
 
     def __init__(self, function: Function, cold: bool, pooled: bool, started: float) -> None:
         self.function = function
@@ -132,6 +132,7 @@ class Invocation:
         self.generation = function.generation
         self.started = started
         self.init_s = 0.0
+        self.proactive = False  # init ran before the request arrived (not waited for)
 
 
 class Model:

@@ -28,6 +28,7 @@ class FunctionStats:
         "invocations",
         "latency",
         "peak_concurrency",
+        "proactive_inits",
         "responses",
         "stage_throttles",
         "t0",
@@ -40,6 +41,7 @@ class FunctionStats:
         self.wall0 = wall0
         self.invocations = 0
         self.cold_starts = 0
+        self.proactive_inits = 0
         self.throttles: dict[str, int] = {}
         self.stage_throttles = 0
         self.errors = {"Handled": 0, "Unhandled": 0}
@@ -78,6 +80,7 @@ class FunctionStats:
         return {
             "invocations": self.invocations,
             "cold_starts": self.cold_starts,
+            "proactive_inits": self.proactive_inits,
             "throttles": {"total": total, "by_reason": throttles},
             "stage_throttles": self.stage_throttles,
             "errors": dict(self.errors),

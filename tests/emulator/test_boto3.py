@@ -199,3 +199,17 @@ def test_reserved_zero_throttles_everything(client):
 def test_list_functions(client):
     names = {f["FunctionName"] for f in client.list_functions()["Functions"]}
     assert names == {"hello", "capped", "broken", "crashing", "sleepy", "updated", "conc"}
+
+
+def test_proactive_init_reports_init_duration_without_waiting_for_it():
+    with Emulator(["pro:init=30s,proactive_init=1"]) as emu:
+        client = lambda_client(emu)
+        try:
+            # A 30 s init that the request had to wait for would hit the read timeout.
+            response = client.invoke(FunctionName="pro", LogType="Tail")
+        finally:
+            client.close()
+        assert "Init Duration: " in tail(response)
+        stats = emu.function_stats("pro")
+        assert stats["cold_starts"] == 1 and stats["proactive_inits"] == 1
+        assert stats["histograms"]["latency"]["max"] < 30_000_000
