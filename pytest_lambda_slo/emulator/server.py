@@ -89,6 +89,7 @@ class Connection(asyncio.Protocol):
         "_size",
         "_transport",
         "_url",
+        "_write_paused",
     )
 
     def __init__(self, app: App, max_body: int) -> None:
@@ -99,7 +100,8 @@ class Connection(asyncio.Protocol):
         self._queue: deque[Request] = deque()
         self._current: Request | None = None
         self._running = False
-        self._paused = False
+        self._paused = False  # reading paused: too many pipelined requests queued
+        self._write_paused = False  # reading paused: the client does not read our responses
         self._req = Request()
         self._url: list[bytes] = []
         self._body: list[bytes] = []
@@ -112,6 +114,16 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         self._queue.clear()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        if self._transport is not None and not self._paused:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._transport is not None and not self._paused:
+            self._transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -181,7 +193,8 @@ class Connection(asyncio.Protocol):
         self._queue.append(req)
         if len(self._queue) > _MAX_QUEUED and not self._paused and self._transport is not None:
             self._paused = True
-            self._transport.pause_reading()
+            if not self._write_paused:
+                self._transport.pause_reading()
         self._run()
 
     # request scheduling
@@ -203,7 +216,8 @@ class Connection(asyncio.Protocol):
                         self.send_error_500(req)
             if self._paused and len(queue) < _MAX_QUEUED // 2 and self._transport is not None:
                 self._paused = False
-                self._transport.resume_reading()
+                if not self._write_paused:
+                    self._transport.resume_reading()
         finally:
             self._running = False
 

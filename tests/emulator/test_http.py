@@ -241,3 +241,21 @@ def test_oversized_request_head_is_400_and_close(emu):
     data = raw_exchange(emu, b"GET /url/plain/ HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n", 1)
     assert data.startswith(b"HTTP/1.1 400 ") and b"connection: close" in data
     assert call(emu, "GET", "/url/plain/")[0] == 200
+
+
+def test_a_client_that_does_not_read_is_pushed_back(lambda_emulator):
+    emu = lambda_emulator("big:body_size=65536")
+    request = b"GET /url/big/ HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 960 + b"\r\n\r\n"
+    chunk = request * 1024  # about 1 MB of pipelined requests
+    blocked = False
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=10) as sock:
+        sock.settimeout(1.0)
+        for _ in range(40):  # 40 MB if nothing pushed back: 2.6 GB of responses
+            try:
+                sock.sendall(chunk)
+            except TimeoutError:
+                blocked = True
+                break
+        assert blocked, "the server kept reading although its responses were not read"
+        assert call(emu, "GET", "/url/big/")[0] == 200  # other clients are still served
+    assert emu.running
