@@ -21,7 +21,7 @@ def emu():
             "capped:reserved=1,duration=30s",
             "broken:error_rate=1,unhandled=0",
             "crashing:error_rate=1,unhandled=1",
-            "sleepy:duration=3s,timeout=1s",
+            "sleepy:duration=3s,timeout=50ms",
             "updated:duration=1ms,init=2ms",
             "conc",
         ],
@@ -133,7 +133,7 @@ def test_timeout_is_unhandled(client):
     response = client.invoke(FunctionName="sleepy", LogType="Tail")
     assert response["FunctionError"] == "Unhandled"
     assert (
-        "Task timed out after 1.00 seconds"
+        "Task timed out after 0.05 seconds"
         in json.loads(response["Payload"].read())["errorMessage"]
     )
     assert "Status: timeout" in tail(response)
