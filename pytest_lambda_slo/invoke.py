@@ -122,11 +122,12 @@ def _encode_payload(payload: Any) -> bytes:
             ) from None
     try:
         _json.loads(raw)
-    except ValueError:
-        shown = raw[:40].decode("utf-8", "replace")
+    except ValueError as exc:
+        # The payload itself is not quoted: it may hold tokens or personal data.
+        where = f" at position {exc.pos}" if isinstance(exc, _json.JSONDecodeError) else ""
         raise ConfigError(
-            f"payload {shown!r} is not JSON; the Invoke API takes a JSON event: pass a "
-            "dict/list, or JSON text"
+            f"payload ({len(raw)} bytes) is not JSON (invalid{where}); the Invoke API takes "
+            "a JSON event: pass a dict/list, or JSON text as str or bytes"
         ) from None
     return raw
 
