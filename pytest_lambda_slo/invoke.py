@@ -443,7 +443,17 @@ def _lambda_headers(headers: Any) -> tuple[str | None, str | None]:
     return log_result, function_error
 
 
+# Bodies up to this size are parsed to check they are JSON; bigger ones are only sniffed
+# (first and last byte), so a 6 MB response does not cost milliseconds of generator CPU.
+JSON_CHECK_MAX_BYTES = 256 * 1024
+_JSON_ENDS = {ord("{"): b"}", ord("["): b"]", ord('"'): b'"'}
+
+
 def _is_json(content: bytes) -> bool:
+    if len(content) > JSON_CHECK_MAX_BYTES:
+        body = content.strip()
+        closing = _JSON_ENDS.get(body[0]) if body else None
+        return closing is not None and body.endswith(closing)
     try:
         _json.loads(content.decode("utf-8"))
     except ValueError:  # UnicodeDecodeError is a ValueError too

@@ -379,6 +379,10 @@ def test_classify_transport_errors_and_lenient_bodies(aws_env: None) -> None:
     assert prepared.classify(response(200, b"[1, 2", truncated=True), None, 1).kind == "ok"
     raw = InvokeTarget("fn", region="us-east-1", expect_json=False).prepare()
     assert raw.classify(response(200, b"plain text"), None, 1).kind == "ok"
+    # Big bodies are sniffed, not parsed.
+    big = b'{"data":"' + b"x" * (300 * 1024) + b'"}'
+    assert prepared.classify(response(200, big), None, 1).kind == "ok"
+    assert prepared.classify(response(200, b"<" + big), None, 1).error_kind == "invalid_response"
     event = InvokeTarget("fn", region="us-east-1", invocation_type="Event").prepare()
     assert event.classify(response(202, b""), None, 1).kind == "ok"
 
