@@ -140,13 +140,22 @@ class ForceCold:
         if self._client is None:
             self._client = self.target.client()
         client = self._client
-        config = wait_until_updated(  # an update already in flight would reject ours
-            client,
-            self._function,
-            timeout_s=self._timeout_s,
-            poll_interval_s=self._poll_s,
-            sleep=self._sleep,
-        )
+        try:
+            config = wait_until_updated(  # an update already in flight would reject ours
+                client,
+                self._function,
+                timeout_s=self._timeout_s,
+                poll_interval_s=self._poll_s,
+                sleep=self._sleep,
+            )
+        except LambdaSLOError:
+            raise
+        except Exception as exc:
+            raise LambdaSLOError(
+                f"force_cold could not read the configuration of {self._function!r} "
+                f"({_error_code(exc)}); nothing was changed. It needs "
+                "lambda:GetFunctionConfiguration and lambda:UpdateFunctionConfiguration"
+            ) from exc
         environment = config.get("Environment") or {}
         if environment.get("Error"):
             raise LambdaSLOError(
@@ -158,10 +167,17 @@ class ForceCold:
         self._previous = previous
         token = uuid.uuid4().hex
         self.record["token"] = token
-        client.update_function_configuration(
-            FunctionName=self._function,
-            Environment={"Variables": {**previous, FORCE_COLD_VARIABLE: token}},
-        )
+        try:
+            client.update_function_configuration(
+                FunctionName=self._function,
+                Environment={"Variables": {**previous, FORCE_COLD_VARIABLE: token}},
+            )
+        except Exception as exc:
+            raise LambdaSLOError(
+                f"force_cold could not update the configuration of {self._function!r} "
+                f"({_error_code(exc)}); nothing was changed. It needs "
+                "lambda:UpdateFunctionConfiguration"
+            ) from exc
         self.record["updated"] = True
         try:
             self.record["update_wait_s"] = self._wait(client)
@@ -188,10 +204,10 @@ class ForceCold:
             )
             self.record["restore_wait_s"] = self._wait(client)
         except Exception as exc:
-            self.record["error"] = f"restore failed: {type(exc).__name__}"
+            self.record["error"] = f"restore failed: {_error_code(exc)}"
             message = (
                 f"force_cold could not restore the environment of {self._function!r} "
-                f"({type(exc).__name__}); remove the variable {FORCE_COLD_VARIABLE} by hand"
+                f"({_error_code(exc)}); remove the variable {FORCE_COLD_VARIABLE} by hand"
             )
             if pending is None:
                 raise LambdaSLOError(message) from exc
@@ -201,6 +217,16 @@ class ForceCold:
             return
         self.record["restored"] = True
         self.record["restored_variables"] = sorted(self._previous)
+
+
+def _error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError, else the exception's type name."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        if code:
+            return str(code)
+    return type(exc).__name__
 
 
 def force_cold(target: Any, **kwargs: Any) -> ForceCold:

@@ -778,3 +778,19 @@ def test_botocore_debug_logs_carry_no_secrets(
         client.update_function_configuration(FunctionName="coldwarm", Environment={"Variables": {}})
         wait_until_updated(client, "coldwarm", poll_interval_s=0.05)
         client.close()
+
+
+def test_force_cold_without_permission_changes_nothing_and_says_why(aws_env: None) -> None:
+    class Denied(Exception):
+        response = {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}
+
+    class Client(FakeLambdaClient):
+        def update_function_configuration(self, **kwargs: Any) -> dict[str, Any]:
+            raise Denied("User is not authorized")
+
+    client = Client({"A": "1"})
+    target = InvokeTarget("fn", region="us-east-1")
+    with pytest.raises(LambdaSLOError, match=r"\(AccessDeniedException\); nothing was changed"):
+        with force_cold(target, client=client, sleep=lambda s: None):
+            pytest.fail("the block must not run")
+    assert client.variables == {"A": "1"}
