@@ -636,6 +636,7 @@ class EmulatorApp:
         for fn in self.model.functions.values():
             fn.stats = new_stats(now)
         self.parse_errors = 0
+        self.handler_errors = 0
         if environments:
             self.model.reset_environments(now)
 
