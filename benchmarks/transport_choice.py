@@ -37,6 +37,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 CLIENTS = ("engine-uvloop", "engine-asyncio", "httpx-per-worker", "aiohttp-uvloop", "hey")
+# Clients so slow that repeating them costs minutes: run them --slow-repeat times only.
+SLOW_CLIENTS = ("httpx-per-worker",)
 
 
 # -- children: one client, one run, JSON on stdout ---------------------------------------------
@@ -64,6 +66,7 @@ def _child_engine(url: str, n: int, c: int) -> dict[str, Any]:
         "p99_ms": hist.percentile_us(99) / 1000,
         "max_ms": hist.max_us() / 1000,
         "loop": info.event_loop,
+        "loop_lag_max_ms": info.loop_lag_max_ms,
     }
 
 
@@ -252,11 +255,13 @@ def _server_cpu(pid: int) -> float:
 
 
 def _measure(
-    clients: list[str], url: str, n: int, c: int, repeat: int, server_pid: int
+    clients: list[str], url: str, n: int, c: int, repeat: int, slow_repeat: int, server_pid: int
 ) -> dict[str, list[dict[str, Any]]]:
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in clients}
-    for _ in range(repeat):
+    for round_ in range(repeat):
         for name in clients:  # interleaved, so drift on the machine hits every client alike
+            if name in SLOW_CLIENTS and round_ >= slow_repeat:
+                continue
             s0 = _server_cpu(server_pid)
             result = _run_client(name, url, n, c)
             result["server_cpu_s"] = _server_cpu(server_pid) - s0
@@ -281,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--p99-concurrency", type=int, default=500)
     parser.add_argument("--delay-ms", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--slow-repeat", type=int, default=1)
     parser.add_argument("--clients", default=",".join(CLIENTS))
     parser.add_argument("--json", help="also write the raw runs to this file")
     args = parser.parse_args(argv)
@@ -299,7 +305,13 @@ def main(argv: list[str] | None = None) -> int:
         base = f"http://127.0.0.1:{port}"
         print(f"machine: {_machine()}", file=sys.stderr)
         cpu_runs = _measure(
-            clients, f"{base}/d/0", args.cpu_requests, args.cpu_concurrency, args.repeat, server.pid
+            clients,
+            f"{base}/d/0",
+            args.cpu_requests,
+            args.cpu_concurrency,
+            args.repeat,
+            args.slow_repeat,
+            server.pid,
         )
         lat_runs = _measure(
             clients,
@@ -307,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             args.p99_requests,
             args.p99_concurrency,
             args.repeat,
+            args.slow_repeat,
             server.pid,
         )
     finally:
@@ -318,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     machine = _machine()
     lines = [
         f"Machine: {machine}. Server: benchmarks/delay_server.py (uvloop, separate process).",
-        f"Median of {args.repeat} interleaved runs per client.",
+        f"Median of {args.repeat} interleaved runs per client "
+        f"({', '.join(SLOW_CLIENTS)}: {min(args.repeat, args.slow_repeat)} run).",
         "",
         f"(a) CPU per request: {args.cpu_requests} requests, {args.cpu_concurrency} in flight, "
         "immediate answer",

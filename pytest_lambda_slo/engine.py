@@ -8,6 +8,7 @@ open model with intended start times, ramps) reuse it with their own schedulers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import signal
 import threading
@@ -403,12 +404,15 @@ def _run_on_own_loop(
     interrupted = False
     sigint_installed = False
     previous_sigint: Any = None
+    previous_wakeup_fd = -1
     try:
         main = loop.create_task(engine.run())
         if handle is not None:
             handle.attach(loop, main)
         if threading.current_thread() is threading.main_thread():
             previous_sigint = signal.getsignal(signal.SIGINT)
+            previous_wakeup_fd = signal.set_wakeup_fd(-1)
+            signal.set_wakeup_fd(previous_wakeup_fd)
 
             def on_sigint() -> None:
                 nonlocal interrupted
@@ -437,7 +441,12 @@ def _run_on_own_loop(
             handle.detach()
         if sigint_installed:
             loop.remove_signal_handler(signal.SIGINT)
-            signal.signal(signal.SIGINT, previous_sigint)
+            if previous_sigint is not None:
+                signal.signal(signal.SIGINT, previous_sigint)
+            if previous_wakeup_fd != -1:
+                # remove_signal_handler cleared the wake-up fd another library may rely on.
+                with contextlib.suppress(ValueError, OSError):
+                    signal.set_wakeup_fd(previous_wakeup_fd)
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
@@ -450,6 +459,20 @@ def _run_on_own_loop(
     if engine.stopped == "cancelled":
         raise _aborted(engine, "load run cancelled")
     return engine.measurements, engine.run_info()
+
+
+def _in_async_context() -> bool:
+    """True inside asyncio or trio code in this thread (blocking there would stall its loop)."""
+    try:
+        import sniffio
+
+        sniffio.current_async_library()
+    except Exception:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+    return True
 
 
 def run_burst(
@@ -468,11 +491,7 @@ def run_burst(
     ``.run_info`` of what was measured so far.
     """
     prepared, params, dialer = _prepare(target, requests, concurrency, timeout, deadline, duration)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
+    if _in_async_context():
         raise ConfigError(
             "run_burst() was called inside a running event loop; use 'await arun_burst(...)'"
         )

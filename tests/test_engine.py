@@ -158,6 +158,10 @@ def test_run_burst_inside_a_running_loop_points_to_arun_burst(server: HttpServer
 
     with pytest.raises(ConfigError, match="arun_burst"):
         asyncio.run(inside())
+    import trio
+
+    with pytest.raises(ConfigError, match="arun_burst"):
+        trio.run(inside)
 
 
 # -- the async twin --------------------------------------------------------------------------------
