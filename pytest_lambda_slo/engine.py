@@ -166,8 +166,7 @@ class Engine:
         if slot.pending_error is None and (slot.conn is None or slot.conn.closed):
             await self.connect(slot)
         if slot.pending_error is not None:
-            error, slot.pending_error = slot.pending_error, None
-            self._record_error(error.kind)
+            self._record_pending_error(slot)
             return
         template = self.prepared.current_request()
         wire = self.dialer.wire(template)
@@ -177,9 +176,7 @@ class Engine:
             # The server closed an idle keep-alive connection just as we reused it: the
             # request never reached it, so send it on a fresh connection (as Go's client does).
             if await self.connect(slot) is None:
-                error, slot.pending_error = slot.pending_error, None
-                assert error is not None
-                self._record_error(error.kind)
+                self._record_pending_error(slot)
                 return
             result = await self._exchange(slot, wire, head)
         self._record(result, intended_ns)
@@ -216,6 +213,13 @@ class Engine:
             outcome.uncorrected_ns = result.latency_ns
         self.measurements.record(outcome)
 
+    def _record_pending_error(self, slot: Slot) -> None:
+        """The request meant for ``slot`` failed to connect: that failure is its outcome."""
+        error = slot.pending_error
+        slot.pending_error = None
+        if error is not None:
+            self._record_error(error.kind)
+
     def _record_error(self, kind: str) -> None:
         self._last_done_ns = perf_counter_ns()
         outcome: Outcome = self.prepared.classify(None, kind, None)
@@ -244,7 +248,7 @@ class Engine:
         self._cpu_start = time.process_time()
         deadline_at = loop.time() + params.deadline_s
         self._lag.start()
-        tasks: list[asyncio.Task[None]] = []
+        tasks: list[asyncio.Task[Any]] = []
         try:
             # Start barrier: every connection is set up first (in parallel) ...
             self.slots = [Slot() for _ in range(params.concurrency)]
@@ -283,7 +287,7 @@ class Engine:
         # Let the transports deliver connection_lost before the loop goes away.
         await asyncio.sleep(0)
 
-    async def _wait(self, tasks: list[asyncio.Task[None]], deadline_at: float) -> bool:
+    async def _wait(self, tasks: list[asyncio.Task[Any]], deadline_at: float) -> bool:
         """Wait for ``tasks`` until the deadline; False when it hit. A task's bug is raised."""
         loop = asyncio.get_running_loop()
         timeout = max(0.0, deadline_at - loop.time())

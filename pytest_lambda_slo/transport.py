@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ipaddress
 import os
 import socket
 import ssl
 import time
-import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 import httptools
@@ -25,6 +27,7 @@ from .response import Headers, Response
 from .targets import ParsedURL, RequestTemplate
 
 perf_counter_ns = time.perf_counter_ns
+_P = TypeVar("_P", bound=asyncio.Protocol)
 
 # The error kinds the transport reports (exact strings, read by reports and tests).
 ERROR_KINDS = (
@@ -119,14 +122,36 @@ def proxy_for(url: ParsedURL, environ: dict[str, str] | None = None) -> Proxy | 
 
 
 def _bypass(host: str, port: int, no_proxy: str) -> bool:
-    if no_proxy.strip() == "*":
-        return True
-    proxies = {"no": no_proxy}
-    # urllib implements the usual NO_PROXY suffix rules (".example.com", "host:port").
-    return bool(
-        urllib.request.proxy_bypass_environment(host, proxies)
-        or urllib.request.proxy_bypass_environment(f"{host}:{port}", proxies)
-    )
+    """NO_PROXY rules: '*', host names and domain suffixes, 'host:port', IPs and CIDR blocks."""
+    host = host.lower().strip("[]")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for raw in no_proxy.split(","):
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        entry_port = None
+        if entry.count(":") == 1 and not entry.endswith("]"):
+            entry, _, port_text = entry.partition(":")
+            entry_port = int(port_text) if port_text.isdigit() else None
+            if entry_port is not None and entry_port != port:
+                continue
+        entry = entry.strip("[]")
+        if address is not None:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                pass
+            continue
+        entry = entry.removeprefix("*").lstrip(".")
+        if host == entry or host.endswith("." + entry):
+            return True
+    return False
 
 
 def encode_request(
@@ -422,7 +447,16 @@ class Dialer:
         conn.connection_made(tls)
         return conn
 
-    async def _open(self, loop, host, port, factory, ssl_context, server_hostname, via):  # type: ignore[no-untyped-def]
+    async def _open(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        host: str,
+        port: int,
+        factory: Callable[[], _P],
+        ssl_context: ssl.SSLContext | None,
+        server_hostname: str | None,
+        via: str,
+    ) -> _P:
         """TCP (and TLS) to host:port, trying each resolved address; map errors to kinds."""
         try:
             addresses = await resolve(loop, host, port)

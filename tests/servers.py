@@ -17,6 +17,8 @@ connection closed, every handler task finished). The request path picks the beha
     /huge/<n>            200 with an n-byte body
     /garbage             bytes that are not HTTP
     /gate/<n>            answers only once n requests are waiting at once (else 504 after 5 s)
+    /oneshot             200 "ok", but a reused connection is closed without an answer
+    HEAD <any of these>  the same headers, no body
     CONNECT ...          405 (an origin server is not a proxy)
 """
 
@@ -159,11 +161,15 @@ class HttpServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._loop.track(writer)
         self.connections += 1
+        served = 0  # requests answered on this connection
         try:
             while True:
                 head = await _read_head(reader)
                 if head is None:
                     break
+                if served and b" /oneshot" in head.split(b"\r\n", 1)[0]:
+                    self.requests += 1
+                    break  # a keep-alive connection the server drops when it is reused
                 length = int(_header(head, b"content-length") or 0)
                 if length:
                     await reader.readexactly(length)
@@ -177,6 +183,7 @@ class HttpServer:
                     keep_open = await self._respond(head, reader, writer)
                 finally:
                     self.in_flight -= 1
+                served += 1
                 if not keep_open:
                     break
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -203,9 +210,8 @@ class HttpServer:
         arg = parts[1] if len(parts) > 1 else ""
 
         def send(status: int, body: bytes, extra: str = "") -> None:
-            writer.write(
-                f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body
-            )
+            head = f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode()
+            writer.write(head if method == "HEAD" else head + body)
 
         if action == "delay":
             await asyncio.sleep(int(arg) / 1000)

@@ -104,6 +104,11 @@ def test_proxy_from_environment_rules() -> None:
     assert proxy_for(http_url, {**env, "NO_PROXY": ".example.test"}) is None
     assert proxy_for(http_url, {**env, "no_proxy": "*"}) is None
     assert proxy_for(http_url, {**env, "NO_PROXY": "other.test"}) is not None
+    assert proxy_for(http_url, {**env, "NO_PROXY": "api.example.test:80"}) is None
+    assert proxy_for(http_url, {**env, "NO_PROXY": "api.example.test:8080"}) is not None
+    loopback = parse_url("http://127.0.0.1:8000/")
+    assert proxy_for(loopback, {**env, "NO_PROXY": "10.0.0.0/8, 127.0.0.0/8"}) is None
+    assert proxy_for(loopback, {**env, "NO_PROXY": "10.0.0.0/8"}) is not None
 
 
 def test_unsupported_proxy_scheme_is_a_config_error() -> None:
@@ -135,6 +140,23 @@ def test_connection_close_reconnects(server: HttpServer) -> None:
     assert measurements.ok == 12
     assert server.connections == 12
     assert measurements.hist("connect").count == 12
+
+
+def test_reused_connection_closed_by_the_server_is_resent_once(server: HttpServer) -> None:
+    # /oneshot drops a keep-alive connection when it is reused, before answering: the request
+    # never reached the application, so it goes out again on a fresh connection.
+    measurements, _ = run_burst(server.url("/oneshot"), requests=4, concurrency=1, timeout=10)
+    assert measurements.ok == 4 and measurements.errors == 0
+    assert server.connections == 4
+    assert measurements.hist("connect").count == 4
+
+
+def test_head_response_has_no_body(server: HttpServer) -> None:
+    target = HttpTarget(server.url("/huge/5000"), method="HEAD")
+    measurements, _ = run_burst(target, requests=4, concurrency=1, timeout=10)
+    assert measurements.ok == 4
+    assert measurements.bytes_received == 0
+    assert server.connections == 1  # the connection stays usable after a HEAD
 
 
 def test_chunked_body_is_decoded(server: HttpServer) -> None:
