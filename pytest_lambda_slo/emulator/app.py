@@ -242,7 +242,8 @@ class EmulatorApp:
             inv.function.stats.proactive_inits += 1
             total = duration
         if total > 0.0:
-            self.loop.call_later(total, self._finish, inv, error, done, req, conn)
+            deadline = inv.started + total
+            self.loop.call_later(total, self._finish, inv, error, done, req, conn, deadline)
         else:
             self._finish(inv, error, done, req, conn)
 
@@ -253,8 +254,16 @@ class EmulatorApp:
         done: Done | None,
         req: Request | None,
         conn: Connection | None,
+        deadline: float = 0.0,
     ) -> None:
         now = _monotonic()
+        if now < deadline:
+            # uvloop's timer clock is coarse (ms, cached per loop turn) and can fire early:
+            # a handler never finishes before its sampled time.
+            self.loop.call_later(
+                deadline - now, self._finish, inv, error, done, req, conn, deadline
+            )
+            return
         fn = inv.function
         self.model.release(inv, now, destroy=error is not None and error != HANDLED)
         stats = fn.stats

@@ -259,3 +259,20 @@ def test_a_client_that_does_not_read_is_pushed_back(lambda_emulator):
         assert blocked, "the server kept reading although its responses were not read"
         assert call(emu, "GET", "/url/big/")[0] == 200  # other clients are still served
     assert emu.running
+
+
+def test_a_handler_never_finishes_before_its_duration(lambda_emulator):
+    from pytest_lambda_slo.recorder import Histogram
+
+    emu = lambda_emulator("d:duration=20ms")
+    conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=30)
+    try:
+        for _ in range(20):
+            conn.request("GET", "/url/d/")
+            assert conn.getresponse().read() == b"hello"
+    finally:
+        conn.close()
+    duration = emu.function_stats("d")["histograms"]["duration"]
+    histogram = Histogram.decode(duration["encoded"], duration["highest_us"])
+    # 3 significant figures: a recorded 20,000 us may read back up to 16 us lower.
+    assert histogram.count == 20 and histogram.min_us() >= 20_000 - 16
