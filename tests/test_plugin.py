@@ -9,6 +9,9 @@ import pytest
 from pytest_lambda_slo.emulator import Emulator
 
 pytestmark = pytest.mark.filterwarnings("error")
+# Inner runs see only this plugin's behaviour: no cache files, and no unrelated plugins
+# (pytest-benchmark, where installed, warns under xdist and warnings are errors here).
+ISOLATED = ("-p", "no:cacheprovider", "-p", "no:benchmark")
 
 
 @pytest.fixture
@@ -50,7 +53,7 @@ def test_new_user_file_passes_loose_and_fails_tight(
     pytester: pytest.Pytester, target_env: Emulator
 ) -> None:
     pytester.makepyfile(test_user=USER_TESTS)
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest(*ISOLATED)
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines(
         [
@@ -93,7 +96,7 @@ def test_marker_beats_ini_and_closest_marker_wins(
                 lambda_slo.burst(os.environ["SLOW_URL"], requests=4, concurrency=2)
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider", "-v")
+    result = pytester.runpytest(*ISOLATED, "-v")
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*test_class_marker PASSED*"])
     result.stdout.fnmatch_lines(["*p99: measured *> budget 2.0ms (n=4)*"])
@@ -112,7 +115,7 @@ def test_ini_default_applies_to_every_burst(
             lambda_slo.burst(os.environ["SLOW_URL"], requests=2, concurrency=2)
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest(*ISOLATED)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*p50: measured *> budget 1us (n=2)*"])
 
@@ -136,9 +139,7 @@ def test_report_and_json(pytester: pytest.Pytester, target_env: Emulator) -> Non
         """
     )
     out = pytester.path / "out" / "slo.json"
-    result = pytester.runpytest(
-        "-p", "no:cacheprovider", "--lambda-slo-report", f"--lambda-slo-json={out}"
-    )
+    result = pytester.runpytest(*ISOLATED, "--lambda-slo-report", f"--lambda-slo-json={out}")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
@@ -189,7 +190,7 @@ def test_report_and_json(pytester: pytest.Pytester, target_env: Emulator) -> Non
 )
 def test_bad_marker_is_a_usage_error(pytester: pytest.Pytester, source: str, message: str) -> None:
     pytester.makepyfile(test_bad=f"import pytest\n\n{source}\ndef test_x():\n    pass\n")
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest(*ISOLATED)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: test_bad.py::test_x: *{message}*"])
 
@@ -197,7 +198,7 @@ def test_bad_marker_is_a_usage_error(pytester: pytest.Pytester, source: str, mes
 def test_bad_ini_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nlambda_slo_throttle_rate = lots\n")
     pytester.makepyfile(test_x="def test_x():\n    pass\n")
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest(*ISOLATED)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: ini key lambda_slo_throttle_rate='lots' is not a valid*"])
 
@@ -218,7 +219,7 @@ def test_bad_shape_arguments(pytester: pytest.Pytester, call: str, message: str)
             lambda_slo.burst("http://127.0.0.1:9/", {call})
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest(*ISOLATED)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"E * pytest_lambda_slo.errors.ConfigError: {message}*"])
     # The caller's line, not a traceback from inside the plugin.
@@ -232,7 +233,7 @@ def test_unsupported_scheme(pytester: pytest.Pytester) -> None:
             lambda_slo.burst("ftp://127.0.0.1/", requests=1, concurrency=1)
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest(*ISOLATED)
     result.stdout.fnmatch_lines(["*ConfigError: target URL 'ftp://127.0.0.1/' has unsupported*"])
 
 
@@ -249,12 +250,8 @@ def test_load(lambda_slo):
 
 def test_skip_and_only(pytester: pytest.Pytester, target_env: Emulator) -> None:
     pytester.makepyfile(test_so=SKIP_ONLY)
-    pytester.runpytest("-p", "no:cacheprovider", "--lambda-slo-skip").assert_outcomes(
-        passed=1, skipped=1
-    )
-    pytester.runpytest("-p", "no:cacheprovider", "--lambda-slo-only").assert_outcomes(
-        passed=1, deselected=1
-    )
+    pytester.runpytest(*ISOLATED, "--lambda-slo-skip").assert_outcomes(passed=1, skipped=1)
+    pytester.runpytest(*ISOLATED, "--lambda-slo-only").assert_outcomes(passed=1, deselected=1)
     assert target_env.stats()["functions"]["fast"]["invocations"] == 2
 
 
@@ -271,7 +268,7 @@ def test_session_request_cap(pytester: pytest.Pytester, target_env: Emulator) ->
             lambda_slo.burst(os.environ["FAST_URL"], requests=4, concurrency=2)
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest(*ISOLATED)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*LoadAborted: * would send 4 requests but only 1 of the session "
                                  "cap lambda_slo_max_requests=5 remain*"])  # fmt: skip
@@ -296,7 +293,7 @@ async def test_async_burst(lambda_slo):
 
 def test_aburst_on_asyncio_and_trio(pytester: pytest.Pytester, target_env: Emulator) -> None:
     pytester.makepyfile(test_async=ASYNC_TESTS)
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+    pytester.runpytest(*ISOLATED).assert_outcomes(passed=2)
     assert target_env.stats()["functions"]["fast"]["invocations"] == 12
 
 
@@ -319,7 +316,7 @@ def test_xdist_report_and_target_serialisation(
     )
     out = pytester.path / "x.json"
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-n", "2", "--lambda-slo-report", f"--lambda-slo-json={out}"
+        *ISOLATED, "-n", "2", "--lambda-slo-report", f"--lambda-slo-json={out}"
     )
     # reserved=2 and two bursts of concurrency 2: only serialisation keeps them throttle-free.
     result.assert_outcomes(passed=2)
