@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -248,6 +249,21 @@ def test_connect_timeout(monkeypatch: pytest.MonkeyPatch, server: HttpServer) ->
     measurements, _ = run_burst(server.url("/"), requests=2, concurrency=2, timeout=0.1)
     assert dict(measurements.error_kinds) == {"connect_timeout": 2}
     assert server.connections == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux drops SYNs on a full queue")
+def test_connect_timeout_against_a_full_accept_queue() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)  # never accepted: once the queue is full, SYNs go unanswered
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        measurements, _ = run_burst(url, requests=6, concurrency=6, timeout=0.3)
+    kinds = dict(measurements.error_kinds)
+    # The queue admits a connection or two (their requests then time out); the rest cannot
+    # connect at all.
+    assert set(kinds) <= {"connect_timeout", "timeout"}
+    assert kinds.get("connect_timeout", 0) >= 4
+    assert measurements.count == 6
 
 
 # -- TLS -------------------------------------------------------------------------------------------
