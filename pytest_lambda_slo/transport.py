@@ -312,10 +312,11 @@ class HttpConnection(asyncio.Protocol):
         self._chunks = []
         self._body_len = 0
         self._until_close = False
-        self._head = head
-        if head:
-            # A HEAD response announces a body it does not send: parse it with a fresh parser.
+        if head or self._head:
+            # A HEAD response announces a body it does not send, so the parser that read it
+            # still waits for that body: HEAD responses and whatever follows get a fresh one.
             self.parser = httptools.HttpResponseParser(self)
+        self._head = head
         self._timer = loop.call_later(timeout, self._on_timeout)
         transport = self.transport
         self._t_start = perf_counter_ns()

@@ -160,6 +160,41 @@ def test_head_response_has_no_body(server: HttpServer) -> None:
     assert server.connections == 1  # the connection stays usable after a HEAD
 
 
+class _HeadThenGet:
+    """A custom target whose requests alternate HEAD and GET on the same URL."""
+
+    def __init__(self, url: str) -> None:
+        self.get = HttpTarget(url).prepare()
+        self.head = HttpTarget(url, method="HEAD").prepare()
+        self.url, self.verify, self.max_body_bytes = self.get.url, True, 1 << 20
+        self.sent = 0
+
+    def describe(self) -> str:
+        return "HEAD/GET"
+
+    def shape_info(self) -> dict:
+        return {}
+
+    def prepare(self) -> _HeadThenGet:
+        return self
+
+    def current_request(self) -> RequestTemplate:
+        self.sent += 1
+        return (self.head if self.sent % 2 else self.get).current_request()
+
+    def classify(self, response, error_kind, latency_ns):  # type: ignore[no-untyped-def]
+        return self.get.classify(response, error_kind, latency_ns)
+
+
+def test_get_after_head_on_the_same_connection(server: HttpServer) -> None:
+    measurements, _ = run_burst(
+        _HeadThenGet(server.url("/huge/5000")), requests=6, concurrency=1, timeout=10
+    )
+    assert measurements.ok == 6
+    assert measurements.bytes_received == 3 * 5000  # only the GETs carry a body
+    assert server.connections == 1
+
+
 def test_chunked_body_is_decoded(server: HttpServer) -> None:
     target, seen = _bodies(server.url("/chunked"))
     measurements, _ = run_burst(target, requests=6, concurrency=2, timeout=10)
