@@ -59,7 +59,7 @@ def test_exception_in_a_response_callback_is_500(caplog, spec):
         def broken_reply(*args, **kwargs):
             raise RuntimeError("boom")
 
-        app._reply = broken_reply
+        app.reply = broken_reply
         try:
             return await exchange(app, b"GET /url/f/ HTTP/1.1\r\nHost: x\r\n\r\n"), app
         finally:
