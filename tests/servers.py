@@ -29,7 +29,7 @@ import socket
 import ssl
 import struct
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 
@@ -364,6 +364,3 @@ def tls_contexts(ca: Any, hostnames: tuple[str, ...] = ("127.0.0.1", "localhost"
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(context)
     return context
-
-
-ServerFactory = Callable[..., HttpServer]
