@@ -70,16 +70,19 @@ def parse_url(url: object) -> ParsedURL:
     """Parse an http(s) URL; raise ConfigError naming the value and the accepted forms."""
     if not isinstance(url, str) or not url.strip():
         raise ConfigError(f"target URL {url!r} is not valid; use {URL_FORMS}")
+    shown = redact_url(url.strip())  # error messages never carry user info or signed params
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
-        raise ConfigError(f"target URL {url!r} is not valid ({exc}); use {URL_FORMS}") from None
+        raise ConfigError(f"target URL {shown!r} is not valid ({exc}); use {URL_FORMS}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise ConfigError(f"target URL {url!r} has unsupported scheme {scheme!r}; use {URL_FORMS}")
+        raise ConfigError(
+            f"target URL {shown!r} has unsupported scheme {scheme!r}; use {URL_FORMS}"
+        )
     if not parts.hostname:
-        raise ConfigError(f"target URL {url!r} has no host; use {URL_FORMS}")
+        raise ConfigError(f"target URL {shown!r} has no host; use {URL_FORMS}")
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
@@ -98,7 +101,9 @@ def redact_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return REDACTED
-    netloc = parts.netloc.rsplit("@", 1)[-1]
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = REDACTED + "@" + netloc.rsplit("@", 1)[-1]
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
@@ -201,6 +206,11 @@ class HttpTarget:
             raise ConfigError(
                 f"max_body_bytes={self.max_body_bytes!r} is not valid; use a whole number >= 0"
             )
+
+    def __repr__(self) -> str:
+        # Tracebacks with --showlocals print targets: never show header values or signatures.
+        headers = dict(redact_headers((self.headers or {}).items()))
+        return f"HttpTarget({redact_url(self.url)!r}, method={self.method!r}, headers={headers!r})"
 
     def describe(self) -> str:
         return f"{self.method} {redact_url(self.url)}"
