@@ -6,11 +6,11 @@ from .budgets import BUDGETS, Verdict
 from .cost import estimate_cost
 from .emulator import Emulator, FunctionConfig
 from .errors import ConfigError, LambdaSLOError, LoadAborted, MissingExtraError, SLOViolation
+from .fixture import LambdaSLO
 from .invoke import InvokeTarget
 from .recorder import Measurements
 from .response import Response
 from .result import BurstResult, LatencyView
-from .session import LambdaSLO
 from .targets import HttpTarget
 
 __all__ = [

@@ -15,8 +15,9 @@ import pytest
 from .budgets import BUDGET_NAMES, BUDGETS, evaluate, parse_budgets, violation_message
 from .emulator.fixtures import lambda_emulator  # noqa: F401  (registers the fixture)
 from .errors import ConfigError, SLOViolation
+from .fixture import LambdaSLO, parse_workers
 from .result import BurstResult
-from .session import LambdaSLO, SessionState, Settings
+from .session import SessionState, Settings
 from .units import parse_count, parse_duration
 
 STATE_KEY = pytest.StashKey[SessionState]()
@@ -40,6 +41,10 @@ _SETTINGS_INI = {
     "lambda_slo_saturation": (
         "fail",
         "What a budget does when the load generator was saturated: fail or warn. Default: fail",
+    ),
+    "lambda_slo_workers": (
+        "1",
+        "Processes each load shape fans out over: N or auto. Default: 1",
     ),
     "lambda_slo_max_loop_lag": (
         "25ms",
@@ -76,6 +81,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="Run only the load tests. Default: %(default)r",
     )
+    group.addoption(
+        "--lambda-slo-workers",
+        metavar="N|auto",
+        default=None,
+        help="Processes each load shape fans out over (each with its own event loop); "
+        "'auto' is one per CPU core. Overrides the ini key lambda_slo_workers. Default: 1",
+    )
     for name in BUDGET_NAMES:
         parser.addini(
             f"lambda_slo_{name}",
@@ -100,6 +112,10 @@ def _settings(config: pytest.Config) -> Settings:
             allow_zero=False,
         ),
         saturation_policy=policy,
+        workers=parse_workers(
+            config.getoption("lambda_slo_workers") or config.getini("lambda_slo_workers"),
+            name="--lambda-slo-workers",
+        ),
         max_loop_lag_s=parse_duration(
             config.getini("lambda_slo_max_loop_lag"), name="lambda_slo_max_loop_lag"
         ),
@@ -261,13 +277,17 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     state = config.stash.get(STATE_KEY, None)
     if state is None or hasattr(config, "workeroutput"):
         return
-    if config.getoption("lambda_slo_report"):
+    records = state.records
+    if not config.getoption("lambda_slo_report"):
+        # Without the report, runs cut short by Ctrl-C are still shown: what was measured.
+        records = [record for record in records if record[1].extras.get("interrupted")]
+    if config.getoption("lambda_slo_report") or records:
         from .report import render_report
 
         terminalreporter.write_sep("=", "lambda-slo report")
-        if not state.records:
+        if not records:
             terminalreporter.write_line("no load was fired in this session")
-        for line in render_report(state.records):
+        for line in render_report(records):
             terminalreporter.write_line(line)
     path = config.getoption("lambda_slo_json")
     if path and state.records:

@@ -82,11 +82,13 @@ def _shape_text(shape: dict[str, Any]) -> str:
         ("concurrency", "concurrent"),
         ("rps", "req/s target"),
         ("users", "users"),
+        ("spawn_rate", "users/s spawn rate"),
         ("duration_s", "s"),
         ("workers", "workers"),
     ):
-        if shape.get(key) is not None:
-            parts.append(f"{shape[key]} {label}")
+        value = shape.get(key)
+        if value is not None and not (key == "workers" and value == 1):
+            parts.append(f"{value:g} {label}" if isinstance(value, float) else f"{value} {label}")
     return ", ".join(parts)
 
 
@@ -103,6 +105,8 @@ def render_burst(test_id: str, result: BurstResult) -> list[str]:
             f"  serialised with other xdist workers on this target "
             f"({serialised['worker']} waited {serialised['waited_s']:.2f}s)"
         )
+    if result.extras.get("interrupted"):
+        lines.append(f"  INTERRUPTED: {result.extras['interrupted']}")
     if result.extras.get("force_cold"):
         lines.append(f"  forced cold start: {result.extras['force_cold']}")
     header = "".join(f"{key:>9}" for key in ("min", "p50", "p90", "p99", "p99.9", "max"))
