@@ -18,6 +18,9 @@ connection closed, every handler task finished). The request path picks the beha
     /garbage             bytes that are not HTTP
     /gate/<n>            answers only once n requests are waiting at once (else 504 after 5 s)
     /oneshot             200 "ok", but a reused connection is closed without an answer
+    /redirect            302 with "Location: /redirect" (a redirect loop)
+    /2015-03-31/functions/<name>/invocations
+                         the Invoke API path: 200 with a body that is not JSON
     HEAD <any of these>  the same headers, no body
     CONNECT ...          405 (an origin server is not a proxy)
 """
@@ -253,6 +256,10 @@ class HttpServer:
             writer.write(b"THIS IS NOT HTTP\r\n\r\n")
             await writer.drain()
             return False
+        elif action == "redirect":
+            send(302, b"", "Location: /redirect\r\n")
+        elif action == "2015-03-31":  # the Invoke API answering something that is not JSON
+            send(200, b'{"statusCode": 200, "body": ', "Content-Type: application/json\r\n")
         elif action == "gate":
             opened = await self._gate(int(arg))
             send(200 if opened else 504, b"gate")
