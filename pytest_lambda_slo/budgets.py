@@ -233,17 +233,38 @@ def evaluate(result: BurstResult, budgets: Mapping[str, float], source: str) -> 
     return verdicts
 
 
-def violation_message(verdicts: list[Verdict], target: str) -> str | None:
-    """The SLOViolation text: one broken budget per line, then how to read it; None if all pass."""
+def _breakdown(counts: Mapping[Any, int]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in counts.items())
+
+
+def outcome_line(result: BurstResult) -> str:
+    """One line that says what the requests came to, so a failure names kinds and counts."""
+    parts = [f"{result.count} requests: {result.ok} ok"]
+    throttled = f"{result.throttles} throttled"
+    if result.throttle_reasons:
+        throttled += f" ({_breakdown(result.throttle_reasons)})"
+    parts.append(throttled)
+    errors = f"{result.errors} errors"
+    if result.error_kinds:
+        errors += f" ({_breakdown(result.error_kinds)})"
+    parts.append(errors)
+    if result.unsent:
+        parts.append(f"{result.unsent} not sent")
+    return ", ".join(parts)
+
+
+def violation_message(verdicts: list[Verdict], result: BurstResult) -> str | None:
+    """The SLOViolation text: one broken budget per line, then what the requests came to."""
     broken = [v for v in verdicts if not v.passed]
     if not broken:
         return None
-    lines = [f"{len(broken)} SLO budget(s) broken for {target}:"]
+    lines = [f"{len(broken)} SLO budget(s) broken for {result.target}:"]
     lines += [f"  {v.describe()}" for v in broken]
+    lines.append(f"  ({outcome_line(result)})")
     return "\n".join(lines)
 
 
-def raise_for(verdicts: list[Verdict], target: str) -> None:
-    message = violation_message(verdicts, target)
+def raise_for(verdicts: list[Verdict], result: BurstResult) -> None:
+    message = violation_message(verdicts, result)
     if message is not None:
         raise SLOViolation(message, [v for v in verdicts if not v.passed])

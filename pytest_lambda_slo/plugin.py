@@ -214,7 +214,7 @@ def _judge_declared(item: pytest.Item, results: list[BurstResult]) -> str | None
             result.verdicts.extend(verdicts)
     for result in results:
         message = violation_message(
-            [v for v in result.verdicts if v.source in ("ini", "marker")], result.target
+            [v for v in result.verdicts if v.source in ("ini", "marker")], result
         )
         if message:
             messages.append(message)

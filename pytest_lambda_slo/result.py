@@ -200,7 +200,7 @@ class BurstResult:
 
     def check(self, **budgets: object) -> BurstResult:
         """Raise SLOViolation listing every broken budget; return self when all hold."""
-        raise_for(self.judge(budgets), self.target)
+        raise_for(self.judge(budgets), self)
         return self
 
     # output ----------------------------------------------------------------------------

@@ -45,6 +45,9 @@ def test_every_broken_budget_is_one_line_with_value_and_samples() -> None:
     assert any("throttle_rate: measured 4.55% > budget 1.00% (n=110)" in line for line in lines)
     assert any("p50: measured 10.0ms > budget 5.0ms" in line for line in lines)
     assert len(info.value.verdicts) == 4
+    assert lines[-1] == ("  (110 requests: 100 ok, 5 throttled, 5 errors (connection_reset 5))"), (
+        "the failure names what the requests came to, by kind and count"
+    )
     assert isinstance(info.value, AssertionError)
 
 
