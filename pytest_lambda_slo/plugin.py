@@ -246,6 +246,7 @@ def _record(item: pytest.Item, *, judge: bool) -> str | None:
     return message
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: only exists where xdist is installed
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """xdist controller: collect the runs each worker measured."""
     payload = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT)
