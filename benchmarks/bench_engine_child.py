@@ -1,0 +1,72 @@
+"""One engine burst in its own process (for benchmarks/harness.py): JSON result on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def _self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run(url: str, requests: int, concurrency: int, workers: int) -> dict[str, Any]:
+    from pytest_lambda_slo.engine import run_burst
+    from pytest_lambda_slo.targets import HttpTarget
+
+    kwargs: dict[str, Any] = {}
+    if workers != 1:
+        if "workers" not in inspect.signature(run_burst).parameters:
+            raise SystemExit("run_burst() has no workers= parameter yet")
+        kwargs["workers"] = workers
+    target = HttpTarget(url)
+    cpu0 = _self_cpu()
+    t0 = time.perf_counter()
+    measurements, info = run_burst(
+        target, requests=requests, concurrency=concurrency, timeout=30.0, **kwargs
+    )
+    wall = time.perf_counter() - t0
+    # Our own and (for workers=N) the reaped worker processes' CPU around the run call.
+    cpu = _self_cpu() - cpu0
+    hist = measurements.hist("all")
+    return {
+        "requests": measurements.count,
+        "ok": measurements.ok,
+        "errors": dict(measurements.error_kinds or {}),
+        "status_codes": {str(k): v for k, v in (measurements.status_codes or {}).items()},
+        "run_cpu_s": cpu,
+        "engine_cpu_s": info.cpu_s,
+        "run_wall_s": info.duration_s,
+        "call_wall_s": wall,
+        "p50_ms": (hist.percentile_us(50) or 0) / 1000,
+        "p99_ms": (hist.percentile_us(99) or 0) / 1000,
+        "max_ms": (hist.max_us() or 0) / 1000,
+        "event_loop": info.event_loop,
+        "loop_lag_max_ms": info.loop_lag_max_ms,
+        "loop_lag_p99_ms": info.loop_lag_p99_ms,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("-n", type=int, required=True)
+    parser.add_argument("-c", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    print(json.dumps(run(args.url, args.n, args.c, args.workers)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,444 @@
+"""The engine, hey and Locust side by side against one emulator function (issue 5, items 1-2).
+
+Every tool sends the same number of requests at the same concurrency to the same emulator
+function (pytest_lambda_slo.emulator, its own process on loopback, Function URL path). Per
+run the emulator's stats are reset first and read after, so each tool's reported latency
+stands next to the server-side truth of the same requests (parse-to-write latency, decoded
+from the emulator's HDR histogram): "added" = reported minus server-side.
+
+Sections:
+- latency: concurrency 50, 200, 500, 1000 with N = 20 x C requests, for a fixed 50 ms
+  handler and a lognormal(40ms,0.5) one; tools run interleaved, --repeat times, medians;
+- throughput: a zero-duration function, the engine with workers=1 (and workers=2 when the
+  engine has ``workers=``), hey and Locust.
+
+    python benchmarks/harness.py [--repeat 3] [--levels 50,200,500,1000] [--per-conn 20]
+        [--tools engine,hey,locust] [--json bench-results/harness.json] [--markdown FILE]
+
+A missing tool is skipped with a note saying how to install it (apt-get install hey;
+pip install locust).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+import bench_tools  # noqa: E402
+
+PROFILES = {
+    "fixed": "duration=50ms",
+    "lognormal": "duration=lognormal(40ms,0.5)",
+}
+THROUGHPUT_FUNCTION = "zero"
+ALL_TOOLS = ("engine", "hey", "locust")
+# Environments stay warm for the whole run, so only the warm-up pays for cold starts.
+FUNCTION_OPTIONS = "idle=1h"
+
+
+def engine_has_workers() -> bool:
+    from pytest_lambda_slo.engine import run_burst
+
+    return "workers" in inspect.signature(run_burst).parameters
+
+
+def machine() -> dict[str, Any]:
+    import uvloop
+
+    model = platform.processor() or "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    info: dict[str, Any] = {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "kernel": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "uvloop": uvloop.__version__,
+    }
+    for tool in ("hey", "locust"):
+        info[tool] = None if bench_tools.missing_tool(tool) else bench_tools.tool_version(tool)
+    info["load_average_start"] = os.getloadavg()
+    return info
+
+
+def _hdr_summary(hist_json: dict[str, Any]) -> dict[str, Any]:
+    """Decode the emulator's encoded HDR histogram (microseconds) and take its percentiles."""
+    from hdrh.histogram import HdrHistogram
+
+    if not hist_json.get("count"):
+        return {"count": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
+    hdr = HdrHistogram.decode(hist_json["encoded"])
+    return {
+        "count": hdr.get_total_count(),
+        "p50_ms": hdr.get_value_at_percentile(50) / 1000,
+        "p99_ms": hdr.get_value_at_percentile(99) / 1000,
+        "max_ms": hdr.get_max_value() / 1000,
+    }
+
+
+def _server_cpu(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def measure(emu: Any, function: str, tool: str, n: int, c: int) -> dict[str, Any]:
+    """One tool, one run: reset the emulator's stats, run the tool, attach the server's truth."""
+    url = emu.function_url(function)
+    emu.reset()
+    cpu0 = _server_cpu(emu.pid)
+    if tool == "engine":
+        result = bench_tools.run_engine(url, n, c)
+    elif tool.startswith("engine-w"):
+        result = bench_tools.run_engine(url, n, c, workers=int(tool.removeprefix("engine-w")))
+    elif tool == "hey":
+        result = bench_tools.run_hey(url, n, c)
+    elif tool == "locust":
+        result = bench_tools.run_locust(emu.url, f"/url/{function}/", n, c)
+    else:
+        raise ValueError(tool)
+    stats = emu.function_stats(function)
+    result["tool"] = tool
+    result["n"] = n
+    result["c"] = c
+    result["server_cpu_s"] = _server_cpu(emu.pid) - cpu0
+    result["server"] = {
+        "invocations": stats["invocations"],
+        "responses": stats["responses"],
+        "throttles": stats["throttles"]["total"],
+        "cold_starts": stats["cold_starts"],
+        "latency": _hdr_summary(stats["histograms"]["latency"]),
+        "duration": _hdr_summary(stats["histograms"]["duration"]),
+    }
+    if "failed" not in result:
+        wall = result["run_wall_s"]
+        result["rps"] = result["requests"] / wall if wall else None
+        result["cpu_us_per_req"] = result["run_cpu_s"] / n * 1e6
+        result["process_cpu_us_per_req"] = result["process_cpu_s"] / n * 1e6
+        server = result["server"]["latency"]
+        for q in ("p50", "p99", "max"):
+            mine, truth = result.get(f"{q}_ms"), server[f"{q}_ms"]
+            added = mine - truth if mine is not None and truth is not None else None
+            result[f"added_{q}_ms"] = added
+    brief = {k: result.get(k) for k in ("rps", "cpu_us_per_req", "p99_ms", "added_p99_ms")}
+    print(f"  {function:9} c={c:<5} n={n:<6} {tool:9} {json.dumps(brief)}", file=sys.stderr)
+    return result
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float | None:
+    values = [run[key] for run in runs if run.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def _server_median(runs: list[dict[str, Any]], key: str) -> float | None:
+    values = [run["server"]["latency"][key] for run in runs if "failed" not in run]
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    good = [run for run in runs if "failed" not in run]
+    keys = (
+        "rps", "cpu_us_per_req", "process_cpu_us_per_req", "p50_ms", "p99_ms", "max_ms",
+        "added_p50_ms", "added_p99_ms", "loop_lag_max_ms",
+    )  # fmt: skip
+    summary: dict[str, Any] = {key: _median(good, key) for key in keys}
+    summary.update(
+        runs=len(runs),
+        failed=[run["failed"] for run in runs if "failed" in run],
+        server_p50_ms=_server_median(good, "p50_ms"),
+        server_p99_ms=_server_median(good, "p99_ms"),
+        errors=sum(run["requests"] - run["ok"] + (run["n"] - run["requests"]) for run in good),
+        server_mismatch=sum(
+            1 for run in good if run["server"]["latency"]["count"] != run["requests"]
+        ),
+        throttles=sum(run["server"]["throttles"] for run in good),
+    )
+    return summary
+
+
+def run_section(
+    emu: Any, function: str, tools: list[str], levels: list[int], per_conn: int, repeat: int,
+    fixed_n: int | None = None,
+) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Every level, every tool, ``repeat`` rounds interleaved so drift hits all tools alike."""
+    section: dict[str, dict[str, Any]] = {}
+    for c in levels:
+        n = fixed_n or per_conn * c
+        runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
+        for _ in range(repeat):
+            for tool in tools:
+                runs[tool].append(measure(emu, function, tool, n, c))
+        section[str(c)] = {
+            "n": n,
+            "tools": {tool: {"summary": summarise(r), "runs": r} for tool, r in runs.items()},
+        }
+    return section
+
+
+def _fmt(value: float | None, digits: int = 1, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+,.{digits}f}" if signed else f"{value:,.{digits}f}"
+
+
+def latency_table(section: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "| C | N | tool | req/s | CPU us/req (load) | CPU us/req (process) | p50 ms | p99 ms "
+        "| max ms | server p50 ms | server p99 ms | added p50 ms | added p99 ms | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c, level in section.items():
+        for tool, data in level["tools"].items():
+            s = data["summary"]
+            errors = str(s["errors"]) + (
+                f" ({len(s['failed'])} runs failed)" if s["failed"] else ""
+            )
+            lines.append(
+                f"| {c} | {level['n']:,} | {tool} | {_fmt(s['rps'], 0)} "
+                f"| {_fmt(s['cpu_us_per_req'])} | {_fmt(s['process_cpu_us_per_req'])} "
+                f"| {_fmt(s['p50_ms'])} | {_fmt(s['p99_ms'])} | {_fmt(s['max_ms'])} "
+                f"| {_fmt(s['server_p50_ms'])} | {_fmt(s['server_p99_ms'])} "
+                f"| {_fmt(s['added_p50_ms'], signed=True)} "
+                f"| {_fmt(s['added_p99_ms'], signed=True)} "
+                f"| {errors} |"
+            )
+    return lines
+
+
+def _ratio(mine: dict[str, Any], hey: dict[str, Any], key: str) -> float | None:
+    if mine[key] is None or not hey[key]:
+        return None
+    return mine[key] / hey[key]
+
+
+def ratios(section: dict[str, dict[str, Any]], tool: str) -> list[dict[str, Any]]:
+    """``tool`` against hey per level: CPU per request ratios and added-p99 difference."""
+    rows = []
+    for c, level in section.items():
+        tools = level["tools"]
+        if tool not in tools or "hey" not in tools:
+            continue
+        mine, hey = tools[tool]["summary"], tools["hey"]["summary"]
+
+        diff = None
+        if mine["added_p99_ms"] is not None and hey["added_p99_ms"] is not None:
+            diff = mine["added_p99_ms"] - hey["added_p99_ms"]
+        rows.append(
+            {
+                "c": int(c),
+                "cpu_ratio": _ratio(mine, hey, "cpu_us_per_req"),
+                "process_cpu_ratio": _ratio(mine, hey, "process_cpu_us_per_req"),
+                "rps_ratio": _ratio(mine, hey, "rps"),
+                "added_p99_minus_hey_ms": diff,
+            }
+        )
+    return rows
+
+
+def ratio_table(section: dict[str, dict[str, Any]], tools: list[str]) -> list[str]:
+    lines = [
+        "| C | tool | CPU/req x hey (load) | CPU/req x hey (process) | req/s x hey "
+        "| added p99 - hey's added p99 (ms) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for tool in tools:
+        for row in ratios(section, tool):
+            lines.append(
+                f"| {row['c']} | {tool} | {_fmt(row['cpu_ratio'], 2)} "
+                f"| {_fmt(row['process_cpu_ratio'], 2)} | {_fmt(row['rps_ratio'], 2)} "
+                f"| {_fmt(row['added_p99_minus_hey_ms'], signed=True)} |"
+            )
+    return lines
+
+
+def targets(result: dict[str, Any]) -> list[str]:
+    """Issue 5's three targets, checked on this run's medians."""
+    cpu_cells, cpu_met, proc_met, p99_cells, p99_met = 0, 0, 0, 0, 0
+    worst_cpu, worst_p99 = 0.0, float("-inf")
+    for section in result["latency"].values():
+        for row in ratios(section, "engine"):
+            if row["cpu_ratio"] is not None:
+                cpu_cells += 1
+                cpu_met += row["cpu_ratio"] <= 1.0
+                proc_met += (row["process_cpu_ratio"] or 99) <= 1.0
+                worst_cpu = max(worst_cpu, row["cpu_ratio"])
+            if row["added_p99_minus_hey_ms"] is not None:
+                p99_cells += 1
+                p99_met += row["added_p99_minus_hey_ms"] <= 0
+                worst_p99 = max(worst_p99, row["added_p99_minus_hey_ms"])
+    lines = [
+        f"- Engine CPU per request <= 1.0x hey's: load phase in {cpu_met} of {cpu_cells} "
+        f"cells (worst {worst_cpu:.2f}x); whole process (Python start-up included) in "
+        f"{proc_met} of {cpu_cells}.",
+        f"- Engine added p99 no worse than hey's: {p99_met} of {p99_cells} cells "
+        f"(worst {worst_p99:+.1f} ms vs hey).",
+    ]
+    throughput = result.get("throughput") or {}
+    multi = [t for t in result.get("throughput_tools", []) if t.startswith("engine-w")]
+    if not multi:
+        lines.append("- Multi-process requests/s >= hey's: not measured (no workers= in engine).")
+    for c, level in throughput.items():
+        tools = level["tools"]
+        for tool in multi:
+            if tool in tools and "hey" in tools:
+                mine, hey = tools[tool]["summary"]["rps"], tools["hey"]["summary"]["rps"]
+                if mine and hey:
+                    verdict = "reached" if mine >= hey else "not reached"
+                    lines.append(
+                        f"- Multi-process requests/s >= hey's at C={c}: {tool} "
+                        f"{mine:,.0f} vs hey {hey:,.0f} ({mine / hey:.2f}x): {verdict}."
+                    )
+    return lines
+
+
+def throughput_table(section: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "| C | N | tool | req/s | CPU us/req (load) | CPU us/req (process) | p99 ms "
+        "| server p99 ms | added p99 ms | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c, level in section.items():
+        for tool, data in level["tools"].items():
+            s = data["summary"]
+            lines.append(
+                f"| {c} | {level['n']:,} | {tool} | {_fmt(s['rps'], 0)} "
+                f"| {_fmt(s['cpu_us_per_req'])} | {_fmt(s['process_cpu_us_per_req'])} "
+                f"| {_fmt(s['p99_ms'], 2)} | {_fmt(s['server_p99_ms'], 3)} "
+                f"| {_fmt(s['added_p99_ms'], 2, signed=True)} | {s['errors']} |"
+            )
+    return lines
+
+
+def markdown(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    lines = [
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['kernel']}, Python {m['python']}, "
+        f"uvloop {m['uvloop']}, hey {m['hey']}, locust {m['locust']}. "
+        f"Median of {result['repeat']} interleaved runs per cell; "
+        f"harness wall time {result['wall_s'] / 60:.1f} min.",
+        "",
+    ]
+    for profile, section in result["latency"].items():
+        lines += [
+            f"### {profile}: handler `{PROFILES[profile]}`, N = {result['per_conn']} x C",
+            "",
+            *latency_table(section),
+            "",
+            *ratio_table(section, [t for t in result["tools"] if t != "hey"]),
+            "",
+        ]
+    if result.get("throughput"):
+        lines += [
+            f"### throughput: zero-duration function, N = {result['throughput_n']:,}",
+            "",
+            *throughput_table(result["throughput"]),
+            "",
+        ]
+    lines += ["### Issue 5 targets (this run)", "", *targets(result)]
+    if result["skipped"]:
+        lines += ["", *[f"Skipped: {why}" for why in result["skipped"]]]
+    return "\n".join(lines) + "\n"
+
+
+def _levels(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="50,200,500,1000", help="concurrency levels")
+    parser.add_argument("--per-conn", type=int, default=20, help="N = this x concurrency")
+    parser.add_argument("--profiles", default=",".join(PROFILES))
+    parser.add_argument("--tools", default=",".join(ALL_TOOLS))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--throughput-levels", default="200", help="'' to skip the section")
+    parser.add_argument("--throughput-requests", type=int, default=40_000)
+    parser.add_argument("--workers", type=int, default=2, help="engine workers= in throughput")
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--json", default=str(HERE.parent / "bench-results" / "harness.json"))
+    parser.add_argument("--markdown", help="also write the markdown tables to this file")
+    args = parser.parse_args(argv)
+
+    from pytest_lambda_slo.emulator import Emulator
+
+    tools, skipped = [], []
+    for tool in args.tools.split(","):
+        why = bench_tools.missing_tool(tool)
+        if why:
+            skipped.append(why)
+            print(f"skipping: {why}", file=sys.stderr)
+        else:
+            tools.append(tool)
+    profiles = [p for p in args.profiles.split(",") if p]
+    levels = _levels(args.levels)
+    throughput_levels = _levels(args.throughput_levels)
+    throughput_tools = list(tools)
+    if "engine" in tools and args.workers > 1:
+        if engine_has_workers():
+            throughput_tools.insert(1, f"engine-w{args.workers}")
+        else:
+            skipped.append(f"engine workers={args.workers}: run_burst() has no workers= yet")
+
+    functions = [f"{name}:{spec},{FUNCTION_OPTIONS}" for name, spec in PROFILES.items()]
+    functions.append(f"{THROUGHPUT_FUNCTION}:duration=0,{FUNCTION_OPTIONS}")
+    result: dict[str, Any] = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": machine(),
+        "tools": tools,
+        "throughput_tools": throughput_tools,
+        "skipped": skipped,
+        "repeat": args.repeat,
+        "per_conn": args.per_conn,
+        "throughput_n": args.throughput_requests,
+        "emulator_functions": functions,
+        "latency": {},
+        "throughput": {},
+    }
+    t0 = time.perf_counter()
+    # Account limit above the largest level so nothing is throttled; the emulator's
+    # per-function scaling bucket (1,000 new environments) covers the warm-up.
+    with Emulator(functions, account_concurrency=10_000, seed=args.seed) as emu:
+        result["emulator_command"] = " ".join(emu.command())
+        for name in [*profiles, THROUGHPUT_FUNCTION]:
+            top = max(levels + throughput_levels)
+            print(f"warm-up {name}: {top} environments", file=sys.stderr)
+            bench_tools.run_engine(emu.function_url(name), top * 2, top)
+        for profile in profiles:
+            result["latency"][profile] = run_section(
+                emu, profile, tools, levels, args.per_conn, args.repeat
+            )
+        if throughput_levels:
+            result["throughput"] = run_section(
+                emu, THROUGHPUT_FUNCTION, throughput_tools, throughput_levels, 0, args.repeat,
+                fixed_n=args.throughput_requests,
+            )  # fmt: skip
+    result["wall_s"] = time.perf_counter() - t0
+    result["machine"]["load_average_end"] = os.getloadavg()
+    text = markdown(result)
+    print(text)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+    print(f"JSON: {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
