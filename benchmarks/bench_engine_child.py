@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The harness may point at a snapshot of the package (--rev) instead of the working tree.
+sys.path.insert(0, os.environ.get("BENCH_CODE") or str(Path(__file__).resolve().parent.parent))
 
 
 def _self_cpu() -> float:

@@ -13,7 +13,11 @@ Sections:
   engine has ``workers=``), hey and Locust.
 
     python benchmarks/harness.py [--repeat 3] [--levels 50,200,500,1000] [--per-conn 20]
-        [--tools engine,hey,locust] [--json bench-results/harness.json] [--markdown FILE]
+        [--tools engine,hey,locust] [--rev HEAD] [--json bench-results/harness.json]
+        [--markdown FILE]
+
+--rev runs the engine and the emulator from ``git archive REV`` of the package (a snapshot
+in a temporary directory) instead of the working tree, so edits in progress do not leak in.
 
 A missing tool is skipped with a note saying how to install it (apt-get install hey;
 pip install locust).
@@ -27,7 +31,9 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -52,6 +58,28 @@ def engine_has_workers() -> bool:
     from pytest_lambda_slo.engine import run_burst
 
     return "workers" in inspect.signature(run_burst).parameters
+
+
+def use_snapshot(rev: str, into: Path) -> str:
+    """Run the package from ``git archive rev`` extracted into ``into``; returns the commit."""
+    repo = HERE.parent
+    commit = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", rev], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", commit, "pytest_lambda_slo"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    # Children: the engine child reads BENCH_CODE; the emulator runs `python -m` from the cwd.
+    os.environ["BENCH_CODE"] = str(into)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(into), os.environ.get("PYTHONPATH")])
+    )
+    sys.path.insert(0, str(into))
+    os.chdir(into)
+    return commit
 
 
 def machine() -> dict[str, Any]:
@@ -330,6 +358,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['kernel']}, Python {m['python']}, "
         f"uvloop {m['uvloop']}, hey {m['hey']}, locust {m['locust']}. "
+        f"Code: {result['code']}. "
         f"Median of {result['repeat']} interleaved runs per cell; "
         f"harness wall time {result['wall_s'] / 60:.1f} min.",
         "",
@@ -371,9 +400,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throughput-requests", type=int, default=40_000)
     parser.add_argument("--workers", type=int, default=2, help="engine workers= in throughput")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--rev", help="run the package from this git revision (a snapshot)")
     parser.add_argument("--json", default=str(HERE.parent / "bench-results" / "harness.json"))
     parser.add_argument("--markdown", help="also write the markdown tables to this file")
     args = parser.parse_args(argv)
+    json_path = Path(args.json).resolve()
+    markdown_path = Path(args.markdown).resolve() if args.markdown else None
+    snapshot = tempfile.TemporaryDirectory(prefix="bench-code-") if args.rev else None
+    try:
+        commit = use_snapshot(args.rev, Path(snapshot.name)) if snapshot and args.rev else None
+        return _run(args, json_path, markdown_path, commit)
+    finally:
+        if snapshot is not None:
+            os.chdir(HERE.parent)
+            snapshot.cleanup()
+
+
+def _run(
+    args: argparse.Namespace, json_path: Path, markdown_path: Path | None, commit: str | None
+) -> int:
 
     from pytest_lambda_slo.emulator import Emulator
 
@@ -398,7 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     functions = [f"{name}:{spec},{FUNCTION_OPTIONS}" for name, spec in PROFILES.items()]
     functions.append(f"{THROUGHPUT_FUNCTION}:duration=0,{FUNCTION_OPTIONS}")
     result: dict[str, Any] = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": " ".join(["python", *sys.argv]),
+        "code": f"git {commit}" if commit else "working tree",
         "machine": machine(),
         "tools": tools,
         "throughput_tools": throughput_tools,
@@ -432,11 +478,11 @@ def main(argv: list[str] | None = None) -> int:
     result["machine"]["load_average_end"] = os.getloadavg()
     text = markdown(result)
     print(text)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    if args.markdown:
-        Path(args.markdown).write_text(text)
-    print(f"JSON: {args.json}", file=sys.stderr)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(result, indent=1) + "\n")
+    if markdown_path:
+        markdown_path.write_text(text)
+    print(f"JSON: {json_path}", file=sys.stderr)
     return 0
 
 
