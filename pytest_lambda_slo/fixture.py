@@ -38,6 +38,17 @@ def _optional_duration(value: object | None, name: str) -> float | None:
     return None if value is None else _duration(value, name)
 
 
+def default_deadline(shape: dict[str, Any]) -> float:
+    """The engine's overall deadline for a shape: the worst case it may run for."""
+    if shape.get("deadline") is not None:
+        return float(shape["deadline"])
+    timeout = float(shape["timeout"])
+    if shape.get("duration") is not None:
+        return float(shape["duration"]) + timeout + 5.0
+    waves = -(-int(shape["requests"]) // int(shape["concurrency"]))
+    return timeout * waves + 5.0
+
+
 class LambdaSLO:
     """The ``lambda_slo`` fixture: fire load at a target, get a :class:`BurstResult`.
 
@@ -252,11 +263,16 @@ class LambdaSLO:
             raise ConfigError(str(exc)) from None
 
     # running ---------------------------------------------------------------------------
-    @staticmethod
-    def _engine_kwargs(shape: dict[str, Any]) -> dict[str, Any]:
+    def _engine_kwargs(self, shape: dict[str, Any]) -> dict[str, Any]:
         kwargs = {k: v for k, v in shape.items() if k != "kind"}
         if kwargs.get("workers") == 1:
             kwargs.pop("workers")  # the single-process default
+        # The session's load-time cap bounds every run: its deadline never reaches past it.
+        remaining = self._state.remaining_load_time_s()
+        if default_deadline(shape) > remaining and (
+            kwargs.get("deadline") is None or kwargs["deadline"] > remaining
+        ):
+            kwargs["deadline"] = max(remaining, 0.001)
         return kwargs
 
     def _run_sync(self, fn_name: str, plan: tuple[Target, dict[str, Any]], force_cold: bool):

@@ -31,12 +31,12 @@ MARKER_HELP = (
 )
 _SETTINGS_INI = {
     "lambda_slo_max_requests": (
-        "1000000",
-        "Session-wide cap on requests fired by load tests. Default: 1000000",
+        "100000",
+        "Session-wide cap on requests fired by load tests. Default: 100000",
     ),
     "lambda_slo_max_load_time": (
-        "1h",
-        "Session-wide cap on time spent firing load ('30m', '3600'). Default: 1h",
+        "30m",
+        "Session-wide cap on time spent firing load ('30m', '3600'). Default: 30m",
     ),
     "lambda_slo_saturation": (
         "fail",

@@ -13,8 +13,8 @@ from .result import BurstResult
 class Settings:
     """Session-wide settings from ini keys and CLI options, already validated."""
 
-    max_requests: int = 1_000_000
-    max_load_time_s: float = 3600.0
+    max_requests: int = 100_000
+    max_load_time_s: float = 1800.0
     saturation_policy: str = "fail"  # or "warn"
     max_loop_lag_s: float = 0.025
     workers: int = 1
@@ -48,6 +48,9 @@ class SessionState:
                 f"lambda_slo_max_load_time={s.max_load_time_s:g}s "
                 f"({self.load_time_used_s:.1f}s used); raise the ini key if you really mean it"
             )
+
+    def remaining_load_time_s(self) -> float:
+        return self.settings.max_load_time_s - self.load_time_used_s
 
     def account(self, result: BurstResult) -> None:
         self.requests_used += result.count + result.unsent

@@ -327,3 +327,25 @@ def test_xdist_report_and_target_serialisation(
         "test_x1.py::test_a", "test_x2.py::test_b"}  # fmt: skip
     stats = target_env.stats()["functions"]["tight"]
     assert stats["invocations"] == 8 and stats["throttles"]["total"] == 0
+
+
+def test_session_load_time_cap_bounds_a_run(pytester: pytest.Pytester, target_env: Emulator) -> None:
+    pytester.makeini("[pytest]\nlambda_slo_max_load_time = 500ms\n")
+    pytester.makepyfile(
+        test_time_cap="""
+        import os
+
+        def test_long(lambda_slo):
+            # 200 sequential 60 ms requests would take 12 s: the cap stops it at 0.5 s.
+            result = lambda_slo.burst(os.environ["SLOW_URL"], requests=200, concurrency=1)
+            assert result.run["stopped"] == "deadline"
+            assert 0 < result.count < 200
+            assert result.count + result.unsent == 200
+
+        def test_after_the_cap(lambda_slo):
+            lambda_slo.burst(os.environ["SLOW_URL"], requests=1, concurrency=1)
+        """
+    )
+    result = pytester.runpytest(*ISOLATED)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*LoadAborted: * would pass the session's load-time cap *"])
