@@ -1,8 +1,9 @@
-"""The load engine: bursts (closed model, like ``hey -n -c`` / ``-z``) over the HTTP transport.
+"""The load engine: one run on its own event loop; bursts (closed model, like ``hey -n -c``).
 
 One run owns one event loop (uvloop when importable). ``Engine.send_one`` is the single
-place where a request is sent, timed, classified and recorded, so other load shapes (an
-open model with intended start times, ramps) reuse it with their own schedulers.
+place where a request is sent, timed, classified and recorded; ``Engine.drive`` is the load
+shape. The open model and ramps (shapes.py) subclass Engine with their own ``drive``, and
+workers.py fans any shape out over processes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import math
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .errors import ConfigError, LoadAborted
@@ -34,6 +36,11 @@ _POLL_S = 0.005
 _STOP_WAIT_S = 5.0
 
 
+def split(total: int, index: int, parts: int) -> int:
+    """Part ``index`` of ``total`` cut into ``parts`` near-equal whole parts (they sum to it)."""
+    return total // parts + (1 if index < total % parts else 0)
+
+
 @dataclass
 class RunInfo:
     """How a run went: its clock, its stop reason and the engine's own health figures."""
@@ -49,7 +56,17 @@ class RunInfo:
     event_loop: str  # "uvloop" or "asyncio"
     loop_lag_max_ms: float
     loop_lag_p99_ms: float
-    cpu_s: float  # process CPU time (user+sys) used by the run
+    cpu_s: float  # CPU time (user+sys) the run used, summed over worker processes
+    shape: str = "burst"  # "burst", "rate" or "ramp"
+    workers: int = 1
+    connections: int = 0  # connections opened (dials that succeeded)
+    peak_in_flight: int = 0  # most requests in flight at once (summed over workers)
+    intended_rps: float | None = None  # rate: the schedule
+    achieved_rps: float | None = None  # rate: requests started / (last start - release + 1/rps)
+    max_in_flight: int | None = None  # rate: the in-flight cap
+    users: int | None = None  # ramp
+    spawn_rate: float | None = None  # ramp: users started per second
+    users_started: int | None = None  # ramp: users that started before the end
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,6 +81,32 @@ class BurstParams:
     timeout_s: float
     deadline_s: float
     duration_s: float | None
+
+    kind = "burst"
+
+    @property
+    def preconnect(self) -> int:
+        """Connections opened before the release."""
+        return self.concurrency
+
+    @property
+    def engine_class(self) -> type[Engine]:
+        return Engine
+
+    def check_workers(self, workers: int) -> None:
+        if workers > self.concurrency:
+            raise ConfigError(
+                f"workers={workers} is more than concurrency={self.concurrency}; every worker "
+                "process needs at least one connection: use workers <= concurrency"
+            )
+
+    def share(self, index: int, workers: int) -> BurstParams:
+        """Worker ``index``'s part: requests and concurrency split as evenly as they go."""
+        return replace(
+            self,
+            requests=None if self.requests is None else split(self.requests, index, workers),
+            concurrency=split(self.concurrency, index, workers),
+        )
 
     @property
     def highest_us(self) -> int:
@@ -123,15 +166,25 @@ class Engine:
     """One load run on the current event loop: connections, timing, classification, records."""
 
     def __init__(
-        self, prepared: PreparedTarget, params: BurstParams, dialer: Dialer, event_loop: str
+        self,
+        prepared: PreparedTarget,
+        params: Any,
+        dialer: Dialer,
+        event_loop: str,
+        before_release: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.prepared = prepared
         self.params = params
         self.dialer = dialer
         self.event_loop = event_loop
+        # Awaited after the connections are open and before the release (workers' barrier).
+        self.before_release = before_release
         self.measurements = Measurements(highest_us=params.highest_us)
         self.slots: list[Slot] = []
         self.stopped: str | None = None
+        self.connections = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._remaining = params.requests
         self._end_ns: int | None = None
         self._released_ns = 0
@@ -139,8 +192,22 @@ class Engine:
         self._started_at = 0.0
         self._cpu_start = 0.0
         self._cpu_end: float | None = None
+        self._deadline_at = 0.0
         self._lag = LagSampler()
         self._connect_hist = self.measurements.hist("connect")
+
+    @property
+    def released_ns(self) -> int:
+        """perf_counter_ns() at the release (0 before it); CLOCK_MONOTONIC, shared by processes."""
+        return self._released_ns
+
+    @property
+    def last_done_ns(self) -> int:
+        return self._last_done_ns
+
+    @property
+    def lag(self) -> LagSampler:
+        return self._lag
 
     # the shared per-request path ----------------------------------------------------------
     async def connect(self, slot: Slot) -> HttpConnection | None:
@@ -154,6 +221,7 @@ class Engine:
             slot.pending_error = exc
             return None
         self._connect_hist.record((perf_counter_ns() - t0) // 1000)
+        self.connections += 1
         slot.conn = conn
         return conn
 
@@ -171,14 +239,20 @@ class Engine:
         template = self.prepared.current_request()
         wire = self.dialer.wire(template)
         head = template.method == "HEAD"
-        result = await self._exchange(slot, wire, head)
-        if result.error == "connection_closed" and result.reused:
-            # The server closed an idle keep-alive connection just as we reused it: the
-            # request never reached it, so send it on a fresh connection (as Go's client does).
-            if await self.connect(slot) is None:
-                self._record_pending_error(slot)
-                return
+        self.in_flight += 1
+        if self.in_flight > self.peak_in_flight:
+            self.peak_in_flight = self.in_flight
+        try:
             result = await self._exchange(slot, wire, head)
+            if result.error == "connection_closed" and result.reused:
+                # The server closed an idle keep-alive connection just as we reused it: the
+                # request never reached it, so send it on a fresh connection (as Go's does).
+                if await self.connect(slot) is None:
+                    self._record_pending_error(slot)
+                    return
+                result = await self._exchange(slot, wire, head)
+        finally:
+            self.in_flight -= 1
         self._record(result, intended_ns)
 
     async def _exchange(self, slot: Slot, wire: bytes, head: bool) -> Result:
@@ -241,27 +315,36 @@ class Engine:
         while self._claim():
             await self.send_one(slot)
 
+    async def drive(self) -> None:
+        """The load shape, run after the release: here the closed model of a burst."""
+        tasks = [asyncio.get_running_loop().create_task(self._worker(s)) for s in self.slots]
+        try:
+            await self._wait(tasks, self._deadline_at)
+        finally:
+            await _cancel_all(tasks)
+
     async def run(self) -> None:
-        """Run the burst: connect every slot, release them together, stop at the deadline."""
+        """Connect the first slots, release them together, drive the shape, stop at the deadline."""
         loop = asyncio.get_running_loop()
         params = self.params
         self._cpu_start = time.process_time()
-        deadline_at = loop.time() + params.deadline_s
+        self._deadline_at = deadline_at = loop.time() + params.deadline_s
         self._lag.start()
         tasks: list[asyncio.Task[Any]] = []
         try:
-            # Start barrier: every connection is set up first (in parallel) ...
-            self.slots = [Slot() for _ in range(params.concurrency)]
+            # Start barrier: every first connection is set up first (in parallel) ...
+            self.slots = [Slot() for _ in range(params.preconnect)]
             tasks = [loop.create_task(self.connect(slot)) for slot in self.slots]
-            if not await self._wait(tasks, deadline_at):
+            if tasks and not await self._wait(tasks, deadline_at):
                 return
-            # ... then the first `concurrency` requests are written in the same loop turn.
+            if self.before_release is not None:
+                await self.before_release()
+            # ... then the shape starts; a burst writes its first wave in one loop turn.
             self._started_at = time.time()
             self._released_ns = perf_counter_ns()
             if params.duration_s is not None:
                 self._end_ns = self._released_ns + int(params.duration_s * 1e9)
-            tasks = [loop.create_task(self._worker(slot)) for slot in self.slots]
-            await self._wait(tasks, deadline_at)
+            await self.drive()
         except asyncio.CancelledError:
             self.stopped = self.stopped or "cancelled"
             raise
@@ -310,7 +393,7 @@ class Engine:
         released = self._released_ns
         end = self._last_done_ns if self._last_done_ns > released else perf_counter_ns()
         cpu_end = self._cpu_end if self._cpu_end is not None else time.process_time()
-        return RunInfo(
+        info = RunInfo(
             started_at=self._started_at or time.time(),
             duration_s=(end - released) / 1e9 if released else 0.0,
             requests=params.requests,
@@ -323,7 +406,15 @@ class Engine:
             loop_lag_max_ms=self._lag.max_ms,
             loop_lag_p99_ms=self._lag.p99_ms,
             cpu_s=cpu_end - self._cpu_start,
+            shape=params.kind,
+            connections=self.connections,
+            peak_in_flight=self.peak_in_flight,
         )
+        self.describe_shape(info)
+        return info
+
+    def describe_shape(self, info: RunInfo) -> None:
+        """Fill the shape's own RunInfo fields (subclasses)."""
 
 
 async def _cancel_all(tasks: Any) -> None:
@@ -387,24 +478,36 @@ def _prepare(
 
 def _aborted(engine: Engine, message: str) -> LoadAborted:
     info = engine.run_info()
+    return aborted_with(message, engine.measurements, info)
+
+
+def aborted_with(message: str, measurements: Measurements, info: RunInfo) -> LoadAborted:
+    """A LoadAborted carrying the partial ``.measurements`` and ``.run_info``."""
     exc = LoadAborted(
-        f"{message}: {engine.measurements.count} requests measured, "
-        f"{engine.measurements.unsent} not sent"
+        f"{message}: {measurements.count} requests measured, {measurements.unsent} not sent"
     )
-    exc.measurements = engine.measurements  # type: ignore[attr-defined]
+    exc.measurements = measurements  # type: ignore[attr-defined]
     exc.run_info = info  # type: ignore[attr-defined]
     return exc
 
 
 def _run_on_own_loop(
     prepared: PreparedTarget,
-    params: BurstParams,
+    params: Any,
     dialer: Dialer,
     handle: _Handle | None = None,
+    before_release: Callable[[], Awaitable[None]] | None = None,
+    engines: list[Engine] | None = None,
 ) -> tuple[Measurements, RunInfo]:
-    """Run one engine on a fresh loop in this thread; clean everything up before returning."""
+    """Run one engine on a fresh loop in this thread; clean everything up before returning.
+
+    ``params`` picks the shape (its ``engine_class``); ``engines`` receives the engine so a
+    worker process can read its clock marks afterwards.
+    """
     loop, loop_name = new_event_loop()
-    engine = Engine(prepared, params, dialer, loop_name)
+    engine: Engine = params.engine_class(prepared, params, dialer, loop_name, before_release)
+    if engines is not None:
+        engines.append(engine)
     interrupted = False
     sigint_installed = False
     previous_sigint: Any = None
@@ -479,53 +582,54 @@ def _in_async_context() -> bool:
     return True
 
 
-def run_burst(
-    target: object,
-    *,
-    requests: int | None,
-    concurrency: int,
-    timeout: float | str = 30.0,
-    deadline: float | str | None = None,
-    duration: float | str | None = None,
+def execute(
+    target: object, params: Any, workers: object = 1, handle: _Handle | None = None
 ) -> tuple[Measurements, RunInfo]:
-    """Fire a burst like ``hey -n requests -c concurrency`` (or ``-z duration``); synchronous.
+    """Run a validated shape in this process (workers=1) or fanned out over processes."""
+    from .workers import parse_workers, run_workers
 
-    Ctrl-C stops the run within about a second, closes every socket and re-raises
-    KeyboardInterrupt whose ``__cause__`` is a LoadAborted carrying ``.measurements`` and
-    ``.run_info`` of what was measured so far.
-    """
-    prepared, params, dialer = _prepare(target, requests, concurrency, timeout, deadline, duration)
+    n_workers = parse_workers(workers)
+    params.check_workers(n_workers)
+    resolved = as_target(target)
+    prepared = resolved.prepare()  # bad targets fail here, in the caller, for every path
+    dialer = Dialer(prepared.url, prepared.verify, prepared.max_body_bytes)
+    if n_workers == 1:
+        return _run_on_own_loop(prepared, params, dialer, handle)
+    return run_workers(resolved, params, n_workers, handle)
+
+
+def execute_sync(
+    name: str, target: object, params: Any, workers: object
+) -> tuple[Measurements, RunInfo]:
+    """The synchronous entry of every shape: refuses to block a running event loop."""
     if _in_async_context():
         raise ConfigError(
-            "run_burst() was called inside a running event loop; use 'await arun_burst(...)'"
+            f"{name}() was called inside a running event loop; use 'await a{name}(...)'"
         )
-    return _run_on_own_loop(prepared, params, dialer)
+    return execute(target, params, workers)
 
 
-async def arun_burst(
-    target: object,
-    *,
-    requests: int | None,
-    concurrency: int,
-    timeout: float | str = 30.0,
-    deadline: float | str | None = None,
-    duration: float | str | None = None,
+async def execute_async(
+    target: object, params: Any, workers: object
 ) -> tuple[Measurements, RunInfo]:
-    """The async twin of :func:`run_burst`, for asyncio and trio (through anyio).
+    """Run a shape in a thread, awaited from asyncio or trio (through anyio).
 
     The engine runs on its own loop in its own thread, so what it measures does not depend
     on the caller's loop. Cancelling the awaiting task stops the engine and waits (briefly)
-    for it to close its sockets before the cancellation propagates.
+    for it to close its sockets (and its worker processes) before the cancellation propagates.
     """
     import anyio
 
-    prepared, params, dialer = _prepare(target, requests, concurrency, timeout, deadline, duration)
+    from .workers import parse_workers
+
+    params.check_workers(parse_workers(workers))  # bad input raises here, not in the thread
+    as_target(target).prepare()
     handle = _Handle()
     outcome: list[Any] = []
 
     def in_thread() -> None:
         try:
-            outcome.append(_run_on_own_loop(prepared, params, dialer, handle))
+            outcome.append(execute(target, params, workers, handle))
         except BaseException as exc:  # handed to the awaiting task
             outcome.append(exc)
         finally:
@@ -553,3 +657,57 @@ async def arun_burst(
     if isinstance(result, BaseException):
         raise result
     return result  # type: ignore[no-any-return]
+
+
+def run_burst(
+    target: object,
+    *,
+    requests: int | None,
+    concurrency: int,
+    timeout: float | str = 30.0,
+    deadline: float | str | None = None,
+    duration: float | str | None = None,
+    workers: int | str = 1,
+) -> tuple[Measurements, RunInfo]:
+    """Fire a burst like ``hey -n requests -c concurrency`` (or ``-z duration``); synchronous.
+
+    ``workers=N`` (or "auto": one per CPU) splits requests and concurrency over N processes.
+    Ctrl-C stops the run within about a second, closes every socket and re-raises
+    KeyboardInterrupt whose ``__cause__`` is a LoadAborted carrying ``.measurements`` and
+    ``.run_info`` of what was measured so far.
+    """
+    params = validate_burst(
+        requests=requests, concurrency=concurrency, timeout=timeout, deadline=deadline,
+        duration=duration,
+    )  # fmt: skip
+    return execute_sync("run_burst", target, params, workers)
+
+
+async def arun_burst(
+    target: object,
+    *,
+    requests: int | None,
+    concurrency: int,
+    timeout: float | str = 30.0,
+    deadline: float | str | None = None,
+    duration: float | str | None = None,
+    workers: int | str = 1,
+) -> tuple[Measurements, RunInfo]:
+    """The async twin of :func:`run_burst`, for asyncio and trio (through anyio)."""
+    params = validate_burst(
+        requests=requests, concurrency=concurrency, timeout=timeout, deadline=deadline,
+        duration=duration,
+    )  # fmt: skip
+    return await execute_async(target, params, workers)
+
+
+_SHAPES = ("run_rate", "arun_rate", "run_ramp", "arun_ramp")
+
+
+def __getattr__(name: str) -> Any:
+    # The other shapes live in shapes.py (which imports this module): re-exported lazily.
+    if name in _SHAPES:
+        from . import shapes
+
+        return getattr(shapes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

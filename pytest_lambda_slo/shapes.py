@@ -1,0 +1,452 @@
+"""Load shapes beyond the burst: the open model (constant arrival rate) and Locust-style ramps.
+
+Both reuse :class:`engine.Engine` (connections, timing, classification, records) and only
+decide *when* each request starts. Request ``j`` of a rate run is due at ``release + j/rps``
+and user ``j`` of a ramp starts at ``release + j/spawn_rate``; a worker process takes every
+``stride``-th index from ``offset``, so N workers together follow the one global schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .engine import DEADLINE_SLACK_S, Engine, RunInfo, Slot, _cancel_all, split
+from .errors import ConfigError
+from .recorder import Measurements
+from .units import parse_count, parse_duration, parse_positive_number
+
+perf_counter_ns = time.perf_counter_ns
+# Default in-flight cap of a rate run: rps x timeout (every request may wait its full timeout),
+# bounded by AWS's default account concurrency (1,000): more would only be throttled.
+MAX_IN_FLIGHT_BOUND = 1000
+# Connections a rate run opens before its release, by default: enough for rps x 100 ms.
+PRECONNECT_S = 0.1
+
+
+class _Failure:
+    """Holds the first exception a request task raised (a classifier bug), for the scheduler."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self) -> None:
+        self.exc: BaseException | None = None
+
+    def watch(self, task: asyncio.Task[Any]) -> None:
+        if self.exc is None and not task.cancelled() and task.exception() is not None:
+            self.exc = task.exception()
+
+    def check(self) -> None:
+        if self.exc is not None:
+            raise self.exc
+
+
+async def _sleep_until(when_ns: int) -> None:
+    """Sleep until perf_counter_ns() >= when_ns (timers may fire early: check and re-sleep)."""
+    while True:
+        now = perf_counter_ns()
+        if now >= when_ns:
+            return
+        await asyncio.sleep((when_ns - now) / 1e9)
+
+
+# -- the open model ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateParams:
+    """A validated constant-arrival-rate shape (this process's share when ``stride`` > 1)."""
+
+    rps: float  # the global schedule, all workers together
+    duration_s: float
+    requests: int  # requests this process starts
+    total_requests: int  # requests of the whole schedule
+    max_in_flight: int
+    connections: int  # opened before the release
+    timeout_s: float
+    deadline_s: float
+    offset: int = 0
+    stride: int = 1
+
+    kind = "rate"
+
+    @property
+    def concurrency(self) -> int:
+        return self.max_in_flight
+
+    @property
+    def preconnect(self) -> int:
+        return self.connections
+
+    @property
+    def highest_us(self) -> int:
+        # Latency from the intended start can reach the deadline (a request queued early on).
+        return int((max(self.timeout_s, self.deadline_s) + 1.0) * 1_000_000)
+
+    @property
+    def engine_class(self) -> type[Engine]:
+        return RateEngine
+
+    def check_workers(self, workers: int) -> None:
+        if workers > min(self.total_requests, self.max_in_flight):
+            raise ConfigError(
+                f"workers={workers} is more than the run's {self.total_requests} requests or "
+                f"max_in_flight={self.max_in_flight}; use fewer workers"
+            )
+
+    def share(self, index: int, workers: int) -> RateParams:
+        return replace(
+            self,
+            requests=split(self.total_requests, index, workers),
+            max_in_flight=split(self.max_in_flight, index, workers),
+            connections=split(self.connections, index, workers),
+            offset=index,
+            stride=workers,
+        )
+
+
+def validate_rate(
+    *,
+    rps: object,
+    duration: object,
+    timeout: object = 30.0,
+    max_in_flight: object = None,
+    deadline: object = None,
+    connections: object = None,
+) -> RateParams:
+    """Check a rate shape's parameters; raise ConfigError naming the bad value."""
+    rate = parse_positive_number(rps, name="rps")
+    duration_s = parse_duration(duration, name="duration", allow_zero=False)
+    timeout_s = parse_duration(timeout, name="timeout", allow_zero=False)
+    total = round(rate * duration_s)
+    if total < 1:
+        raise ConfigError(
+            f"rps={rps!r} for duration={duration!r} schedules no request; "
+            "use rps x duration >= 1 (e.g. rps=10, duration='10s')"
+        )
+    if max_in_flight is None:
+        cap = min(max(math.ceil(rate * timeout_s), 1), MAX_IN_FLIGHT_BOUND)
+    else:
+        cap = parse_count(max_in_flight, name="max_in_flight", minimum=1)
+    if connections is None:
+        opened = min(cap, max(1, math.ceil(rate * PRECONNECT_S)), total)
+    else:
+        opened = parse_count(connections, name="connections")
+        if opened > cap:
+            raise ConfigError(
+                f"connections={connections!r} is more than max_in_flight={cap}; "
+                "use connections <= max_in_flight"
+            )
+    if deadline is not None:
+        deadline_s = parse_duration(deadline, name="deadline", allow_zero=False)
+    else:
+        deadline_s = duration_s + timeout_s + DEADLINE_SLACK_S
+    return RateParams(rate, duration_s, total, total, cap, opened, timeout_s, deadline_s)
+
+
+class RateEngine(Engine):
+    """The open model: request j starts at release + j/rps whatever the responses do.
+
+    Latency is measured from the intended start (coordinated omission corrected, like wrk2);
+    the latency from the actual send goes to the "uncorrected" histogram. A request that
+    had to wait for a connection is a *late start* (``Measurements.late_starts``): either
+    ``max_in_flight`` requests were in flight (it waited for one to finish) or every open
+    connection was busy (a new one was dialled first). It is still sent, and still measured
+    from its intended start.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.active = 0  # slots taken (connecting or in flight)
+        self.started = 0
+        self.last_start_ns = 0
+        self._idle: list[Slot] = []
+        self._free: asyncio.Future[None] | None = None
+
+    async def drive(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._idle = list(self.slots)
+        tasks: set[asyncio.Task[None]] = set()
+        failure = _Failure()
+        schedule = loop.create_task(self._schedule(tasks, failure))
+        try:
+            if await self._wait([schedule], self._deadline_at) and tasks:
+                await self._wait(list(tasks), self._deadline_at)  # at most max_in_flight
+            failure.check()
+        finally:
+            await _cancel_all([schedule, *tasks])
+
+    async def _schedule(self, tasks: set[asyncio.Task[None]], failure: _Failure) -> None:
+        loop = asyncio.get_running_loop()
+        p: RateParams = self.params
+        interval_ns = 1e9 / p.rps
+        start = self._released_ns
+        late_cap = p.max_in_flight
+
+        def done(task: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            failure.watch(task)
+
+        for k in range(p.requests):
+            intended = start + int((p.offset + k * p.stride) * interval_ns)
+            await _sleep_until(intended)
+            failure.check()
+            late = False
+            while self.active >= late_cap:
+                late = True
+                self._free = loop.create_future()
+                await self._free
+                failure.check()
+            if self._idle:
+                slot = self._idle.pop()  # the most recently used: warm, least likely closed
+            else:
+                slot = Slot()
+                self.slots.append(slot)  # bounded: at most max_in_flight slots
+                late = True
+            if late:
+                self.measurements.late_starts += 1
+            self.active += 1
+            self.started += 1
+            self.last_start_ns = perf_counter_ns()
+            task = loop.create_task(self._fire(slot, intended))
+            tasks.add(task)
+            task.add_done_callback(done)
+
+    async def _fire(self, slot: Slot, intended_ns: int) -> None:
+        try:
+            await self.send_one(slot, intended_ns)
+        finally:
+            self.active -= 1
+            self._idle.append(slot)
+            free = self._free
+            if free is not None and not free.done():
+                free.set_result(None)
+
+    def describe_shape(self, info: RunInfo) -> None:
+        p: RateParams = self.params
+        info.intended_rps = p.rps / p.stride
+        info.max_in_flight = p.max_in_flight
+        info.achieved_rps = achieved_rate(
+            self.started, self._released_ns, self.last_start_ns, p.rps / p.stride
+        )
+
+
+def achieved_rate(started: int, released_ns: int, last_start_ns: int, rps: float) -> float:
+    """Requests started per second: started / (last start - release + one intended interval)."""
+    if not started or not released_ns:
+        return 0.0
+    span = (last_start_ns - released_ns) / 1e9 + 1.0 / rps
+    return started / span if span > 0 else 0.0
+
+
+# -- ramps -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RampParams:
+    """A validated Locust-style ramp (this process's share when ``stride`` > 1)."""
+
+    users: int  # users this process runs
+    total_users: int
+    spawn_rate: float  # the global rate, all workers together
+    duration_s: float
+    timeout_s: float
+    deadline_s: float
+    offset: int = 0
+    stride: int = 1
+
+    kind = "ramp"
+    requests = None  # closed loop for a time: no request count
+    preconnect = 0  # each user dials when it starts
+
+    @property
+    def concurrency(self) -> int:
+        return self.users
+
+    @property
+    def highest_us(self) -> int:
+        return int((max(self.timeout_s, self.deadline_s) + 1.0) * 1_000_000)
+
+    @property
+    def engine_class(self) -> type[Engine]:
+        return RampEngine
+
+    def check_workers(self, workers: int) -> None:
+        if workers > self.total_users:
+            raise ConfigError(
+                f"workers={workers} is more than users={self.total_users}; use workers <= users"
+            )
+
+    def share(self, index: int, workers: int) -> RampParams:
+        return replace(
+            self, users=split(self.total_users, index, workers), offset=index, stride=workers
+        )
+
+
+def validate_ramp(
+    *,
+    users: object,
+    spawn_rate: object,
+    duration: object,
+    timeout: object = 30.0,
+    deadline: object = None,
+) -> RampParams:
+    """Check a ramp's parameters; raise ConfigError naming the bad value."""
+    n_users = parse_count(users, name="users", minimum=1)
+    rate = parse_positive_number(spawn_rate, name="spawn_rate")
+    duration_s = parse_duration(duration, name="duration", allow_zero=False)
+    timeout_s = parse_duration(timeout, name="timeout", allow_zero=False)
+    if deadline is not None:
+        deadline_s = parse_duration(deadline, name="deadline", allow_zero=False)
+    else:
+        deadline_s = duration_s + timeout_s + DEADLINE_SLACK_S
+    return RampParams(n_users, n_users, rate, duration_s, timeout_s, deadline_s)
+
+
+class RampEngine(Engine):
+    """Users start at ``spawn_rate`` per second; each sends back-to-back until the duration ends.
+
+    The duration counts from the release, spawning included (as in Locust's run time); a
+    user whose start time falls after the end never starts (``RunInfo.users_started``).
+    A request in flight at the end is waited for (up to the deadline), as hey -z does.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.users_started = 0
+
+    async def drive(self) -> None:
+        loop = asyncio.get_running_loop()
+        tasks: set[asyncio.Task[None]] = set()
+        failure = _Failure()
+        spawner = loop.create_task(self._spawn(tasks, failure))
+        try:
+            if await self._wait([spawner], self._deadline_at) and tasks:
+                await self._wait(list(tasks), self._deadline_at)  # one task per user
+            failure.check()
+        finally:
+            await _cancel_all([spawner, *tasks])
+
+    async def _spawn(self, tasks: set[asyncio.Task[None]], failure: _Failure) -> None:
+        loop = asyncio.get_running_loop()
+        p: RampParams = self.params
+        end = self._end_ns
+        assert end is not None
+        start = self._released_ns
+
+        def done(task: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            failure.watch(task)
+
+        for k in range(p.users):
+            at = start + int((p.offset + k * p.stride) * 1e9 / p.spawn_rate)
+            if at >= end:
+                break
+            await _sleep_until(at)
+            failure.check()
+            slot = Slot()
+            self.slots.append(slot)
+            self.users_started += 1
+            task = loop.create_task(self._user(slot, end))
+            tasks.add(task)
+            task.add_done_callback(done)
+
+    async def _user(self, slot: Slot, end_ns: int) -> None:
+        while perf_counter_ns() < end_ns:
+            await self.send_one(slot)
+
+    def describe_shape(self, info: RunInfo) -> None:
+        p: RampParams = self.params
+        info.users = p.users
+        info.spawn_rate = p.spawn_rate / p.stride
+        info.users_started = self.users_started
+
+
+# -- public entry points ---------------------------------------------------------------------
+
+
+def run_rate(
+    target: object,
+    *,
+    rps: float,
+    duration: float | str,
+    timeout: float | str = 30.0,
+    max_in_flight: int | None = None,
+    deadline: float | str | None = None,
+    workers: int | str = 1,
+    connections: int | None = None,
+) -> tuple[Measurements, RunInfo]:
+    """Open model (like wrk2 -R, k6 constant-arrival-rate): ``rps`` requests/s for ``duration``.
+
+    ``max_in_flight`` caps requests in flight (default rps x timeout, at most 1,000);
+    ``connections`` are opened before the release (default rps x 100 ms, within the cap).
+    """
+    from .engine import execute_sync
+
+    params = validate_rate(
+        rps=rps, duration=duration, timeout=timeout, max_in_flight=max_in_flight,
+        deadline=deadline, connections=connections,
+    )  # fmt: skip
+    return execute_sync("run_rate", target, params, workers)
+
+
+async def arun_rate(
+    target: object,
+    *,
+    rps: float,
+    duration: float | str,
+    timeout: float | str = 30.0,
+    max_in_flight: int | None = None,
+    deadline: float | str | None = None,
+    workers: int | str = 1,
+    connections: int | None = None,
+) -> tuple[Measurements, RunInfo]:
+    """The async twin of :func:`run_rate`, for asyncio and trio (through anyio)."""
+    from .engine import execute_async
+
+    params = validate_rate(
+        rps=rps, duration=duration, timeout=timeout, max_in_flight=max_in_flight,
+        deadline=deadline, connections=connections,
+    )  # fmt: skip
+    return await execute_async(target, params, workers)
+
+
+def run_ramp(
+    target: object,
+    *,
+    users: int,
+    spawn_rate: float,
+    duration: float | str,
+    timeout: float | str = 30.0,
+    deadline: float | str | None = None,
+    workers: int | str = 1,
+) -> tuple[Measurements, RunInfo]:
+    """Locust-style ramp: ``users`` closed-loop users started at ``spawn_rate`` per second."""
+    from .engine import execute_sync
+
+    params = validate_ramp(
+        users=users, spawn_rate=spawn_rate, duration=duration, timeout=timeout, deadline=deadline
+    )
+    return execute_sync("run_ramp", target, params, workers)
+
+
+async def arun_ramp(
+    target: object,
+    *,
+    users: int,
+    spawn_rate: float,
+    duration: float | str,
+    timeout: float | str = 30.0,
+    deadline: float | str | None = None,
+    workers: int | str = 1,
+) -> tuple[Measurements, RunInfo]:
+    """The async twin of :func:`run_ramp`, for asyncio and trio (through anyio)."""
+    from .engine import execute_async
+
+    params = validate_ramp(
+        users=users, spawn_rate=spawn_rate, duration=duration, timeout=timeout, deadline=deadline
+    )
+    return await execute_async(target, params, workers)
