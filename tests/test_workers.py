@@ -1,0 +1,166 @@
+"""workers=N: the load fanned out over processes, merged exactly; no process outlives a run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import anyio
+import psutil
+import pytest
+from servers import HttpServer
+
+from pytest_lambda_slo.emulator import Emulator
+from pytest_lambda_slo.engine import run_burst, run_ramp, run_rate
+from pytest_lambda_slo.errors import ConfigError
+from pytest_lambda_slo.recorder import Measurements
+from pytest_lambda_slo.targets import HttpTarget
+from pytest_lambda_slo.workers import parse_workers
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[Emulator]:
+    with Emulator(["quick:duration=1ms", "steady:duration=40ms"]) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def fresh(emu: Emulator) -> Emulator:
+    emu.reset(environments=True)
+    return emu
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_left_behind() -> Iterator[None]:
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}
+    yield
+    left = [p for p in me.children(recursive=True) if p.pid not in before]
+    assert left == [], f"processes outlived the run: {left}"
+
+
+def _same_measurements(a: Measurements, b: Measurements) -> None:
+    for name in ("count", "ok", "errors", "throttles", "unsent", "late_starts"):
+        assert getattr(a, name) == getattr(b, name), name
+    assert a.status_codes == b.status_codes and a.error_kinds == b.error_kinds
+    assert a.hist("all").count == b.hist("all").count
+
+
+def test_a_multi_process_burst_counts_like_a_single_process_one(fresh: Emulator) -> None:
+    url = fresh.function_url("quick")
+    single, single_info = run_burst(url, requests=301, concurrency=7, timeout=10)
+    assert fresh.function_stats("quick")["invocations"] == 301
+    fresh.reset()
+    multi, info = run_burst(url, requests=301, concurrency=7, timeout=10, workers=3)
+    assert fresh.function_stats("quick")["invocations"] == 301
+    _same_measurements(single, multi)
+    assert (multi.count, multi.ok, dict(multi.status_codes)) == (301, 301, {200: 301})
+    # One merged HDR histogram holding every worker's samples.
+    assert multi.hist("all").count == 301 and multi.hist("connect").count == 7
+    assert multi.hist("all").max_us() >= multi.hist("all").percentile_us(50) > 0
+    assert info.workers == 3 and single_info.workers == 1
+    assert (info.requests, info.concurrency, info.connections) == (301, 7, 7)
+    assert info.stopped is None and info.shape == "burst"
+    assert info.cpu_s > 0 and info.duration_s > 0
+    assert info.loop_lag_max_ms >= info.loop_lag_p99_ms >= 0
+    # The merged result survives the JSON round trip exactly.
+    again = Measurements.from_dict(multi.to_dict())
+    assert again.to_dict() == multi.to_dict()
+
+
+def test_workers_split_concurrency_across_processes(server: HttpServer) -> None:
+    # /gate/6 answers only while 6 requests wait at once: the workers' slots are released
+    # together and add up to the full concurrency.
+    measurements, info = run_burst(
+        server.url("/gate/6"), requests=6, concurrency=6, timeout=10, workers=2
+    )
+    assert dict(measurements.status_codes) == {200: 6}
+    assert server.max_in_flight == 6 and server.connections == 6
+    assert info.peak_in_flight == 6
+
+
+def test_a_multi_process_rate_follows_one_schedule(fresh: Emulator) -> None:
+    measurements, info = run_rate(fresh.function_url("quick"), rps=200, duration="500ms", workers=2)
+    assert measurements.count == measurements.ok == 100
+    assert measurements.hist("uncorrected").count == 100
+    assert fresh.function_stats("quick")["invocations"] == 100
+    assert info.workers == 2 and info.intended_rps == 200 and info.requests == 100
+    assert info.achieved_rps is not None and info.achieved_rps > 0
+
+
+def test_a_multi_process_ramp_starts_every_user(fresh: Emulator) -> None:
+    measurements, info = run_ramp(
+        fresh.function_url("steady"), users=6, spawn_rate=30, duration="500ms", workers=2
+    )
+    assert info.users == 6 and info.users_started == 6 and info.connections == 6
+    assert measurements.count == fresh.function_stats("steady")["invocations"]
+    assert measurements.count > 6
+
+
+def test_the_deadline_holds_in_every_worker(server: HttpServer) -> None:
+    measurements, info = run_burst(
+        server.url("/never"), requests=20, concurrency=4, timeout=60, deadline=0.5, workers=2
+    )
+    assert info.stopped == "deadline"
+    assert dict(measurements.error_kinds) == {"deadline": 4}
+    assert measurements.unsent == 16
+
+
+@pytest.mark.anyio
+async def test_cancelling_a_multi_process_run_stops_the_workers(
+    server: HttpServer, anyio_backend: str
+) -> None:
+    with anyio.move_on_after(3) as scope:
+        await run_burst_async(server.url("/never"), requests=8, concurrency=4, workers=2)
+    assert scope.cancelled_caught
+    for _ in range(500):
+        if server.in_flight == 0:
+            break
+        await anyio.sleep(0.01)
+    assert server.in_flight == 0
+
+
+async def run_burst_async(url: str, **kwargs: object) -> None:
+    from pytest_lambda_slo.engine import arun_burst
+
+    await arun_burst(url, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def server() -> Iterator[HttpServer]:
+    with HttpServer() as srv:
+        yield srv
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+
+def test_parse_workers() -> None:
+    assert parse_workers(1) == 1 and parse_workers("3") == 3
+    assert parse_workers("auto") == parse_workers(" AUTO ") == (os.cpu_count() or 1)
+    for bad in (0, -1, 1.5, "x", True, 10_000):
+        with pytest.raises(ConfigError, match=r"workers=.* is not valid; use a whole number"):
+            parse_workers(bad)
+
+
+def test_more_workers_than_connections_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"workers=4 is more than concurrency=2"):
+        run_burst("http://127.0.0.1:9/", requests=10, concurrency=2, workers=4)
+
+
+def test_a_target_that_cannot_be_pickled_is_refused_with_workers() -> None:
+    target = HttpTarget("http://127.0.0.1:9/", cold_start=lambda response: True)
+    with pytest.raises(ConfigError, match=r"workers=2 needs a target that can be sent") as caught:
+        run_burst(target, requests=4, concurrency=2, workers=2)
+    assert "\n" not in str(caught.value)
