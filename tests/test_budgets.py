@@ -108,6 +108,7 @@ def test_saturated_result_cannot_pass() -> None:
     result.run.update(saturated=True, saturation_note="the load generator was saturated")
     with pytest.raises(SLOViolation, match="saturated"):
         result.check(p99="1s")
+    result.check(error_rate="0%", throttle_count=0)  # counts are still trustworthy
     result.saturation_policy = "warn"
     result.check(p99="1s")
 
