@@ -329,7 +329,9 @@ def test_xdist_report_and_target_serialisation(
     assert stats["invocations"] == 8 and stats["throttles"]["total"] == 0
 
 
-def test_session_load_time_cap_bounds_a_run(pytester: pytest.Pytester, target_env: Emulator) -> None:
+def test_session_load_time_cap_bounds_a_run(
+    pytester: pytest.Pytester, target_env: Emulator
+) -> None:
     pytester.makeini("[pytest]\nlambda_slo_max_load_time = 500ms\n")
     pytester.makepyfile(
         test_time_cap="""
@@ -349,3 +351,88 @@ def test_session_load_time_cap_bounds_a_run(pytester: pytest.Pytester, target_en
     result = pytester.runpytest(*ISOLATED)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*LoadAborted: * would pass the session's load-time cap *"])
+
+
+SHAPES = """
+import os
+import pytest
+
+def test_rate(lambda_slo):
+    result = lambda_slo.rate(os.environ["FAST_URL"], rps=100, duration="1s")
+    assert result.shape["kind"] == "rate" and result.shape["rps"] == 100
+    assert 90 <= result.count + result.unsent <= 101
+    assert result.uncorrected.count == result.all.count > 0
+    result.check(error_rate="0%", p99="5s")
+
+def test_ramp(lambda_slo):
+    result = lambda_slo.ramp(os.environ["SLOW_URL"], users=6, spawn_rate=20, duration="1s")
+    assert result.shape["kind"] == "ramp" and result.shape["users"] == 6
+    assert result.count > 6
+    result.check(error_rate="0%")
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request):
+    return request.param
+
+@pytest.mark.anyio
+async def test_async_rate_and_ramp(lambda_slo):
+    rate = await lambda_slo.arate(os.environ["FAST_URL"], rps=50, duration="0.5s")
+    ramp = await lambda_slo.aramp(os.environ["FAST_URL"], users=2, spawn_rate=10, duration="0.5s")
+    assert rate.count > 0 and ramp.count > 0
+"""
+
+
+def test_rate_and_ramp_shapes(pytester: pytest.Pytester, target_env: Emulator) -> None:
+    pytester.makepyfile(test_shapes=SHAPES)
+    out = pytester.path / "shapes.json"
+    result = pytester.runpytest(*ISOLATED, "--lambda-slo-report", f"--lambda-slo-json={out}")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["  shape: rate, 100 req/s target, 1 s | took *", "  uncorr. *"])
+    result.stdout.fnmatch_lines(["  shape: ramp, 6 users, 20 users/s spawn rate, 1 s | took *"])
+    bursts = json.loads(out.read_text())["bursts"]
+    assert [b["shape"]["kind"] for b in bursts] == ["rate", "ramp", "rate", "ramp", "rate", "ramp"]
+    assert "uncorrected" in bursts[0]["latency_ms"]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ("rate(URL, rps=0, duration='1s')", "rps=0 is not valid; use a number greater than zero"),
+        ("rate(URL, rps=5, duration='soon')", "duration='soon' is not a valid duration"),
+        ("ramp(URL, users=0, spawn_rate=1, duration='1s')", "users=0 is not valid"),
+        ("burst(URL, requests=5, concurrency=1, workers=0)", "workers=0 is not valid; use a whole"),
+    ],
+)
+def test_bad_shape_parameters(pytester: pytest.Pytester, call: str, message: str) -> None:
+    pytester.makepyfile(
+        test_bad_shape=f"""
+        URL = "http://127.0.0.1:9/"
+
+        def test_x(lambda_slo):
+            lambda_slo.{call}
+        """
+    )
+    result = pytester.runpytest(*ISOLATED)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"E * pytest_lambda_slo.errors.ConfigError: {message}*"])
+
+
+def test_workers_option_fans_out(pytester: pytest.Pytester, target_env: Emulator) -> None:
+    pytester.makepyfile(
+        test_workers="""
+        import os
+
+        def test_fanned(lambda_slo):
+            result = lambda_slo.burst(os.environ["FAST_URL"], requests=40, concurrency=4)
+            assert result.shape["workers"] == 2
+            assert result.count == 40 and result.all.count == 40
+        """
+    )
+    # A subprocess: worker processes pickle engine classes, which pytester's in-process
+    # runs re-import under new identities.
+    result = pytester.runpytest_subprocess(
+        *ISOLATED, "--lambda-slo-workers", "2", "--lambda-slo-report"
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["  shape: burst, 40 requests, 4 concurrent, 2 workers | *"])
+    assert target_env.stats()["functions"]["fast"]["invocations"] == 40
