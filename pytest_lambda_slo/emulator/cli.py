@@ -22,6 +22,7 @@ from .config import (
     load_toml,
     parse_emulator_options,
     parse_function_spec,
+    parse_log_level,
 )
 
 PROG = "lambda-slo-emulator"
@@ -172,11 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
+        log_level = parse_log_level(args.log_level)
     except ConfigError as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return 2
     logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
+        level=getattr(logging, log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

@@ -187,6 +187,29 @@ def _opt_count(value: object, *, name: str) -> int | None:
     return parse_count(value, name=name)
 
 
+# Lambda's limits: a function runs at most 15 minutes; a synchronous response is at most 6 MB.
+MAX_TIMEOUT_S = 900.0
+MAX_BODY_SIZE = 6 * 1024 * 1024
+
+
+def _timeout(value: object, *, name: str) -> float:
+    seconds = parse_duration(value, name=name, allow_zero=False)
+    if seconds > MAX_TIMEOUT_S:
+        raise ConfigError(
+            f"{name}={value!r} is longer than Lambda allows; use a duration up to 15m (900 s)"
+        )
+    return seconds
+
+
+def _body_size(value: object, *, name: str) -> int:
+    size = parse_count(value, name=name)
+    if size > MAX_BODY_SIZE:
+        raise ConfigError(
+            f"{name}={value!r} is over Lambda's 6 MB response limit; use 0 to {MAX_BODY_SIZE} bytes"
+        )
+    return size
+
+
 def _memory(value: object, *, name: str) -> int:
     number = parse_count(value, name=name, minimum=128)
     if number > 10240:
@@ -199,12 +222,12 @@ _PARSERS: dict[str, Any] = {
     "init": parse_distribution,
     "memory": _memory,
     "max_memory": lambda v, name: parse_count(v, name=name, minimum=1),
-    "timeout": lambda v, name: parse_duration(v, name=name, allow_zero=False),
+    "timeout": _timeout,
     "reserved": _opt_count,
     "idle": lambda v, name: parse_duration(v, name=name, allow_zero=False),
     "error_rate": parse_rate,
     "unhandled": parse_rate,
-    "body_size": lambda v, name: parse_count(v, name=name),
+    "body_size": _body_size,
     "cold_header": parse_bool,
     "stage_rate": lambda v, name: parse_positive_number(v, name=name),
     "stage_burst": lambda v, name: parse_count(v, name=name, minimum=1),
@@ -289,7 +312,13 @@ def parse_function_spec(spec: str | FunctionConfig) -> FunctionConfig:
     for item in _split_top(rest):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"function spec item {item!r} in {spec!r} is not key=value")
+            raise ConfigError(
+                f"function spec item {item!r} in {spec!r} is not key=value; use {SPEC_FORMS}"
+            )
+        if key.strip() in options:
+            raise ConfigError(
+                f"function spec {spec!r} gives {key.strip()!r} twice; give each key once"
+            )
         options[key.strip()] = value.strip()
     return build_function(name, options)
 
@@ -348,7 +377,7 @@ def parse_sigv4(value: object) -> tuple[str, str] | None:
 
 
 _EMULATOR_KEYS: dict[str, Any] = {
-    "host": lambda v: str(v),
+    "host": lambda v: _host(v),
     "port": lambda v: _port(v),
     "require_sigv4": parse_sigv4,
     "account_concurrency": lambda v: parse_count(v, name="account_concurrency", minimum=1),
@@ -356,11 +385,35 @@ _EMULATOR_KEYS: dict[str, Any] = {
     "burst": lambda v: parse_count(v, name="burst", minimum=1),
     "update_delay": lambda v: parse_duration(v, name="update_delay"),
     "max_payload": lambda v: parse_count(v, name="max_payload", minimum=1),
-    "region": lambda v: str(v),
+    "region": lambda v: _region(v),
     "account_id": lambda v: _account_id(v),
     "seed": lambda v: None if v is None else parse_count(v, name="seed"),
 }
 EMULATOR_KEYS = tuple(_EMULATOR_KEYS)
+
+
+def _host(value: object) -> str:
+    # An empty host would listen on every interface: the emulator is a loopback tool.
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
+        raise ConfigError(f"host={value!r} is not valid; use an address like 127.0.0.1 or ::1")
+    return value.strip()
+
+
+def _region(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]+", value):
+        raise ConfigError(f"region={value!r} is not valid; use a region like us-east-1")
+    return value
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def parse_log_level(value: object) -> str:
+    """A logging level name (any case)."""
+    text = str(value).strip().upper()
+    if text not in LOG_LEVELS:
+        raise ConfigError(f"log_level={value!r} is not valid; use one of {', '.join(LOG_LEVELS)}")
+    return text
 
 
 def _port(value: object) -> int:

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from ..errors import ConfigError, LambdaSLOError
 from .cli import READY_KEY, SIGV4_ENV
-from .config import EmulatorConfig, FunctionConfig, parse_function_spec
+from .config import EmulatorConfig, FunctionConfig, parse_function_spec, parse_log_level
 
 
 class Emulator:
@@ -63,7 +63,7 @@ class Emulator:
         )
         self.config = EmulatorConfig(functions=configs, **options)
         self.startup_timeout = startup_timeout
-        self.log_level = log_level
+        self.log_level = parse_log_level(log_level)
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
         self.url = ""
