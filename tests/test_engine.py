@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -298,3 +299,67 @@ def test_bad_burst_parameters(kwargs: dict, message: str) -> None:
 def test_bad_target_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"unsupported scheme 'ftp'"):
         run_burst("ftp://example.test/", requests=1, concurrency=1)
+
+
+# -- saturation watch ------------------------------------------------------------------------------
+
+
+class _BlockingTarget:
+    """Wraps a target whose classify() blocks the event loop: a generator starved of CPU."""
+
+    def __init__(self, url: str, block_s: float) -> None:
+        self.inner = HttpTarget(url)
+        self.block_s = block_s
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def shape_info(self) -> dict:
+        return self.inner.shape_info()
+
+    def prepare(self) -> _BlockingPrepared:
+        return _BlockingPrepared(self.inner.prepare(), self.block_s)
+
+
+class _BlockingPrepared:
+    def __init__(self, inner: object, block_s: float) -> None:
+        self.inner = inner
+        self.block_s = block_s
+        self.url = inner.url  # type: ignore[attr-defined]
+        self.verify = inner.verify  # type: ignore[attr-defined]
+        self.max_body_bytes = inner.max_body_bytes  # type: ignore[attr-defined]
+
+    def current_request(self) -> object:
+        return self.inner.current_request()  # type: ignore[attr-defined]
+
+    def classify(self, response: object, error_kind: object, latency_ns: object) -> object:
+        time.sleep(self.block_s)  # deliberately blocks the loop, as a CPU-bound generator would
+        return self.inner.classify(response, error_kind, latency_ns)  # type: ignore[attr-defined]
+
+
+def test_a_starved_event_loop_shows_in_the_lag_figures(server: HttpServer) -> None:
+    from pytest_lambda_slo.session import Settings, assess_saturation
+
+    url = server.url("/delay/5")
+    _, normal = run_burst(url, requests=None, concurrency=10, duration="500ms", timeout=5)
+    _, starved = run_burst(
+        _BlockingTarget(url, 0.03), requests=None, concurrency=10, duration="500ms", timeout=5
+    )
+    # Ten responses arrive together and each blocks the loop 30 ms: the sampler's timer
+    # fires hundreds of ms late, against a few ms when nothing blocks.
+    assert starved.loop_lag_p99_ms > 25.0  # lambda_slo_max_loop_lag's default
+    assert starved.loop_lag_p99_ms > 4 * normal.loop_lag_p99_ms
+    assert starved.loop_lag_max_ms >= starved.loop_lag_p99_ms
+    verdict = starved.to_dict()
+    assess_saturation(verdict, Settings())
+    assert verdict["saturated"] is True and "event-loop lag p99" in verdict["saturation_note"]
+
+
+def test_rate_and_ramp_report_the_engine_health_figures(server: HttpServer) -> None:
+    from pytest_lambda_slo.engine import run_ramp, run_rate
+
+    url = server.url("/delay/5")
+    _, starved = run_rate(_BlockingTarget(url, 0.03), rps=100, duration="500ms", timeout=5)
+    assert starved.loop_lag_p99_ms > 25.0 and starved.cpu_s >= 0
+    _, ramp = run_ramp(_BlockingTarget(url, 0.03), users=5, spawn_rate=50, duration="500ms")
+    assert ramp.loop_lag_p99_ms > 25.0 and ramp.shape == "ramp"
