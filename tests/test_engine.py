@@ -342,8 +342,9 @@ def test_a_starved_event_loop_shows_in_the_lag_figures(server: HttpServer) -> No
 
     url = server.url("/delay/5")
     _, normal = run_burst(url, requests=None, concurrency=10, duration="500ms", timeout=5)
+    # Over a second, so the session judges the lag (it needs enough 50 ms samples).
     _, starved = run_burst(
-        _BlockingTarget(url, 0.03), requests=None, concurrency=10, duration="500ms", timeout=5
+        _BlockingTarget(url, 0.03), requests=None, concurrency=10, duration="1200ms", timeout=5
     )
     # Ten responses arrive together and each blocks the loop 30 ms: the sampler's timer
     # fires hundreds of ms late, against a few ms when nothing blocks.
