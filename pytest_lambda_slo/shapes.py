@@ -25,6 +25,7 @@ perf_counter_ns = time.perf_counter_ns
 MAX_IN_FLIGHT_BOUND = 1000
 # Connections a rate run opens before its release, by default: enough for rps x 100 ms.
 PRECONNECT_S = 0.1
+_TIMER_RESOLUTION_S = 0.001
 
 
 class _Failure:
@@ -45,12 +46,18 @@ class _Failure:
 
 
 async def _sleep_until(when_ns: int) -> None:
-    """Sleep until perf_counter_ns() >= when_ns (timers may fire early: check and re-sleep)."""
+    """Sleep until perf_counter_ns() >= when_ns, at the loop's millisecond timer resolution.
+
+    uvloop's timers tick in whole milliseconds: a shorter sleep would return at once and
+    spin the CPU. So a wait under 1 ms sleeps 1 ms, and a request may start up to about a
+    millisecond after its intended time (which its corrected latency includes). Timers may
+    also fire early: check the clock and sleep again.
+    """
     while True:
         now = perf_counter_ns()
         if now >= when_ns:
             return
-        await asyncio.sleep((when_ns - now) / 1e9)
+        await asyncio.sleep(max((when_ns - now) / 1e9, _TIMER_RESOLUTION_S))
 
 
 # -- the open model ------------------------------------------------------------------------------
