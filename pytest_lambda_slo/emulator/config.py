@@ -37,7 +37,7 @@ class Distribution:
     kind: str  # "fixed" | "normal" | "uniform" | "lognormal" | "exponential"
     a: float
     b: float = 0.0
-    text: str = ""
+    text: str = field(default="", compare=False)  # as the user wrote it, for round trips
 
     def sample(self, rng: random.Random) -> float:
         """One draw in seconds, never negative."""
