@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -330,6 +331,7 @@ class LambdaSLO:
             if worker:
                 extras["xdist_serialised"] = {"worker": worker, "waited_s": round(waited, 3)}
             if not force_cold:
+                extras["_started"] = time.monotonic()  # load time, lock waits excluded
                 yield extras
                 return
             forcer = getattr(target, "force_cold", None)
@@ -340,6 +342,7 @@ class LambdaSLO:
                 )
             with forcer() as done:
                 extras["force_cold"] = done
+                extras["_started"] = time.monotonic()
                 yield extras
 
     def _finish(
@@ -370,6 +373,6 @@ class LambdaSLO:
             saturation_policy=self._state.settings.saturation_policy,
             extras=extras,
         )
-        self._state.account(result)
+        self._state.account(result, time.monotonic() - extras.pop("_started", time.monotonic()))
         self.results.append(result)
         return result

@@ -52,9 +52,10 @@ class SessionState:
     def remaining_load_time_s(self) -> float:
         return self.settings.max_load_time_s - self.load_time_used_s
 
-    def account(self, result: BurstResult) -> None:
+    def account(self, result: BurstResult, wall_s: float) -> None:
+        """Count a finished run against the caps (its wall time, deadline waits included)."""
         self.requests_used += result.count + result.unsent
-        self.load_time_used_s += result.duration
+        self.load_time_used_s += max(wall_s, result.duration)
 
 
 MIN_LAG_JUDGED_S = 1.0
