@@ -14,6 +14,7 @@ import trustme
 from servers import HttpServer, tls_contexts
 
 from pytest_lambda_slo import transport
+from pytest_lambda_slo.emulator import Emulator
 
 pytestmark = pytest.mark.filterwarnings("error")
 ISOLATED = ("-p", "no:cacheprovider", "-p", "no:benchmark")
@@ -30,7 +31,8 @@ from pytest_lambda_slo import HttpTarget, InvokeTarget
 def make_target():
     url = os.environ["FAULT_URL"]
     if os.environ.get("FAULT_INVOKE"):
-        return InvokeTarget("faulty", region="us-east-1", endpoint_url=url)
+        name = os.environ.get("FAULT_NAME", "faulty")
+        return InvokeTarget(name, region="us-east-1", endpoint_url=url)
     return HttpTarget(url, max_body_bytes=int(os.environ.get("FAULT_MAX_BODY", 8 << 20)))
 
 def test_fault(lambda_slo):
@@ -128,6 +130,7 @@ def run_user_file(
 ) -> tuple[pytest.RunResult, dict[str, Any]]:
     monkeypatch.setenv("FAULT_URL", url)
     monkeypatch.setenv("OK_URL", ok_url)
+    monkeypatch.delenv("FAULT_NAME", raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     pytester.makepyfile(test_user=USER_FILE)
@@ -264,3 +267,37 @@ def test_redirect_loop_fails_the_test(
     )
     result.assert_outcomes(passed=1, failed=1)
     assert document["bursts"][0]["error_kinds"] == {"http_3xx": REQUESTS}
+
+
+@pytest.fixture(scope="module")
+def failing_emulator() -> Iterator[Emulator]:
+    # Every invocation fails as Unhandled: Lambda's own 5xx storm at each front door.
+    with Emulator(["boom:error_rate=100%,unhandled=100%"]) as emu:
+        yield emu
+
+
+@pytest.mark.parametrize(
+    ("front_door", "kind"),
+    [("apigw", "http_5xx"), ("invoke", "function_error:Unhandled")],
+)
+def test_function_error_storm_from_the_emulator(
+    front_door: str,
+    kind: str,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    failing_emulator: Emulator,
+    servers: dict[str, HttpServer],
+    user_env: None,
+) -> None:
+    if front_door == "apigw":
+        url, env = failing_emulator.apigw_url("boom"), {}
+    else:
+        url, env = failing_emulator.invoke_endpoint, {"FAULT_INVOKE": "1", "FAULT_NAME": "boom"}
+    result, document = run_user_file(pytester, monkeypatch, url, servers["http"].url("/"), **env)
+    result.assert_outcomes(passed=1, failed=1)
+    burst = document["bursts"][0]
+    assert burst["errors"] == REQUESTS
+    [(name, count)] = burst["error_kinds"].items()
+    assert name.startswith(kind) and count == REQUESTS
+    result.stdout.fnmatch_lines([f"*{REQUESTS} errors ({name} {REQUESTS}))"])
+    assert failing_emulator.function_stats("boom")["errors"]["Unhandled"] >= REQUESTS
