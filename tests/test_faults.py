@@ -59,7 +59,9 @@ class Fault:
     name: str
     path: str  # on the scripted server; "" for rows that build their own URL
     kind: str
-    server: str = "http"  # "http", "tls" (a certificate the client does not trust), "none"
+    # "http"; "tls" (a certificate the client does not trust); "emulator-https" (https:// to
+    # the emulator's plain HTTP port: it answers the TLS hello with a 400); "none"
+    server: str = "http"
     env: tuple[tuple[str, str], ...] = ()
 
 
@@ -67,6 +69,7 @@ FAULTS = [
     Fault("connection refused", "", "connect_refused", server="none"),
     Fault("dns failure", "", "dns_failure", server="none"),
     Fault("tls handshake failure", "/", "tls_error", server="tls"),
+    Fault("https to a plain-http port", "/url/boom/", "tls_error", server="emulator-https"),
     Fault("accepts, never answers", "/never", "timeout"),
     Fault("headers, then the body stalls", "/stall", "timeout"),
     Fault("reset mid-response", "/reset", "connection_reset"),
@@ -87,6 +90,13 @@ def ca() -> trustme.CA:
 def servers(ca: trustme.CA) -> Iterator[dict[str, HttpServer]]:
     with HttpServer() as plain, HttpServer(ssl_context=tls_contexts(ca)) as tls:
         yield {"http": plain, "tls": tls}
+
+
+@pytest.fixture(scope="module")
+def failing_emulator() -> Iterator[Emulator]:
+    # Every invocation fails as Unhandled: Lambda's own 5xx storm at each front door.
+    with Emulator(["boom:error_rate=100%,unhandled=100%"]) as emu:
+        yield emu
 
 
 @pytest.fixture
@@ -145,9 +155,12 @@ def test_fault_is_counted_named_and_fails_only_its_test(
     pytester: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
     servers: dict[str, HttpServer],
+    failing_emulator: Emulator,
     user_env: None,
 ) -> None:
-    if fault.kind == "connect_refused":
+    if fault.server == "emulator-https":
+        url = failing_emulator.url.replace("http://", "https://") + fault.path
+    elif fault.kind == "connect_refused":
         url = _refused_url()
     elif fault.kind == "dns_failure":
         url = _no_such_name(monkeypatch)
@@ -267,13 +280,6 @@ def test_redirect_loop_fails_the_test(
     )
     result.assert_outcomes(passed=1, failed=1)
     assert document["bursts"][0]["error_kinds"] == {"http_3xx": REQUESTS}
-
-
-@pytest.fixture(scope="module")
-def failing_emulator() -> Iterator[Emulator]:
-    # Every invocation fails as Unhandled: Lambda's own 5xx storm at each front door.
-    with Emulator(["boom:error_rate=100%,unhandled=100%"]) as emu:
-        yield emu
 
 
 @pytest.mark.parametrize(
