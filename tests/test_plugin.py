@@ -383,7 +383,7 @@ async def test_async_rate_and_ramp(lambda_slo):
 
 
 def test_rate_and_ramp_shapes(pytester: pytest.Pytester, target_env: Emulator) -> None:
-    pytester.makepyfile(test_shapes=SHAPES)
+    pytester.makepyfile(test_user_shapes=SHAPES)
     out = pytester.path / "shapes.json"
     result = pytester.runpytest(*ISOLATED, "--lambda-slo-report", f"--lambda-slo-json={out}")
     result.assert_outcomes(passed=4)
