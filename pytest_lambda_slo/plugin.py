@@ -7,6 +7,7 @@ are imported only when a test uses them.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -144,6 +145,29 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[STATE_KEY] = state
+    json_path = config.getoption("lambda_slo_json")
+    if json_path and not hasattr(config, "workerinput"):
+        problem = _unwritable(json_path)
+        if problem:
+            raise pytest.UsageError(
+                f"--lambda-slo-json={json_path!r} cannot be written ({problem}); "
+                "use a file path in a writable directory"
+            )
+
+
+def _unwritable(path: str) -> str | None:
+    """Why the JSON report could not be written at ``path``, checked before any test runs."""
+    target = os.path.abspath(path)
+    if os.path.isdir(target):
+        return "it is a directory"
+    directory = os.path.dirname(target)
+    while directory and not os.path.exists(directory):
+        directory = os.path.dirname(directory)  # missing directories are created later
+    if not os.path.isdir(directory):
+        return f"{directory!r} is not a directory"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"{directory!r} is not writable"
+    return None
 
 
 def _marker_budgets(item: pytest.Item) -> dict[str, float]:

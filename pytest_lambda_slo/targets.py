@@ -9,6 +9,8 @@ hands every response, or transport error, back to ``classify``.
 from __future__ import annotations
 
 import json as _json
+import os
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -83,6 +85,11 @@ def parse_url(url: object) -> ParsedURL:
         )
     if not parts.hostname:
         raise ConfigError(f"target URL {shown!r} has no host; use {URL_FORMS}")
+    if any(ch.isspace() or ord(ch) < 33 or ord(ch) == 127 for ch in url.strip()):
+        raise ConfigError(
+            f"target URL {shown!r} contains white space or control characters; "
+            f"percent-encode them ({URL_FORMS})"
+        )
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
@@ -155,6 +162,55 @@ class Target(Protocol):
 
 
 ColdStartDetector = Callable[[Response], Any]
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+HEADER_FORMS = "a mapping like {'Authorization': '...'} or a list of (name, value) pairs"
+
+
+def _check_headers(headers: object) -> tuple[tuple[str, str], ...]:
+    """Header pairs, refusing names that are not HTTP tokens and values with CR/LF/NUL."""
+    if headers is None:
+        return ()
+    if isinstance(headers, Mapping):
+        items = list(headers.items())
+    elif isinstance(headers, (list, tuple)) and all(
+        isinstance(item, (list, tuple)) and len(item) == 2 for item in headers
+    ):
+        items = [tuple(item) for item in headers]
+    else:
+        raise ConfigError(f"headers={headers!r} is not valid; use {HEADER_FORMS}")
+    pairs = []
+    for name, value in items:
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            raise ConfigError(
+                f"header name {name!r} is not valid; use letters, digits and -_ (an HTTP token)"
+            )
+        text = str(value)
+        if any(ch in text for ch in "\r\n\0"):
+            # Refused, not stripped: CR/LF in a value would inject headers into the request.
+            raise ConfigError(f"header {name!r} has CR, LF or NUL in its value; remove them")
+        pairs.append((name, text))
+    return tuple(pairs)
+
+
+def _encode_body(body: object, json_value: object) -> tuple[bytes, str | None]:
+    """The request body and its content type, checked when the target is built."""
+    if body is not None and json_value is not None:
+        raise ConfigError("HttpTarget takes body= or json=, not both")
+    if json_value is not None:
+        try:
+            return _json.dumps(json_value, separators=(",", ":")).encode(), "application/json"
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"json= is not JSON serialisable ({exc}); use dicts, lists, "
+                              "strings, numbers, booleans and None") from None  # fmt: skip
+    if body is None:
+        return b"", None
+    if isinstance(body, str):
+        return body.encode(), None
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body), None
+    raise ConfigError(f"body={body!r} is not valid; use bytes or str (or json= for JSON)")
+
+
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
@@ -172,14 +228,21 @@ class HttpTarget:
     verify: bool | str = True
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     _parsed: ParsedURL = field(init=False, repr=False, compare=False)
+    _header_pairs: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
+    _body_bytes: tuple[bytes, str | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_parsed", parse_url(self.url))
         if not isinstance(self.method, str) or not self.method.isalpha():
             raise ConfigError(f"method={self.method!r} is not valid; use an HTTP method like 'GET'")
         object.__setattr__(self, "method", self.method.upper())
-        if self.body is not None and self.json is not None:
-            raise ConfigError("HttpTarget takes body= or json=, not both")
+        object.__setattr__(self, "_header_pairs", _check_headers(self.headers))
+        object.__setattr__(self, "_body_bytes", _encode_body(self.body, self.json))
+        if isinstance(self.throttle_statuses, (int, str, bytes)):
+            raise ConfigError(
+                f"throttle_statuses={self.throttle_statuses!r} is not valid; use a list of "
+                "HTTP status codes like (429,) or [500] for an API Gateway REST API"
+            )
         statuses = tuple(self.throttle_statuses)
         for status in statuses:
             if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
@@ -194,9 +257,12 @@ class HttpTarget:
                 f"cold_start={cold!r} is not valid; use a response header name such as "
                 "'x-cold-start' or a callable taking the response"
             )
-        if not isinstance(self.verify, (bool, str)):
+        if not isinstance(self.verify, (bool, str)) or (
+            isinstance(self.verify, str) and not os.path.isfile(self.verify)
+        ):
             raise ConfigError(
-                f"verify={self.verify!r} is not valid; use True, False or a CA bundle path"
+                f"verify={self.verify!r} is not valid; use True, False or the path of an "
+                "existing CA bundle file"
             )
         if (
             isinstance(self.max_body_bytes, bool)
@@ -209,7 +275,7 @@ class HttpTarget:
 
     def __repr__(self) -> str:
         # Tracebacks with --showlocals print targets: never show header values or signatures.
-        headers = dict(redact_headers((self.headers or {}).items()))
+        headers = dict(redact_headers(self._header_pairs))
         return f"HttpTarget({redact_url(self.url)!r}, method={self.method!r}, headers={headers!r})"
 
     def describe(self) -> str:
@@ -236,15 +302,10 @@ class _PreparedHttpTarget:
         self.url = target._parsed
         self.verify = target.verify
         self.max_body_bytes = target.max_body_bytes
-        body: bytes = b""
-        headers = {k.lower(): (k, str(v)) for k, v in (target.headers or {}).items()}
-        if target.json is not None:
-            body = _json.dumps(target.json, separators=(",", ":")).encode()
-            headers.setdefault("content-type", ("Content-Type", "application/json"))
-        elif isinstance(target.body, str):
-            body = target.body.encode()
-        elif target.body is not None:
-            body = bytes(target.body)
+        headers = {k.lower(): (k, v) for k, v in target._header_pairs}
+        body, content_type = target._body_bytes
+        if content_type:
+            headers.setdefault("content-type", ("Content-Type", content_type))
         headers.setdefault("host", ("Host", self.url.host_header))
         headers.setdefault("user-agent", ("User-Agent", "pytest-lambda-slo"))
         headers.setdefault("accept", ("Accept", "*/*"))
@@ -275,8 +336,10 @@ class _PreparedHttpTarget:
             return Outcome(
                 "throttle", latency_ns, status=status, bytes_received=response.body_bytes
             )
-        if error_kind is None and status >= 400:
-            error_kind = "http_5xx" if status >= 500 else "http_4xx"
+        if error_kind is None and status >= 300:
+            # No redirect is followed, so a 3xx is a front door not serving the function
+            # (a redirect loop would otherwise pass every budget): an error of its own kind.
+            error_kind = f"http_{status // 100}xx"
         kind = "ok" if error_kind is None else "error"
         return Outcome(
             kind,
