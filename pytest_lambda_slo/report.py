@@ -6,6 +6,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import textwrap
 from collections.abc import Iterable
 from typing import Any
 
@@ -94,7 +95,11 @@ def _shape_text(shape: dict[str, Any]) -> str:
 
 def render_burst(test_id: str, result: BurstResult) -> list[str]:
     """The report block of one run, at most 80 columns wide."""
-    lines = [f"{test_id}", f"  target: {result.target}"]
+    lines = [f"{test_id}"]
+    lines += textwrap.wrap(
+        f"target: {result.target}", WIDTH, initial_indent="  ", subsequent_indent="    ",
+        break_on_hyphens=False,
+    )  # fmt: skip
     lines.append(
         f"  shape: {_shape_text(result.shape)} | took {result.duration:.2f}s, "
         f"{result.rps:.1f} req/s"
