@@ -149,14 +149,19 @@ class _Stop(Exception):
     """The run was asked to stop (Ctrl-C in the parent or a cancelled async caller)."""
 
 
+def _has(worker: _Worker, key: str) -> bool:
+    # A worker whose run ended before the release (its deadline passed while connecting)
+    # sends its result without "ready": it has nothing more to say either way.
+    return key in worker.messages or "result" in worker.messages or "error" in worker.messages
+
+
 def _collect(
     workers: list[_Worker], key: str, timeout_s: float, handle: Any, *, stopping: bool = False
 ) -> None:
     """Read messages until every live worker sent ``key``; raise on a dead worker or timeout."""
     deadline = time.monotonic() + timeout_s
     while True:
-        waiting = [w for w in workers if key not in w.messages and "error" not in w.messages]
-        waiting = [w for w in waiting if not w.eof]
+        waiting = [w for w in workers if not w.eof and not _has(w, key)]
         if not waiting:
             break
         if not stopping and handle is not None and handle.stop_requested:
@@ -179,7 +184,7 @@ def _collect(
             raise LambdaSLOError(
                 f"worker process {worker.index} failed:\n{worker.messages['error']}"
             )
-        if key not in worker.messages:
+        if not _has(worker, key):
             raise LambdaSLOError(
                 f"worker process {worker.index} exited (code {worker.proc.wait()}) "
                 f"before sending {key!r}: {worker.stderr_tail()[-1000:]}"

@@ -116,9 +116,18 @@ def test_the_deadline_holds_in_every_worker(server: HttpServer) -> None:
 async def test_cancelling_a_multi_process_run_stops_the_workers(
     server: HttpServer, anyio_backend: str
 ) -> None:
-    with anyio.move_on_after(3) as scope:
-        await run_burst_async(server.url("/never"), requests=8, concurrency=4, workers=2)
+    with anyio.move_on_after(60) as scope:
+        async with anyio.create_task_group() as group:
+            group.start_soon(run_burst_async, server.url("/never"), 8, 4, 2)
+            # Cancel once every slot of both workers has a request in flight (bounded wait).
+            for _ in range(3000):
+                if server.requests >= 4:
+                    break
+                await anyio.sleep(0.01)
+            scope.deadline = anyio.current_time()  # (cancel() fails on this anyio + trio)
+            await anyio.sleep(1)
     assert scope.cancelled_caught
+    assert server.requests == 4
     for _ in range(500):
         if server.in_flight == 0:
             break
@@ -126,10 +135,10 @@ async def test_cancelling_a_multi_process_run_stops_the_workers(
     assert server.in_flight == 0
 
 
-async def run_burst_async(url: str, **kwargs: object) -> None:
+async def run_burst_async(url: str, requests: int, concurrency: int, workers: int) -> None:
     from pytest_lambda_slo.engine import arun_burst
 
-    await arun_burst(url, timeout=60, **kwargs)  # type: ignore[arg-type]
+    await arun_burst(url, requests=requests, concurrency=concurrency, workers=workers, timeout=60)
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -164,3 +173,29 @@ def test_a_target_that_cannot_be_pickled_is_refused_with_workers() -> None:
     with pytest.raises(ConfigError, match=r"workers=2 needs a target that can be sent") as caught:
         run_burst(target, requests=4, concurrency=2, workers=2)
     assert "\n" not in str(caught.value)
+
+
+class _FailsInWorkers:
+    """A target that works in the parent and breaks in a worker process."""
+
+    def __init__(self, url: str) -> None:
+        self.inner = HttpTarget(url)
+        self.parent = os.getpid()
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def shape_info(self) -> dict:
+        return self.inner.shape_info()
+
+    def prepare(self) -> object:
+        if os.getpid() != self.parent:
+            raise RuntimeError("broken in the worker")
+        return self.inner.prepare()
+
+
+def test_a_failing_worker_raises_its_error_and_stops_the_others() -> None:
+    from pytest_lambda_slo.errors import LambdaSLOError
+
+    with pytest.raises(LambdaSLOError, match=r"worker process \d failed:(.|\n)*broken in the"):
+        run_burst(_FailsInWorkers("http://127.0.0.1:9/"), requests=4, concurrency=2, workers=2)
