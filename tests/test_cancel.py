@@ -70,9 +70,12 @@ def test_ctrl_c_stops_the_burst_prints_partials_and_leaves_nothing(
     }
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         env.pop(name, None)
+    # Only our plugin in the inner session, and nothing telling it that it runs under xdist.
+    env = {k: v for k, v in env.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT"))}
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider",
-         "-p", "no:xdist", "-p", "no:hypothesispytest", str(tmp_path / "test_inner.py")],
+         "-p", "pytest_lambda_slo.plugin", str(tmp_path / "test_inner.py")],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -85,7 +88,9 @@ def test_ctrl_c_stops_the_burst_prints_partials_and_leaves_nothing(
             if emu.function_stats(stuck)["concurrency"] >= 10 or proc.poll() is not None:
                 break
             time.sleep(0.05)
-        assert emu.function_stats(stuck)["concurrency"] == 10
+        if emu.function_stats(stuck)["concurrency"] != 10:
+            proc.kill()
+            pytest.fail(f"load never reached the emulator:\n{proc.communicate()[0]}")
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) == (0 if workers == 1 else workers)
         proc.send_signal(signal.SIGINT)
