@@ -41,6 +41,7 @@ def run(url: str, requests: int, concurrency: int, workers: int) -> dict[str, An
     # Our own and (for workers=N) the reaped worker processes' CPU around the run call.
     cpu = _self_cpu() - cpu0
     hist = measurements.hist("all")
+    connect = measurements.hist("connect")
     return {
         "requests": measurements.count,
         "ok": measurements.ok,
@@ -53,6 +54,8 @@ def run(url: str, requests: int, concurrency: int, workers: int) -> dict[str, An
         "p50_ms": (hist.percentile_us(50) or 0) / 1000,
         "p99_ms": (hist.percentile_us(99) or 0) / 1000,
         "max_ms": (hist.max_us() or 0) / 1000,
+        "connects": connect.count,
+        "connect_max_ms": (connect.max_us() or 0) / 1000,
         "event_loop": info.event_loop,
         "loop_lag_max_ms": info.loop_lag_max_ms,
         "loop_lag_p99_ms": info.loop_lag_p99_ms,
