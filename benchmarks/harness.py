@@ -302,6 +302,8 @@ def ratio_table(section: dict[str, dict[str, Any]], tools: list[str]) -> list[st
 
 def targets(result: dict[str, Any]) -> list[str]:
     """Issue 5's three targets, checked on this run's medians."""
+    if not {"engine", "hey"} <= set(result["tools"]):
+        return ["- Not checked: the targets compare the engine with hey; one of them did not run."]
     cpu_cells, cpu_met, proc_met, p99_cells, p99_met = 0, 0, 0, 0, 0
     worst_cpu, worst_p99 = 0.0, float("-inf")
     for section in result["latency"].values():
@@ -315,6 +317,8 @@ def targets(result: dict[str, Any]) -> list[str]:
                 p99_cells += 1
                 p99_met += row["added_p99_minus_hey_ms"] <= 0
                 worst_p99 = max(worst_p99, row["added_p99_minus_hey_ms"])
+    if not cpu_cells:
+        return ["- Not checked: no latency section ran."]
     lines = [
         f"- Engine CPU per request <= 1.0x hey's: load phase in {cpu_met} of {cpu_cells} "
         f"cells (worst {worst_cpu:.2f}x); whole process (Python start-up included) in "
@@ -324,8 +328,11 @@ def targets(result: dict[str, Any]) -> list[str]:
     ]
     throughput = result.get("throughput") or {}
     multi = [t for t in result.get("throughput_tools", []) if t.startswith("engine-w")]
-    if not multi:
-        lines.append("- Multi-process requests/s >= hey's: not measured (no workers= in engine).")
+    if not multi or not throughput:
+        lines.append(
+            "- Multi-process requests/s >= hey's: not measured (no throughput section, "
+            "--workers 1, or no workers= in this engine)."
+        )
     for c, level in throughput.items():
         tools = level["tools"]
         for tool in multi:
@@ -380,9 +387,9 @@ def markdown(result: dict[str, Any]) -> str:
             "",
             *latency_table(section),
             "",
-            *ratio_table(section, [t for t in result["tools"] if t != "hey"]),
-            "",
         ]
+        if "hey" in result["tools"]:
+            lines += [*ratio_table(section, [t for t in result["tools"] if t != "hey"]), ""]
     if result.get("throughput"):
         lines += [
             f"### throughput: zero-duration function, N = {result['throughput_n']:,}, "
