@@ -65,7 +65,7 @@ def parse_workers(value: object) -> int:
 class _Worker:
     """One worker process and the parent's ends of its pipes."""
 
-    def __init__(self, index: int, job: bytes) -> None:
+    def __init__(self, index: int) -> None:
         self.index = index
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[1])
@@ -81,7 +81,10 @@ class _Worker:
         self.messages: dict[str, Any] = {}
         self._buffer = b""
         self.eof = False
-        self.send(_LEN.pack(len(job)) + job)
+
+    def send_job(self, job: bytes) -> None:
+        if not self.send(_LEN.pack(len(job)) + job):
+            self.eof = True  # it died already: its stderr tells why
 
     @property
     def fd(self) -> int:
@@ -220,7 +223,9 @@ def run_workers(target: Any, params: Any, n: int, handle: Any = None) -> tuple[M
     try:
         try:
             for index, job in enumerate(jobs):
-                workers.append(_Worker(index, job))
+                worker = _Worker(index)
+                workers.append(worker)  # tracked before anything else can go wrong
+                worker.send_job(job)
             _collect(workers, "ready", STARTUP_TIMEOUT_S, handle)
             for worker in workers:
                 worker.send(b"g")  # the release: every worker starts within microseconds
