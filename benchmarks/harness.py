@@ -15,6 +15,7 @@ Sections:
     python benchmarks/harness.py [--repeat 3] [--levels 50,200,500,1000] [--per-conn 20]
         [--tools engine,hey,locust] [--rev HEAD] [--json bench-results/harness.json]
         [--markdown FILE]
+    python benchmarks/harness.py --render bench-results/harness.json   # tables again
 
 --rev runs the engine and the emulator from ``git archive REV`` of the package (a snapshot
 in a temporary directory) instead of the working tree, so edits in progress do not leak in.
@@ -423,7 +424,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rev", help="run the package from this git revision (a snapshot)")
     parser.add_argument("--json", default=str(HERE.parent / "bench-results" / "harness.json"))
     parser.add_argument("--markdown", help="also write the markdown tables to this file")
+    parser.add_argument("--render", help="only print the markdown of a saved JSON result")
     args = parser.parse_args(argv)
+    if args.render:
+        print(markdown(json.loads(Path(args.render).read_text())), end="")
+        return 0
     json_path = Path(args.json).resolve()
     markdown_path = Path(args.markdown).resolve() if args.markdown else None
     snapshot = tempfile.TemporaryDirectory(prefix="bench-code-") if args.rev else None
