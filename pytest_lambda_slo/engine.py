@@ -338,7 +338,10 @@ class Engine:
             if tasks and not await self._wait(tasks, deadline_at):
                 return
             if self.before_release is not None:
+                # Waiting for the other workers is not this run's time: the deadline moves.
+                waited_from = loop.time()
                 await self.before_release()
+                self._deadline_at += loop.time() - waited_from
             # ... then the shape starts; a burst writes its first wave in one loop turn.
             self._started_at = time.time()
             self._released_ns = perf_counter_ns()
