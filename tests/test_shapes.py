@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import anyio
 import pytest
+from servers import HttpServer
 
 from pytest_lambda_slo.emulator import Emulator
 from pytest_lambda_slo.engine import RunInfo
@@ -192,3 +194,54 @@ def test_bad_ramp_parameters(kwargs: dict, message: str) -> None:
 def test_run_info_has_every_shape_field() -> None:
     fields = set(RunInfo.__dataclass_fields__)
     assert {"shape", "workers", "intended_rps", "achieved_rps", "users_started"} <= fields
+
+
+# -- deadline and cancellation ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def server() -> Iterator[HttpServer]:
+    with HttpServer() as srv:
+        yield srv
+
+
+def test_rate_deadline_counts_every_request_still_in_flight(server: HttpServer) -> None:
+    measurements, info = run_rate(
+        server.url("/never"), rps=20, duration="500ms", timeout=60, deadline="1s"
+    )
+    assert info.stopped == "deadline"
+    assert dict(measurements.error_kinds) == {"deadline": 10}
+    assert measurements.unsent == 0 and server.requests == 10
+
+
+def test_ramp_deadline_stops_users_waiting_on_a_silent_server(server: HttpServer) -> None:
+    measurements, info = run_ramp(
+        server.url("/never"), users=3, spawn_rate=100, duration="200ms", timeout=60, deadline=0.5
+    )
+    assert info.stopped == "deadline" and info.users_started == 3
+    assert dict(measurements.error_kinds) == {"deadline": 3}
+
+
+@pytest.mark.anyio
+async def test_cancelling_arun_rate_closes_every_connection(
+    server: HttpServer, anyio_backend: str
+) -> None:
+    with anyio.move_on_after(60) as scope:
+        async with anyio.create_task_group() as group:
+            group.start_soon(_rate_forever, server.url("/never"))
+            for _ in range(3000):  # bounded: cancel once load flows
+                if server.requests >= 5:
+                    break
+                await anyio.sleep(0.01)
+            scope.deadline = anyio.current_time()
+            await anyio.sleep(1)
+    assert scope.cancelled_caught
+    for _ in range(500):
+        if server.in_flight == 0:
+            break
+        await anyio.sleep(0.01)
+    assert server.in_flight == 0
+
+
+async def _rate_forever(url: str) -> None:
+    await arun_rate(url, rps=50, duration="60s", timeout=60)
