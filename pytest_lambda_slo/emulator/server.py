@@ -88,6 +88,7 @@ class Connection(asyncio.Protocol):
         "_running",
         "_size",
         "_transport",
+        "_upgraded",
         "_url",
         "_write_paused",
     )
@@ -102,6 +103,7 @@ class Connection(asyncio.Protocol):
         self._running = False
         self._paused = False  # reading paused: too many pipelined requests queued
         self._write_paused = False  # reading paused: the client does not read our responses
+        self._upgraded = False  # an Upgrade request was read: read nothing more
         self._req = Request()
         self._url: list[bytes] = []
         self._body: list[bytes] = []
@@ -122,14 +124,34 @@ class Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        if self._transport is not None and not self._paused:
+        if self._transport is not None and not self._paused and not self._upgraded:
             self._transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
-        except Exception:  # parser errors, upgrades, a head over MAX_HEAD_BYTES
+        except httptools.HttpParserUpgrade:
+            self._upgrade()
+        except Exception:  # parser errors, a head over MAX_HEAD_BYTES
             self._bad_request()
+
+    def _upgrade(self) -> None:
+        """An Upgrade (WebSocket, h2c) or CONNECT request: answer it as plain HTTP/1.1.
+
+        Lambda's front doors do not switch protocols. The bytes after the request belong to
+        the other protocol, so nothing more is read and the connection closes after the answer.
+        """
+        transport = self._transport
+        if transport is None:
+            return
+        self._upgraded = True
+        transport.pause_reading()
+        pending = self._queue[-1] if self._queue else self._current
+        if pending is not None:
+            pending.keep_alive = False
+        else:  # already answered
+            transport.close()
+            self._transport = None
 
     def _bad_request(self) -> None:
         transport = self._transport
@@ -216,7 +238,7 @@ class Connection(asyncio.Protocol):
                         self.send_error_500(req)
             if self._paused and len(queue) < _MAX_QUEUED // 2 and self._transport is not None:
                 self._paused = False
-                if not self._write_paused:
+                if not self._write_paused and not self._upgraded:
                     self._transport.resume_reading()
         finally:
             self._running = False

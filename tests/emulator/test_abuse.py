@@ -16,7 +16,7 @@ from pytest_lambda_slo.emulator import Emulator
 
 CONNECTIONS = 10_000
 MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous Invoke limit, the emulator's default
-FUNCTIONS = ("f:duration=0", "big:duration=0,body_size=65536")
+FUNCTIONS = ("f:duration=0", "big:duration=0,body_size=65536", "slow:duration=20ms")
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +59,7 @@ def head_and_body(response: bytes) -> tuple[int, dict[str, str], bytes]:
 
 MALFORMED = {
     "not http": b"HELLO THERE\r\n\r\n",
+    "http/2 preface": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
     "tls hello on a plain port": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64,
     "bad version": b"GET / HTTP/7.3\r\nHost: x\r\n\r\n",
     "space in header name": b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n",
@@ -84,6 +85,38 @@ def test_malformed_http_is_400_bad_request(emu: Emulator, data: bytes) -> None:
     assert headers["connection"] == "close"
     assert json.loads(body) == {"message": "Malformed HTTP request"}
     assert emu.stats()["emulator"]["parse_errors"] == before + 1
+
+
+UPGRADES = {
+    "websocket": (
+        b"GET /url/f/ HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n\x81\x85websocket frame bytes",
+        200,
+    ),
+    "h2c": (
+        b"GET /url/f/ HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\nPRI * HTTP/2.0",
+        200,
+    ),
+    "websocket, answered later": (
+        b"GET /url/slow/ HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"\r\n\x81\x85frame",
+        200,
+    ),
+    "connect": (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n\x16\x03", 404),
+}
+
+
+@pytest.mark.parametrize("name", list(UPGRADES))
+def test_protocol_upgrades_get_one_plain_answer_then_close(emu: Emulator, name: str) -> None:
+    # Lambda's front doors do not switch protocols: one HTTP/1.1 answer, then the connection
+    # closes (what follows belongs to the other protocol and is not parsed as HTTP).
+    data, status = UPGRADES[name]
+    before = emu.stats()["emulator"]["parse_errors"]
+    response = raw_exchange(emu, data)  # returns once the emulator has closed
+    assert response.count(b"HTTP/1.1 ") == 1
+    assert head_and_body(response)[0] == status
+    assert emu.stats()["emulator"]["parse_errors"] == before
 
 
 def test_valid_request_then_garbage_on_one_connection(emu: Emulator) -> None:
