@@ -124,8 +124,11 @@ class Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        if self._transport is not None and not self._paused and not self._upgraded:
-            self._transport.resume_reading()
+        if self._queue and self._current is None:
+            self._run()  # the answers held back while the client was not reading
+        transport = self._transport
+        if transport is not None and not (self._paused or self._write_paused or self._upgraded):
+            transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -226,7 +229,14 @@ class Connection(asyncio.Protocol):
         self._running = True
         try:
             queue = self._queue
-            while self._current is None and queue and self._transport is not None:
+            # No new answers while the client is not reading the ones already written: one
+            # read of tiny pipelined requests must not turn into gigabytes of buffered bodies.
+            while (
+                self._current is None
+                and queue
+                and self._transport is not None
+                and not self._write_paused
+            ):
                 req = queue.popleft()
                 self._current = req
                 try:
