@@ -50,3 +50,22 @@ def test_experiment_2_concurrency_500_with_a_2s_function(lambda_slo, lambda_emul
     lambda_slo.burst(
         api_gateway(emulator, "sleep2"), requests=10_000, concurrency=500, timeout="10s"
     )
+
+
+@pytest.mark.lambda_slo(throttle_rate="50%", warm_p99="3.5s", cold_start_max="5s")
+def test_experiment_3_push_past_the_concurrency_limit(lambda_slo, lambda_emulator):
+    # Locust in 2019: 1,100 users hatched at 100 per second, each waiting 200 ms between
+    # requests, against a function that sleeps 3 s, with the account limit of 1,000
+    # concurrent executions. Lambda throttles the users beyond the limit, but the requests
+    # it runs never wait long: the budgets say "throttles are expected, slow answers not".
+    emulator = lambda_emulator(
+        "sleep3:duration=3s,init=uniform(400ms,550ms),cold_header=true",
+        account_concurrency=1000,
+    )
+    target = HttpTarget(emulator.function_url("sleep3"), cold_start="x-cold-start")
+    result = lambda_slo.ramp(
+        target, users=1100, spawn_rate=100, duration="25s", think_time="200ms", timeout="10s"
+    )
+    assert result.throttles > 0, "1,100 users must run into the limit of 1,000"
+    stats = emulator.function_stats("sleep3")
+    assert stats["peak_concurrency"] == 1000  # the emulator's own count, like CloudWatch's

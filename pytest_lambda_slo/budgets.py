@@ -110,7 +110,16 @@ class Verdict:
         spec = BUDGETS[self.budget]
         limit = _format(spec.unit, self.limit)
         measured = "n/a" if self.measured is None else _format(spec.unit, self.measured)
-        relation = ("<=" if spec.upper else ">=") if self.passed else (">" if spec.upper else "<")
+        within = self.measured is not None and (
+            self.measured <= self.limit if spec.upper else self.measured >= self.limit
+        )
+        # The relation states the numbers; a verdict refused for another reason (a saturated
+        # generator) keeps "<=" and says why in its note.
+        relation = (
+            ("<=" if spec.upper else ">=")
+            if within or self.passed
+            else (">" if spec.upper else "<")
+        )
         text = f"{self.budget}: measured {measured} {relation} budget {limit} (n={self.samples})"
         if self.note:
             text += f"; {self.note}"

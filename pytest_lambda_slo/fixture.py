@@ -155,12 +155,18 @@ class LambdaSLO:
         deadline: object | None = None,
         force_cold: bool = False,
         workers: object | None = None,
+        think_time: object = 0.0,
     ) -> BurstResult:
-        """Locust-style: add ``users`` closed-loop users at ``spawn_rate`` per second."""
+        """Locust-style: add ``users`` closed-loop users at ``spawn_rate`` per second.
+
+        ``think_time`` is each user's pause after every response (Locust's ``wait_time``),
+        so a throttled user does not spin on throttles.
+        """
         __tracebackhide__ = True
         plan = self._plan(
-            self._ramp_shape, target, users, spawn_rate, duration, timeout, deadline, workers
-        )
+            self._ramp_shape, target, users, spawn_rate, duration, timeout, deadline, workers,
+            think_time,
+        )  # fmt: skip
         return self._run_sync("run_ramp", plan, force_cold)
 
     async def aramp(
@@ -174,12 +180,14 @@ class LambdaSLO:
         deadline: object | None = None,
         force_cold: bool = False,
         workers: object | None = None,
+        think_time: object = 0.0,
     ) -> BurstResult:
         """The async twin of :meth:`ramp`."""
         __tracebackhide__ = True
         plan = self._plan(
-            self._ramp_shape, target, users, spawn_rate, duration, timeout, deadline, workers
-        )
+            self._ramp_shape, target, users, spawn_rate, duration, timeout, deadline, workers,
+            think_time,
+        )  # fmt: skip
         return await self._run_async("arun_ramp", plan, force_cold)
 
     # shape parsing: (engine keyword arguments, shape fields for the report) -------------
@@ -243,9 +251,11 @@ class LambdaSLO:
         timeout: object,
         deadline: object,
         workers: object,
+        think_time: object,
     ) -> dict[str, Any]:
         return {
             "kind": "ramp",
+            "think_time": parse_duration(think_time, name="think_time"),
             "users": parse_count(users, name="users", minimum=1),
             "spawn_rate": parse_positive_number(spawn_rate, name="spawn_rate"),
             "duration": _duration(duration, "duration"),

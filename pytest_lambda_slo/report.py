@@ -85,10 +85,11 @@ def _shape_text(shape: dict[str, Any]) -> str:
         ("users", "users"),
         ("spawn_rate", "users/s spawn rate"),
         ("duration_s", "s"),
+        ("think_time", "s think time"),
         ("workers", "workers"),
     ):
         value = shape.get(key)
-        if value is not None and not (key == "workers" and value == 1):
+        if value is not None and not (key in ("workers", "think_time") and value in (0, 1)):
             parts.append(f"{value:g} {label}" if isinstance(value, float) else f"{value} {label}")
     return ", ".join(parts)
 

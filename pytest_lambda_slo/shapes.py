@@ -264,6 +264,7 @@ class RampParams:
     deadline_s: float
     offset: int = 0
     stride: int = 1
+    think_time_s: float = 0.0  # each user's pause after a response (Locust's wait_time)
 
     kind = "ramp"
     requests = None  # closed loop for a time: no request count
@@ -300,6 +301,7 @@ def validate_ramp(
     duration: object,
     timeout: object = 30.0,
     deadline: object = None,
+    think_time: object = 0.0,
 ) -> RampParams:
     """Check a ramp's parameters; raise ConfigError naming the bad value."""
     n_users = parse_count(users, name="users", minimum=1)
@@ -310,7 +312,10 @@ def validate_ramp(
         deadline_s = parse_duration(deadline, name="deadline", allow_zero=False)
     else:
         deadline_s = duration_s + timeout_s + DEADLINE_SLACK_S
-    return RampParams(n_users, n_users, rate, duration_s, timeout_s, deadline_s)
+    think_s = parse_duration(think_time, name="think_time")
+    return RampParams(
+        n_users, n_users, rate, duration_s, timeout_s, deadline_s, think_time_s=think_s
+    )
 
 
 class RampEngine(Engine):
@@ -362,8 +367,12 @@ class RampEngine(Engine):
             task.add_done_callback(done)
 
     async def _user(self, slot: Slot, end_ns: int) -> None:
+        think_ns = int(self.params.think_time_s * 1e9)
         while perf_counter_ns() < end_ns:
             await self.send_one(slot)
+            if think_ns:
+                # Like a Locust user's wait_time: a throttled user does not spin on 429s.
+                await _sleep_until(min(perf_counter_ns() + think_ns, end_ns))
 
     def describe_shape(self, info: RunInfo) -> None:
         p: RampParams = self.params
@@ -430,13 +439,18 @@ def run_ramp(
     timeout: float | str = 30.0,
     deadline: float | str | None = None,
     workers: int | str = 1,
+    think_time: float | str = 0.0,
 ) -> tuple[Measurements, RunInfo]:
-    """Locust-style ramp: ``users`` closed-loop users started at ``spawn_rate`` per second."""
+    """Locust-style ramp: ``users`` closed-loop users started at ``spawn_rate`` per second.
+
+    ``think_time`` is each user's pause after every response (Locust's ``wait_time``).
+    """
     from .engine import execute_sync
 
     params = validate_ramp(
-        users=users, spawn_rate=spawn_rate, duration=duration, timeout=timeout, deadline=deadline
-    )
+        users=users, spawn_rate=spawn_rate, duration=duration, timeout=timeout,
+        deadline=deadline, think_time=think_time,
+    )  # fmt: skip
     return execute_sync("run_ramp", target, params, workers)
 
 
@@ -449,11 +463,13 @@ async def arun_ramp(
     timeout: float | str = 30.0,
     deadline: float | str | None = None,
     workers: int | str = 1,
+    think_time: float | str = 0.0,
 ) -> tuple[Measurements, RunInfo]:
     """The async twin of :func:`run_ramp`, for asyncio and trio (through anyio)."""
     from .engine import execute_async
 
     params = validate_ramp(
-        users=users, spawn_rate=spawn_rate, duration=duration, timeout=timeout, deadline=deadline
-    )
+        users=users, spawn_rate=spawn_rate, duration=duration, timeout=timeout,
+        deadline=deadline, think_time=think_time,
+    )  # fmt: skip
     return await execute_async(target, params, workers)
