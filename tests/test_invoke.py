@@ -683,7 +683,8 @@ def test_new_user_invoke_tests_pass_and_fail_with_a_full_report(
     result.stdout.fnmatch_lines(["*throttle_rate: measured *% > budget 1.00%*"])
     result.stdout.fnmatch_lines(
         [
-            "*target: lambda:coldwarm (RequestResponse, us-east-1) via http://127.0.0.1:*",
+            "*target: lambda:coldwarm (RequestResponse, us-east-1) via",
+            "    http://127.0.0.1:*",
             "*forced cold start: coldwarm: environment bumped (*s), restored (*s)",
             "*warm*",
             "*cold*",
