@@ -28,6 +28,16 @@ INNER_TEST = textwrap.dedent(
                   workers=int(os.environ["SLO_WORKERS"]))
     """
 )
+# The same load through the plugin's fixture: the plugin itself prints the partial run.
+INNER_FIXTURE_TEST = textwrap.dedent(
+    """
+    import os
+
+    def test_burst(lambda_slo):
+        lambda_slo.burst(os.environ["SLO_URL"], requests=40, concurrency=10, timeout=60,
+                         workers=int(os.environ["SLO_WORKERS"]))
+    """
+)
 INNER_CONFTEST = textwrap.dedent(
     """
     def pytest_keyboard_interrupt(excinfo):
@@ -44,7 +54,9 @@ INNER_CONFTEST = textwrap.dedent(
 def emu() -> Iterator[Emulator]:
     # Handlers that run far longer than the test: load stays in flight until the interrupt.
     # One function per case, so handlers left running by one case do not count in the next.
-    stuck = [f"stuck{w}:duration=120s,timeout=900s" for w in (1, 2)]
+    stuck = [
+        f"stuck{w}{api}:duration=120s,timeout=900s" for w in (1, 2) for api in ("engine", "fixture")
+    ]
     with Emulator(stuck) as emulator:
         yield emulator
 
@@ -55,13 +67,17 @@ def _established(emu: Emulator) -> int:
     return sum(1 for c in conns if c.laddr.port == emu.port and c.status == "ESTABLISHED")
 
 
+@pytest.mark.parametrize("api", ["engine", "fixture"])
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_stops_the_burst_prints_partials_and_leaves_nothing(
-    emu: Emulator, tmp_path: Path, workers: int
+    emu: Emulator, tmp_path: Path, workers: int, api: str
 ) -> None:
-    stuck = f"stuck{workers}"
-    (tmp_path / "test_inner.py").write_text(INNER_TEST)
-    (tmp_path / "conftest.py").write_text(INNER_CONFTEST)
+    stuck = f"stuck{workers}{api}"
+    if api == "engine":
+        (tmp_path / "test_inner.py").write_text(INNER_TEST)
+        (tmp_path / "conftest.py").write_text(INNER_CONFTEST)
+    else:
+        (tmp_path / "test_inner.py").write_text(INNER_FIXTURE_TEST)
     env = {
         **os.environ,
         "SLO_URL": emu.function_url(stuck),
@@ -101,10 +117,20 @@ def test_ctrl_c_stops_the_burst_prints_partials_and_leaves_nothing(
             proc.communicate()
     assert proc.returncode == 2, out  # pytest's "interrupted"
     # Every in-flight request was counted as cancelled, the rest as never sent.
-    assert (
-        f"lambda-slo interrupted: stopped=cancelled workers={workers} measured=10 unsent=30 "
-        "kinds={'cancelled': 10}" in out
-    ), out
+    if api == "engine":
+        assert (
+            f"lambda-slo interrupted: stopped=cancelled workers={workers} measured=10 "
+            "unsent=30 kinds={'cancelled': 10}" in out
+        ), out
+    else:  # the plugin's own report of the interrupted run, without --lambda-slo-report
+        for line in (
+            "lambda-slo report",
+            "  INTERRUPTED: interrupted: 10 requests measured, 30 not sent",
+            "  requests: 10, ok: 0, throttled: 0 (0.0%), errors: 10 (100.0%)",
+            "  not sent (deadline or cap): 30",
+            "  error kinds: cancelled: 10",
+        ):
+            assert line in out, out
     assert "KeyboardInterrupt" in out
     assert "ResourceWarning" not in out and "Exception ignored" not in out, out
     # No worker process survived, and the emulator sees every connection closed.
