@@ -204,10 +204,10 @@ def pytest_collection_modifyitems(
         item.stash[BUDGETS_KEY] = declared
     skip, only = config.getoption("lambda_slo_skip"), config.getoption("lambda_slo_only")
     if skip:
-        marker = pytest.mark.skip(reason="load tests skipped by --lambda-slo-skip")
+        skip_marker = pytest.mark.skip(reason="load tests skipped by --lambda-slo-skip")
         for item in items:
             if _is_load_test(item):
-                item.add_marker(marker)
+                item.add_marker(skip_marker)
     elif only:
         kept = [item for item in items if _is_load_test(item)]
         dropped = [item for item in items if not _is_load_test(item)]
