@@ -146,6 +146,13 @@ def render_burst(test_id: str, result: BurstResult) -> list[str]:
         f"  requests: {result.count}, ok: {result.ok}, throttled: {result.throttles} "
         f"({result.throttles / count:.1%}), errors: {result.errors} ({result.errors / count:.1%})"
     )
+    run = result.run
+    if run.get("intended_rps"):
+        lines.append(
+            f"  open model: intended {run['intended_rps']:.1f} req/s, sent "
+            f"{run.get('achieved_rps') or 0.0:.1f} req/s, late starts: "
+            f"{result.measurements.late_starts} (latency counts from the intended start)"
+        )
     if result.unsent:
         lines.append(f"  not sent (deadline or cap): {result.unsent}")
     for line in (
@@ -160,7 +167,6 @@ def render_burst(test_id: str, result: BurstResult) -> list[str]:
         lines.append(
             f"  estimated cost: USD {cost.get('total_usd', 0):.6f} ({cost.get('note', '')})"
         )
-    run = result.run
     if run.get("saturated"):
         lines.append(f"  LOAD GENERATOR SATURATED: {run.get('saturation_note', '')}")
     if result.verdicts:

@@ -387,7 +387,13 @@ def test_rate_and_ramp_shapes(pytester: pytest.Pytester, target_env: Emulator) -
     out = pytester.path / "shapes.json"
     result = pytester.runpytest(*ISOLATED, "--lambda-slo-report", f"--lambda-slo-json={out}")
     result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["  shape: rate, 100 req/s target, 1 s | took *", "  uncorr. *"])
+    result.stdout.fnmatch_lines(
+        [
+            "  shape: rate, 100 req/s target, 1 s | took *",
+            "  uncorr. *",
+            "  open model: intended 100.0 req/s, sent * req/s, late starts: *",
+        ]
+    )
     result.stdout.fnmatch_lines(["  shape: ramp, 6 users, 20 users/s spawn rate, 1 s | took *"])
     bursts = json.loads(out.read_text())["bursts"]
     assert [b["shape"]["kind"] for b in bursts] == ["rate", "ramp", "rate", "ramp", "rate", "ramp"]
