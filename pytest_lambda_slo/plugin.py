@@ -295,7 +295,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if path:
         from .report import write_json
 
-        write_json(path, state.records)
+        try:
+            write_json(path, state.records)
+        except OSError as exc:  # hooks outside a test never raise: say it in the summary
+            state.json_error = f"--lambda-slo-json={path!r} could not be written: {exc}"
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -315,5 +318,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         for line in render_report(records):
             terminalreporter.write_line(line)
     path = config.getoption("lambda_slo_json")
-    if path and state.records:
+    if state.json_error:
+        terminalreporter.write_line(f"lambda-slo: ERROR: {state.json_error}", red=True)
+    elif path and state.records:
         terminalreporter.write_line(f"lambda-slo: {len(state.records)} run(s) written to {path}")

@@ -27,6 +27,7 @@ class SessionState:
     settings: Settings
     records: list[tuple[str, BurstResult]] = field(default_factory=list)
     ini_budgets: dict[str, float] = field(default_factory=dict)
+    json_error: str | None = None
     requests_used: int = 0
     load_time_used_s: float = 0.0
 
