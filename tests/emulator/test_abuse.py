@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 from emulator_helpers import call
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pytest_lambda_slo.emulator import Emulator
 
@@ -136,6 +138,42 @@ def test_client_that_hangs_up_mid_request(emu: Emulator) -> None:
         sock.sendall(b"POST /url/f/ HTTP/1.1\r\nContent-Length: 1000\r\n\r\npartial")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     # Both were dropped without an answer; still_up checks the emulator carries on.
+
+
+VALID = b"POST /url/f/ HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+
+
+@st.composite
+def mangled_requests(draw: st.DrawFn) -> bytes:
+    """A valid request with bytes replaced, inserted or cut, or plain random bytes."""
+    if draw(st.booleans()):
+        return draw(st.binary(max_size=300))
+    data = bytearray(VALID)
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(data)))
+        junk = draw(st.binary(min_size=0, max_size=8))
+        cut = draw(st.integers(0, 4))
+        data[at : at + cut] = junk
+    return bytes(data)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=mangled_requests())
+def test_any_bytes_get_an_http_answer_or_a_close(emu: Emulator, data: bytes) -> None:
+    """Fuzz: whatever arrives, the emulator answers in HTTP/1.1 or closes; it never dies."""
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=10) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)  # an incomplete request then ends at EOF
+        response = b""
+        try:
+            while chunk := sock.recv(65536):
+                response += chunk
+        except ConnectionResetError:
+            pass  # closed with unread bytes: a reset is a close too
+    assert response == b"" or response.startswith(b"HTTP/1.1 ")
+    assert b"x-amzn-errortype: ServiceException" not in response  # no handler blew up
 
 
 # -- oversized payloads ------------------------------------------------------------------------
