@@ -253,12 +253,21 @@ class LambdaSLO:
         workers: object,
         think_time: object,
     ) -> dict[str, Any]:
+        n_users = parse_count(users, name="users", minimum=1)
+        rate = parse_positive_number(spawn_rate, name="spawn_rate")
+        duration_s = _duration(duration, "duration")
+        if n_users > int(rate * duration_s) + 1:
+            raise ConfigError(
+                f"users={n_users} cannot all start: at spawn_rate={rate:g}/s only "
+                f"{int(rate * duration_s) + 1} start within duration={duration_s:g}s; raise "
+                "spawn_rate or duration, or lower users"
+            )
         return {
             "kind": "ramp",
             "think_time": parse_duration(think_time, name="think_time"),
-            "users": parse_count(users, name="users", minimum=1),
-            "spawn_rate": parse_positive_number(spawn_rate, name="spawn_rate"),
-            "duration": _duration(duration, "duration"),
+            "users": n_users,
+            "spawn_rate": rate,
+            "duration": duration_s,
             "timeout": _duration(timeout, "timeout"),
             "deadline": _optional_duration(deadline, "deadline"),
             "workers": self._workers(workers),
@@ -275,7 +284,7 @@ class LambdaSLO:
 
     # running ---------------------------------------------------------------------------
     def _engine_kwargs(self, shape: dict[str, Any]) -> dict[str, Any]:
-        kwargs = {k: v for k, v in shape.items() if k != "kind"}
+        kwargs = {k: v for k, v in shape.items() if k not in ("kind", "deadline_capped")}
         if kwargs.get("workers") == 1:
             kwargs.pop("workers")  # the single-process default
         # The session's load-time cap bounds every run: its deadline never reaches past it.
@@ -284,6 +293,7 @@ class LambdaSLO:
             kwargs.get("deadline") is None or kwargs["deadline"] > remaining
         ):
             kwargs["deadline"] = max(remaining, 0.001)
+            shape["deadline_capped"] = round(kwargs["deadline"], 3)  # said in the report
         return kwargs
 
     def _run_sync(self, fn_name: str, plan: tuple[Target, dict[str, Any]], force_cold: bool):

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 INVOKE_FORMS = (
     "'lambda:NAME', 'lambda:NAME:QUALIFIER', or an ARN "
-    "'arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]'"
+    "'arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]' (ACCOUNT: 12 digits)"
 )
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 _SUCCESS_STATUS = {"RequestResponse": 200, "Event": 202, "DryRun": 204}

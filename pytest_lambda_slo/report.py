@@ -105,6 +105,11 @@ def render_burst(test_id: str, result: BurstResult) -> list[str]:
         f"  shape: {_shape_text(result.shape)} | took {result.duration:.2f}s, "
         f"{result.rps:.1f} req/s"
     )
+    if result.shape.get("deadline_capped") is not None:
+        lines.append(
+            f"  deadline cut to {result.shape['deadline_capped']:g}s: what was left of "
+            "lambda_slo_max_load_time"
+        )
     serialised = result.extras.get("xdist_serialised")
     if serialised:
         lines.append(

@@ -79,6 +79,11 @@ def parse_url(url: object) -> ParsedURL:
     except ValueError as exc:
         raise ConfigError(f"target URL {shown!r} is not valid ({exc}); use {URL_FORMS}") from None
     scheme = parts.scheme.lower()
+    if not scheme or "://" not in url:
+        raise ConfigError(
+            f"target URL {shown!r} has no scheme; did you mean 'https://{shown.strip()}'? "
+            f"(use {URL_FORMS})"
+        )
     if scheme not in ("http", "https"):
         raise ConfigError(
             f"target URL {shown!r} has unsupported scheme {scheme!r}; use {URL_FORMS}"

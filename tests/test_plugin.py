@@ -351,6 +351,10 @@ def test_session_load_time_cap_bounds_a_run(
     result = pytester.runpytest(*ISOLATED)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*LoadAborted: * would pass the session's load-time cap *"])
+    report = pytester.runpytest(*ISOLATED, "--lambda-slo-report", "-k", "test_long")
+    report.stdout.fnmatch_lines(
+        ["  deadline cut to 0.5s: what was left of lambda_slo_max_load_time"]
+    )
 
 
 SHAPES = """
@@ -407,6 +411,14 @@ def test_rate_and_ramp_shapes(pytester: pytest.Pytester, target_env: Emulator) -
         ("rate(URL, rps=5, duration='soon')", "duration='soon' is not a valid duration"),
         ("ramp(URL, users=0, spawn_rate=1, duration='1s')", "users=0 is not valid"),
         ("burst(URL, requests=5, concurrency=1, workers=0)", "workers=0 is not valid; use a whole"),
+        (
+            "ramp(URL, users=100, spawn_rate=1, duration='10s')",
+            "users=100 cannot all start: at spawn_rate=1/s only 11 start within duration=10s",
+        ),
+        (
+            "burst('example.com/x', requests=1, concurrency=1)",
+            "target URL 'example.com/x' has no scheme; did you mean 'https://example.com/x'?",
+        ),
     ],
 )
 def test_bad_shape_parameters(pytester: pytest.Pytester, call: str, message: str) -> None:
