@@ -94,16 +94,19 @@ def _shape_text(shape: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _wrapped(text: str) -> list[str]:
+    """A long header line wrapped at 80 columns, continuation lines indented."""
+    return textwrap.wrap(
+        text, WIDTH, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False
+    )
+
+
 def render_burst(test_id: str, result: BurstResult) -> list[str]:
     """The report block of one run, at most 80 columns wide."""
     lines = [f"{test_id}"]
-    lines += textwrap.wrap(
-        f"target: {result.target}", WIDTH, initial_indent="  ", subsequent_indent="    ",
-        break_on_hyphens=False,
-    )  # fmt: skip
-    lines.append(
-        f"  shape: {_shape_text(result.shape)} | took {result.duration:.2f}s, "
-        f"{result.rps:.1f} req/s"
+    lines += _wrapped(f"target: {result.target}")
+    lines += _wrapped(
+        f"shape: {_shape_text(result.shape)} | took {result.duration:.2f}s, {result.rps:.1f} req/s"
     )
     if result.shape.get("deadline_capped") is not None:
         lines.append(
