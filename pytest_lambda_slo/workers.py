@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import ConfigError, LambdaSLOError
+from .procs import reap
 from .recorder import Measurements
 from .units import parse_count
 
@@ -135,16 +136,10 @@ class _Worker:
         self.stop()
         proc = self.proc
         try:
-            proc.wait(timeout=STOP_WAIT_S)
+            proc.wait(timeout=STOP_WAIT_S)  # it was asked to stop: give it time to finish
         except subprocess.TimeoutExpired:
-            proc.terminate()
-            try:
-                proc.wait(timeout=2.0)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+            pass
+        reap(proc, grace_s=2.0)
         self.stderr.close()
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ConfigError, LambdaSLOError
+from ..procs import reap
 from .cli import READY_KEY, SIGV4_ENV
 from .config import EmulatorConfig, FunctionConfig, parse_function_spec, parse_log_level
 
@@ -154,15 +155,7 @@ class Emulator:
         """Terminate and reap the child; close its pipes. Safe to call twice."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+            reap(proc, grace_s=10.0)
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
