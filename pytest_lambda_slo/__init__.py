@@ -5,7 +5,14 @@ from __future__ import annotations
 from .budgets import BUDGETS, Verdict
 from .cost import estimate_cost
 from .emulator import Emulator, FunctionConfig
-from .errors import ConfigError, LambdaSLOError, LoadAborted, MissingExtraError, SLOViolation
+from .errors import (
+    ConfigError,
+    LambdaSLOError,
+    LoadAborted,
+    MissingExtraError,
+    SaturationWarning,
+    SLOViolation,
+)
 from .fixture import LambdaSLO
 from .invoke import InvokeTarget
 from .recorder import Measurements
@@ -29,6 +36,7 @@ __all__ = [
     "MissingExtraError",
     "Response",
     "SLOViolation",
+    "SaturationWarning",
     "Verdict",
     "estimate_cost",
 ]

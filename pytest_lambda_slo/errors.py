@@ -32,3 +32,7 @@ class SLOViolation(AssertionError):
     def __init__(self, message: str, verdicts: list | None = None) -> None:
         super().__init__(message)
         self.verdicts = list(verdicts or [])
+
+
+class SaturationWarning(UserWarning):
+    """The load generator was saturated; budgets were judged anyway (saturation = warn)."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .errors import ConfigError, LoadAborted
+from .errors import ConfigError, LoadAborted, SaturationWarning
 from .locks import target_lock
 from .result import BurstResult
 from .session import SessionState, assess_saturation
@@ -393,6 +394,8 @@ class LambdaSLO:
             saturation_policy=self._state.settings.saturation_policy,
             extras=extras,
         )
+        if result.saturated and result.saturation_policy == "warn":
+            warnings.warn(SaturationWarning(result.saturation_note), stacklevel=4)
         self._state.account(result, time.monotonic() - extras.pop("_started", time.monotonic()))
         self.results.append(result)
         return result

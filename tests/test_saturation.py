@@ -56,8 +56,11 @@ def test_starved_generator_fails_the_budget_with_an_explanation(
 def test_warn_policy_judges_anyway_but_reports_it(pytester: pytest.Pytester, fast_url: str) -> None:
     pytester.makeini("[pytest]\nlambda_slo_saturation = warn\n")
     pytester.makepyfile(test_sat=STARVED)
-    result = pytester.runpytest(
+    # A subprocess: this suite turns warnings into errors, a user's does not.
+    result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "-p", "no:benchmark", "--lambda-slo-report"
     )
-    result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["  LOAD GENERATOR SATURATED: *"])
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(
+        ["*SaturationWarning: the load generator was saturated*", "  LOAD GENERATOR SATURATED: *"]
+    )
