@@ -212,7 +212,6 @@ class HttpConnection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._chunks: list[bytes] = []
         self._body_len = 0
-        self._until_close = False  # body delimited by the end of the connection
 
     # asyncio.Protocol ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -248,7 +247,7 @@ class HttpConnection(asyncio.Protocol):
             self._finish("connection_reset", None)
         elif not self._began:
             self._finish("connection_closed", None)
-        elif self._until_close and self._status:
+        elif self._status and self._delimited_by_close():
             self._complete(perf_counter_ns())
         else:
             self._finish("truncated_body", None)
@@ -269,12 +268,6 @@ class HttpConnection(asyncio.Protocol):
         self._status = status
         if self._head:
             self._complete(perf_counter_ns())
-            return
-        if status not in (204, 304):
-            names = {name.lower() for name, _ in self._headers}
-            self._until_close = b"content-length" not in names and (
-                b"transfer-encoding" not in names
-            )
 
     def on_body(self, body: bytes) -> None:
         if self._waiter is None:
@@ -311,7 +304,6 @@ class HttpConnection(asyncio.Protocol):
         self._headers = []
         self._chunks = []
         self._body_len = 0
-        self._until_close = False
         if head or self._head:
             # A HEAD response announces a body it does not send, so the parser that read it
             # still waits for that body: HEAD responses and whatever follows get a fresh one.
@@ -336,6 +328,16 @@ class HttpConnection(asyncio.Protocol):
         result = self._finish(kind, None)
         self.close()
         return result
+
+    def _delimited_by_close(self) -> bool:
+        """The final response's body ends with the connection: no length, not chunked.
+
+        Only asked when the connection drops mid-response, so no request pays for the scan.
+        """
+        if self._status in (204, 304):
+            return False
+        names = {name.lower() for name, _ in self._headers}
+        return b"content-length" not in names and b"transfer-encoding" not in names
 
     def _response(self, truncated: bool = False) -> Response:
         content = b"".join(self._chunks)

@@ -209,6 +209,8 @@ def test_body_delimited_by_close(server: HttpServer) -> None:
     measurements, _ = run_burst(target, requests=4, concurrency=2, timeout=10)
     assert measurements.ok == 4
     assert seen == {b"until the end"}
+    assert measurements.bytes_received == 4 * len(b"until the end")
+    assert server.connections == 4  # the body ended with its connection: a new one each time
 
 
 def test_content_length_body_and_statuses(server: HttpServer) -> None:
