@@ -24,6 +24,7 @@ _monotonic = time.monotonic
 _APIGW_500 = b'{"message": "Internal server error"}'
 _APIGW_429 = b'{"message":"Too Many Requests"}'
 _URL_502 = b'{"Message":"Internal Server Error"}'
+_API_PREFIXES = (b"/2015-03-31/functions/", b"/2017-10-31/functions/", b"/2019-09-30/functions/")
 # Called when a handler finishes: (invocation, error kind or None, handler seconds).
 Done = Callable[[Invocation, "str | None", float], None]
 
@@ -109,9 +110,7 @@ class EmulatorApp:
             return
         if path.startswith(b"/apigw/"):
             self._apigw(req, conn, path)
-        elif path.startswith((b"/2015-03-31/functions/", b"/2017-10-31/functions/")):
-            self.api.handle(req, conn, path, query)
-        elif path.startswith(b"/2019-09-30/functions/"):
+        elif path.startswith(_API_PREFIXES):
             self.api.handle(req, conn, path, query)
         elif path.rstrip(b"/") == b"/2015-03-31/functions" and req.method == b"GET":
             self.api.list_functions(req, conn)
@@ -267,9 +266,10 @@ class EmulatorApp:
     # Function URL: /url/{name}/...
     def _function_url(self, req: Request, conn: Connection, path: bytes) -> None:
         end = path.find(b"/", 5)
-        fn = self.model.by_bytes.get(path[5:] if end < 0 else path[5:end])
+        raw = path[5:] if end < 0 else path[5:end]
+        fn = self.model.by_bytes.get(raw)
         if fn is None:
-            self.function_missing(req, conn, unquote(path[5:end].decode("latin-1")))
+            self.function_missing(req, conn, unquote(raw.decode("latin-1")))
             return
         now = _monotonic()
         if fn.url_rate is not None and not fn.url_rate.take(now):

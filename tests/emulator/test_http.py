@@ -92,6 +92,9 @@ def test_unknown_path_and_function_are_aws_shaped_404(emu):
     assert "message" in json.loads(body)
     status, headers, _ = call(emu, "GET", "/url/ghost/")
     assert status == 404 and headers["x-amzn-errortype"] == "ResourceNotFoundException"
+    # Without a trailing slash the message still names the whole function.
+    status, _, body = call(emu, "GET", "/url/ghost")
+    assert status == 404 and json.loads(body)["message"].endswith(":function:ghost")
 
 
 def test_bad_invoke_payload_is_400(emu):
