@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 from ..errors import ConfigError
 from .config import (
     DISTRIBUTION_FORMS,
+    EMULATOR_KEYS,
     FUNCTION_KEYS,
     PROFILES,
     EmulatorConfig,
@@ -82,23 +83,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         file_options, file_functions = load_toml(args.config)
         options.update(file_options)
         functions.update((f.name, f) for f in file_functions)
-    cli = {
-        key: getattr(args, key)
-        for key in (
-            "host",
-            "port",
-            "require_sigv4",
-            "account_concurrency",
-            "scaling",
-            "burst",
-            "update_delay",
-            "max_payload",
-            "region",
-            "account_id",
-            "seed",
-        )
-        if getattr(args, key) is not None
-    }
+    # The argparse dests are the EmulatorConfig option names.
+    cli = {key: getattr(args, key) for key in EMULATOR_KEYS if getattr(args, key) is not None}
     if "require_sigv4" not in cli and os.environ.get(SIGV4_ENV):
         cli["require_sigv4"] = os.environ[SIGV4_ENV]
     options.update(parse_emulator_options(cli))

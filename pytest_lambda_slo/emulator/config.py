@@ -6,7 +6,7 @@ import math
 import random
 import re
 import sys
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -323,16 +323,6 @@ def parse_function_spec(spec: str | FunctionConfig) -> FunctionConfig:
     return build_function(name, options)
 
 
-def with_overrides(config: FunctionConfig, **options: object) -> FunctionConfig:
-    """A copy of ``config`` with raw options parsed and applied (profile not re-applied)."""
-    values = {}
-    for key, raw in options.items():
-        if key not in _PARSERS or key == "profile":
-            raise ConfigError(f"unknown function key {key!r}; use one of: {', '.join(_KEYS)}")
-        values[key] = _PARSERS[key](raw, name=key)
-    return replace(config, **values)
-
-
 @dataclass(frozen=True)
 class EmulatorConfig:
     """Server-wide settings: where to listen, account limits, scaling and front-door rules."""
@@ -464,7 +454,5 @@ def load_toml(path: str | Path) -> tuple[dict[str, Any], list[FunctionConfig]]:
     for name, options in functions.items():
         if not isinstance(options, dict):
             raise ConfigError(f"config file {str(path)!r}: functions.{name} must be a table")
-        if not _NAME_RE.match(name):
-            raise ConfigError(f"function name {name!r} is not valid; use letters, digits, -, _")
         configs.append(build_function(name, options))
     return parse_emulator_options(emulator), configs

@@ -17,7 +17,13 @@ from typing import IO, Any
 from ..errors import ConfigError, LambdaSLOError
 from ..procs import reap
 from .cli import READY_KEY, SIGV4_ENV
-from .config import EmulatorConfig, FunctionConfig, parse_function_spec, parse_log_level
+from .config import (
+    EmulatorConfig,
+    FunctionConfig,
+    parse_emulator_options,
+    parse_function_spec,
+    parse_log_level,
+)
 
 
 class Emulator:
@@ -45,8 +51,6 @@ class Emulator:
             functions = [functions]
         configs = tuple(parse_function_spec(f) for f in functions)
         # Validate here so bad input raises ConfigError in the caller, not in the child.
-        from .config import parse_emulator_options
-
         options = parse_emulator_options(
             {
                 "host": host,

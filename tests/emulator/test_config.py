@@ -137,3 +137,6 @@ def test_toml_errors_name_the_file_and_value(tmp_path):
     path.write_text("[emulator]\nspeed = 3\n")
     with pytest.raises(ConfigError, match="unknown emulator option 'speed'"):
         load_toml(path)
+    path.write_text('[functions."bad name"]\nduration = "1ms"\n')
+    with pytest.raises(ConfigError, match="function name 'bad name' is not valid"):
+        load_toml(path)
