@@ -34,11 +34,18 @@ CLOSE_GRACE_S = 0.5
 # for the engine to stop after a cancellation.
 _POLL_S = 0.005
 _STOP_WAIT_S = 5.0
+# Errors that still have a latency: the response was cut at the cap, or it never came.
+_TIMED_ERRORS = ("body_too_large", "timeout")
 
 
 def split(total: int, index: int, parts: int) -> int:
     """Part ``index`` of ``total`` cut into ``parts`` near-equal whole parts (they sum to it)."""
     return total // parts + (1 if index < total % parts else 0)
+
+
+def highest_us_for(timeout_s: float, deadline_s: float) -> int:
+    """A shape's histogram range: latencies reach the timeout, in-flight time the deadline."""
+    return int((max(timeout_s, deadline_s) + 1.0) * 1_000_000)
 
 
 @dataclass
@@ -110,8 +117,7 @@ class BurstParams:
 
     @property
     def highest_us(self) -> int:
-        # Latencies reach the timeout, in-flight time reaches the deadline: cover both.
-        return int((max(self.timeout_s, self.deadline_s) + 1.0) * 1_000_000)
+        return highest_us_for(self.timeout_s, self.deadline_s)
 
 
 def validate_burst(
@@ -271,18 +277,11 @@ class Engine:
     def _record(self, result: Result, intended_ns: int | None) -> None:
         self._last_done_ns = result.t_end
         error = result.error
-        latency: int | None = result.latency_ns
-        if intended_ns is not None:
-            latency = result.t_end - intended_ns
-        if error is None:
-            outcome = self.prepared.classify(result.response, None, latency)
-        elif error == "body_too_large":
-            outcome = self.prepared.classify(result.response, error, latency)
-        elif error == "timeout":
-            outcome = self.prepared.classify(None, error, latency)
-        else:
-            # The request failed without a response: no latency to record.
-            outcome = self.prepared.classify(None, error, None)
+        latency: int | None = None  # a request that failed without a response has none
+        if error is None or error in _TIMED_ERRORS:
+            latency = result.latency_ns if intended_ns is None else result.t_end - intended_ns
+        # result.response is None for every error but body_too_large (the capped response).
+        outcome = self.prepared.classify(result.response, error, latency)
         if intended_ns is not None and outcome.latency_ns is not None:
             outcome.uncorrected_ns = result.latency_ns
         self.measurements.record(outcome)

@@ -14,7 +14,15 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .engine import DEADLINE_SLACK_S, Engine, RunInfo, Slot, _cancel_all, split
+from .engine import (
+    DEADLINE_SLACK_S,
+    Engine,
+    RunInfo,
+    Slot,
+    _cancel_all,
+    highest_us_for,
+    split,
+)
 from .errors import ConfigError
 from .recorder import Measurements
 from .units import parse_count, parse_duration, parse_positive_number
@@ -91,7 +99,7 @@ class RateParams:
     @property
     def highest_us(self) -> int:
         # Latency from the intended start can reach the deadline (a request queued early on).
-        return int((max(self.timeout_s, self.deadline_s) + 1.0) * 1_000_000)
+        return highest_us_for(self.timeout_s, self.deadline_s)
 
     @property
     def engine_class(self) -> type[Engine]:
@@ -276,7 +284,7 @@ class RampParams:
 
     @property
     def highest_us(self) -> int:
-        return int((max(self.timeout_s, self.deadline_s) + 1.0) * 1_000_000)
+        return highest_us_for(self.timeout_s, self.deadline_s)
 
     @property
     def engine_class(self) -> type[Engine]:

@@ -232,6 +232,7 @@ def test_body_over_the_cap_is_body_too_large(server: HttpServer) -> None:
     assert all(len(body) == 1000 for body in seen)  # buffered up to the cap, no further
     assert measurements.bytes_received > 3 * 1000  # bytes past the cap are counted
     assert server.connections == 3  # the connection is dropped each time
+    assert measurements.hist("all").count == 3  # a capped response still has its latency
 
 
 # -- error kinds ----------------------------------------------------------------------------------
