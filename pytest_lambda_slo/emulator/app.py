@@ -281,6 +281,7 @@ class EmulatorApp:
             head = error_head("TooManyRequestsException", b"retry-after: 1\r\n")
             self.reply(req, conn, fn, 429, head, body)
             return
+        door = self.doors[fn]
 
         def done(inv: Invocation, error: str | None, _s: float) -> None:
             rid = self.request_id().encode()
@@ -288,7 +289,6 @@ class EmulatorApp:
                 head = error_head("ServiceException", b"x-amzn-requestid: " + rid + b"\r\n")
                 self.reply(req, conn, fn, 502, head, _URL_502)
                 return
-            door = self.doors[fn]
             head = (door.cold_head if inv.cold else door.warm_head) + b"x-amzn-requestid: "
             self.reply(req, conn, fn, 200, head + rid + b"\r\n", door.body)
 
@@ -317,13 +317,13 @@ class EmulatorApp:
             head = error_head("InternalServerErrorException", extra)
             self.reply(req, conn, fn, 500, head, _APIGW_500)
             return
+        door = self.doors[fn]
 
         def done(inv: Invocation, error: str | None, _s: float) -> None:
             if error is not None:
                 head = error_head("InternalServerErrorException", extra)
                 self.reply(req, conn, fn, 502, head, _APIGW_500)
                 return
-            door = self.doors[fn]
             head = (door.cold_head if inv.cold else door.warm_head) + extra
             self.reply(req, conn, fn, 200, head, door.body)
 

@@ -111,16 +111,16 @@ class LambdaApi:
                 return
         version = qualifier if qualifier and qualifier.isdigit() else "$LATEST"
         rid = app.request_id()
-        head = f"x-amzn-requestid: {rid}\r\nx-amz-executed-version: {version}\r\n".encode()
+        rid_line = f"x-amzn-requestid: {rid}\r\n".encode()
         if invocation_type == "DryRun":
-            app.reply(req, conn, fn, 204, b"x-amzn-requestid: " + rid.encode() + b"\r\n", b"")
+            app.reply(req, conn, fn, 204, rid_line, b"")
             return
         result = app.start_invocation(fn, time.monotonic())
         if invocation_type == "Event":
             # Lambda queues the event; a throttle is retried internally, never shown.
             if result.__class__ is not str:
                 app.execute(result, None)  # type: ignore[arg-type]
-            app.reply(req, conn, fn, 202, b"x-amzn-requestid: " + rid.encode() + b"\r\n", b"")
+            app.reply(req, conn, fn, 202, rid_line, b"")
             return
         if result.__class__ is str:
             reason = wire_reason(result)  # type: ignore[arg-type]
@@ -132,10 +132,11 @@ class LambdaApi:
                     "retryAfterSeconds": "1",
                 }
             )
-            extra = f"retry-after: 1\r\nx-amzn-requestid: {rid}\r\n".encode()
+            extra = b"retry-after: 1\r\n" + rid_line
             app.reply(req, conn, fn, 429, error_head("TooManyRequestsException", extra), body)
             return
         tail = (req.header(b"x-amz-log-type") or b"").lower() == b"tail"
+        head = rid_line + f"x-amz-executed-version: {version}\r\n".encode()
 
         def done(inv: Invocation, error: str | None, handler_s: float) -> None:
             extra = head
@@ -294,8 +295,7 @@ class LambdaApi:
                 "ReservedConcurrentExecutions must be a whole number >= 0",
             )
             return
-        others = sum(f.config.reserved or 0 for f in app.model.functions.values() if f is not fn)
-        unreserved = app.config.account_concurrency - others - value
+        unreserved = app.model.unreserved_limit + (fn.config.reserved or 0) - value
         floor = app.model.min_unreserved()
         if unreserved < floor:
             self._bad_request(

@@ -62,15 +62,11 @@ class Request:
 
 
 class App(Protocol):
+    handler_errors: int  # handler exceptions, shown in /_emulator/stats
+
     def handle(self, request: Request, conn: Connection) -> None: ...
 
     def on_parse_error(self) -> None: ...
-
-
-def handler_failed(app: object) -> None:
-    """Count a handler exception on the app (shown in /_emulator/stats)."""
-    if hasattr(app, "handler_errors"):
-        app.handler_errors += 1  # type: ignore[attr-defined]
 
 
 class Connection(asyncio.Protocol):
@@ -243,7 +239,7 @@ class Connection(asyncio.Protocol):
                     self._app.handle(req, self)
                 except Exception:
                     log.exception("handler failed")
-                    handler_failed(self._app)
+                    self._app.handler_errors += 1
                     if self._current is req:
                         self.send_error_500(req)
             if self._paused and len(queue) < _MAX_QUEUED // 2 and self._transport is not None:

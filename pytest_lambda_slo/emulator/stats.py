@@ -120,8 +120,6 @@ def _hist(histogram: Histogram) -> dict[str, Any]:
     }
 
 
-def new_stats(t0: float | None = None) -> FunctionStats:
+def new_stats(t0: float) -> FunctionStats:
     """Fresh stats whose second 0 is ``t0`` (monotonic clock)."""
-    now = time.monotonic()
-    start = now if t0 is None else t0
-    return FunctionStats(start, time.time() - (now - start))
+    return FunctionStats(t0, time.time() - (time.monotonic() - t0))
