@@ -7,48 +7,56 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import ConfigError, LoadAborted, SaturationWarning
 from .locks import target_lock
+from .recorder import Measurements
 from .result import BurstResult
 from .session import SessionState, assess_saturation
 from .targets import Target, as_target
-from .units import parse_count, parse_duration, parse_positive_number
+from .workers import parse_workers
 
 DEFAULT_TIMEOUT = "30s"
-_AUTO = "auto"
+# What the report and the JSON show of each shape's validated parameters.
+_SHAPE_FIELDS = {
+    "burst": ("requests", "concurrency", "duration_s"),
+    "rate": ("rps", "duration_s", "max_in_flight"),
+    "ramp": ("users", "spawn_rate", "duration_s", "think_time_s"),
+}
 
 
-def parse_workers(value: object, *, name: str = "workers") -> int:
-    """``N`` (>= 1) or ``"auto"`` (one per CPU core)."""
-    if isinstance(value, str) and value.strip().lower() == _AUTO:
-        return max(os.cpu_count() or 1, 1)
-    try:
-        return parse_count(value, name=name, minimum=1)
-    except ConfigError:
-        raise ConfigError(
-            f"{name}={value!r} is not valid; use a whole number >= 1 or 'auto'"
-        ) from None
+@dataclass(frozen=True)
+class _Plan:
+    """A run checked before any load is fired: the target, the engine's params, workers."""
+
+    target: Target
+    params: Any  # engine.BurstParams, shapes.RateParams or shapes.RampParams
+    workers: int
+
+    def shape(self) -> dict[str, Any]:
+        params = self.params
+        fields = {key: getattr(params, key) for key in _SHAPE_FIELDS[params.kind]}
+        return {
+            "kind": params.kind,
+            **{key: value for key, value in fields.items() if value is not None},
+            "timeout_s": params.timeout_s,
+            "deadline_s": params.deadline_s,
+            "workers": self.workers,
+        }
 
 
-def _duration(value: object, name: str) -> float:
-    return parse_duration(value, name=name, allow_zero=False)
+def _validator(kind: str) -> Callable[..., Any]:
+    # The engine's own validation: one place parses shapes and computes their deadline.
+    from . import engine, shapes
 
-
-def _optional_duration(value: object | None, name: str) -> float | None:
-    return None if value is None else _duration(value, name)
-
-
-def default_deadline(shape: dict[str, Any]) -> float:
-    """The engine's overall deadline for a shape: the worst case it may run for."""
-    if shape.get("deadline") is not None:
-        return float(shape["deadline"])
-    timeout = float(shape["timeout"])
-    if shape.get("duration") is not None:
-        return float(shape["duration"]) + timeout + 5.0
-    waves = -(-int(shape["requests"]) // int(shape["concurrency"]))
-    return timeout * waves + 5.0
+    validators: dict[str, Callable[..., Any]] = {
+        "burst": engine.validate_burst,
+        "rate": shapes.validate_rate,
+        "ramp": shapes.validate_ramp,
+    }
+    return validators[kind]
 
 
 class LambdaSLO:
@@ -80,8 +88,9 @@ class LambdaSLO:
         """Fire ``requests`` requests with at most ``concurrency`` in flight (like hey -n -c)."""
         __tracebackhide__ = True  # bad input is the caller's line, not a plugin traceback
         plan = self._plan(
-            self._burst_shape, target, requests, concurrency, timeout, deadline, duration, workers
-        )
+            "burst", target, workers, requests=requests, concurrency=concurrency,
+            timeout=timeout, deadline=deadline, duration=duration,
+        )  # fmt: skip
         return self._run_sync("run_burst", plan, force_cold)
 
     async def aburst(
@@ -99,9 +108,10 @@ class LambdaSLO:
         """The async twin of :meth:`burst` (anyio: asyncio and trio backends)."""
         __tracebackhide__ = True
         plan = self._plan(
-            self._burst_shape, target, requests, concurrency, timeout, deadline, duration, workers
-        )
-        return await self._run_async("arun_burst", plan, force_cold)
+            "burst", target, workers, requests=requests, concurrency=concurrency,
+            timeout=timeout, deadline=deadline, duration=duration,
+        )  # fmt: skip
+        return await self._run_async(plan, force_cold)
 
     def rate(
         self,
@@ -122,8 +132,9 @@ class LambdaSLO:
         """
         __tracebackhide__ = True
         plan = self._plan(
-            self._rate_shape, target, rps, duration, timeout, max_in_flight, deadline, workers
-        )
+            "rate", target, workers, rps=rps, duration=duration, timeout=timeout,
+            max_in_flight=max_in_flight, deadline=deadline,
+        )  # fmt: skip
         return self._run_sync("run_rate", plan, force_cold)
 
     async def arate(
@@ -141,9 +152,10 @@ class LambdaSLO:
         """The async twin of :meth:`rate`."""
         __tracebackhide__ = True
         plan = self._plan(
-            self._rate_shape, target, rps, duration, timeout, max_in_flight, deadline, workers
-        )
-        return await self._run_async("arun_rate", plan, force_cold)
+            "rate", target, workers, rps=rps, duration=duration, timeout=timeout,
+            max_in_flight=max_in_flight, deadline=deadline,
+        )  # fmt: skip
+        return await self._run_async(plan, force_cold)
 
     def ramp(
         self,
@@ -165,8 +177,8 @@ class LambdaSLO:
         """
         __tracebackhide__ = True
         plan = self._plan(
-            self._ramp_shape, target, users, spawn_rate, duration, timeout, deadline, workers,
-            think_time,
+            "ramp", target, workers, users=users, spawn_rate=spawn_rate, duration=duration,
+            timeout=timeout, deadline=deadline, think_time=think_time,
         )  # fmt: skip
         return self._run_sync("run_ramp", plan, force_cold)
 
@@ -186,148 +198,59 @@ class LambdaSLO:
         """The async twin of :meth:`ramp`."""
         __tracebackhide__ = True
         plan = self._plan(
-            self._ramp_shape, target, users, spawn_rate, duration, timeout, deadline, workers,
-            think_time,
+            "ramp", target, workers, users=users, spawn_rate=spawn_rate, duration=duration,
+            timeout=timeout, deadline=deadline, think_time=think_time,
         )  # fmt: skip
-        return await self._run_async("arun_ramp", plan, force_cold)
+        return await self._run_async(plan, force_cold)
 
-    # shape parsing: (engine keyword arguments, shape fields for the report) -------------
-    def _workers(self, workers: object | None) -> int:
-        return self._state.settings.workers if workers is None else parse_workers(workers)
-
-    def _burst_shape(
-        self,
-        requests: object,
-        concurrency: object,
-        timeout: object,
-        deadline: object,
-        duration: object,
-        workers: object,
-    ) -> dict[str, Any]:
-        duration_s = _optional_duration(duration, "duration")
-        if requests is None and duration_s is None:
-            raise ConfigError("burst() needs requests=N (a whole number >= 1) or duration='30s'")
-        n = None if requests is None else parse_count(requests, name="requests", minimum=1)
-        c = parse_count(concurrency, name="concurrency", minimum=1)
-        if n is not None and c > n:
-            raise ConfigError(
-                f"concurrency={c} is larger than requests={n}; use concurrency <= requests"
-            )
-        return {
-            "kind": "burst",
-            "requests": n,
-            "concurrency": c,
-            "timeout": _duration(timeout, "timeout"),
-            "deadline": _optional_duration(deadline, "deadline"),
-            "duration": duration_s,
-            "workers": self._workers(workers),
-        }
-
-    def _rate_shape(
-        self,
-        rps: object,
-        duration: object,
-        timeout: object,
-        max_in_flight: object,
-        deadline: object,
-        workers: object,
-    ) -> dict[str, Any]:
-        return {
-            "kind": "rate",
-            "rps": parse_positive_number(rps, name="rps"),
-            "duration": _duration(duration, "duration"),
-            "timeout": _duration(timeout, "timeout"),
-            "max_in_flight": None
-            if max_in_flight is None
-            else parse_count(max_in_flight, name="max_in_flight", minimum=1),
-            "deadline": _optional_duration(deadline, "deadline"),
-            "workers": self._workers(workers),
-        }
-
-    def _ramp_shape(
-        self,
-        users: object,
-        spawn_rate: object,
-        duration: object,
-        timeout: object,
-        deadline: object,
-        workers: object,
-        think_time: object,
-    ) -> dict[str, Any]:
-        n_users = parse_count(users, name="users", minimum=1)
-        rate = parse_positive_number(spawn_rate, name="spawn_rate")
-        duration_s = _duration(duration, "duration")
-        if n_users > int(rate * duration_s) + 1:
-            raise ConfigError(
-                f"users={n_users} cannot all start: at spawn_rate={rate:g}/s only "
-                f"{int(rate * duration_s) + 1} start within duration={duration_s:g}s; raise "
-                "spawn_rate or duration, or lower users"
-            )
-        return {
-            "kind": "ramp",
-            "think_time": parse_duration(think_time, name="think_time"),
-            "users": n_users,
-            "spawn_rate": rate,
-            "duration": duration_s,
-            "timeout": _duration(timeout, "timeout"),
-            "deadline": _optional_duration(deadline, "deadline"),
-            "workers": self._workers(workers),
-        }
-
-    def _plan(
-        self, shape_fn: Callable[..., dict[str, Any]], target: object, *args: object
-    ) -> tuple[Target, dict[str, Any]]:
+    # planning and running -------------------------------------------------------------
+    def _plan(self, kind: str, target: object, workers: object | None, **args: object) -> _Plan:
         __tracebackhide__ = True
         try:
-            return as_target(target), shape_fn(*args)
+            params = _validator(kind)(**args)
+            n_workers = self._state.settings.workers if workers is None else parse_workers(workers)
+            params.check_workers(n_workers)
+            if kind == "ramp":
+                _check_users_can_start(params)
+            return _Plan(as_target(target), params, n_workers)
         except ConfigError as exc:
             raise ConfigError(str(exc)) from None
 
-    # running ---------------------------------------------------------------------------
-    def _engine_kwargs(self, shape: dict[str, Any]) -> dict[str, Any]:
-        kwargs = {k: v for k, v in shape.items() if k not in ("kind", "deadline_capped")}
-        if kwargs.get("workers") == 1:
-            kwargs.pop("workers")  # the single-process default
-        # The session's load-time cap bounds every run: its deadline never reaches past it.
-        remaining = self._state.remaining_load_time_s()
-        if default_deadline(shape) > remaining and (
-            kwargs.get("deadline") is None or kwargs["deadline"] > remaining
-        ):
-            kwargs["deadline"] = max(remaining, 0.001)
-            shape["deadline_capped"] = round(kwargs["deadline"], 3)  # said in the report
-        return kwargs
+    def _capped(self, plan: _Plan, extras: dict[str, Any]) -> Any:
+        """The params with a deadline that never reaches past the session's load-time cap."""
+        remaining = max(self._state.remaining_load_time_s(), 0.001)
+        if plan.params.deadline_s <= remaining:
+            return plan.params
+        extras["deadline_capped"] = round(remaining, 3)  # said in the report
+        return replace(plan.params, deadline_s=remaining)
 
-    def _run_sync(self, fn_name: str, plan: tuple[Target, dict[str, Any]], force_cold: bool):
+    def _run_sync(self, name: str, plan: _Plan, force_cold: bool) -> BurstResult:
         from . import engine
 
-        target, shape = plan
-        with self._guard(target, shape, force_cold) as extras:
+        with self._guard(plan, force_cold) as extras:
             try:
-                measurements, run = getattr(engine, fn_name)(target, **self._engine_kwargs(shape))
-            except (KeyboardInterrupt, LoadAborted) as exc:
-                self._keep_partial(target, shape, extras, exc)
-                raise
-        return self._finish(target, shape, measurements, run, extras)
-
-    async def _run_async(
-        self, fn_name: str, plan: tuple[Target, dict[str, Any]], force_cold: bool
-    ) -> BurstResult:
-        from . import engine
-
-        target, shape = plan
-        with self._guard(target, shape, force_cold) as extras:
-            try:
-                measurements, run = await getattr(engine, fn_name)(
-                    target, **self._engine_kwargs(shape)
+                measurements, run = engine.execute_sync(
+                    name, plan.target, self._capped(plan, extras), plan.workers
                 )
             except BaseException as exc:
-                self._keep_partial(target, shape, extras, exc)
+                self._keep_partial(plan, extras, exc)
                 raise
-        return self._finish(target, shape, measurements, run, extras)
+        return self._finish(plan, measurements, run, extras)
 
-    def _keep_partial(
-        self, target: Target, shape: dict[str, Any], extras: dict[str, Any], exc: BaseException
-    ) -> None:
+    async def _run_async(self, plan: _Plan, force_cold: bool) -> BurstResult:
+        from . import engine
+
+        with self._guard(plan, force_cold) as extras:
+            try:
+                measurements, run = await engine.execute_async(
+                    plan.target, self._capped(plan, extras), plan.workers
+                )
+            except BaseException as exc:
+                self._keep_partial(plan, extras, exc)
+                raise
+        return self._finish(plan, measurements, run, extras)
+
+    def _keep_partial(self, plan: _Plan, extras: dict[str, Any], exc: BaseException) -> None:
         """On Ctrl-C or cancellation keep what was measured, so the report can show it."""
         aborted = exc if isinstance(exc, LoadAborted) else exc.__cause__
         measurements = getattr(aborted, "measurements", None)
@@ -335,17 +258,14 @@ class LambdaSLO:
         if measurements is None or run is None:
             return
         extras["interrupted"] = str(aborted)
-        self._finish(target, shape, measurements, run, extras)
+        self._finish(plan, measurements, run, extras)
 
     @contextlib.contextmanager
-    def _guard(
-        self, target: Target, shape: dict[str, Any], force_cold: bool
-    ) -> Iterator[dict[str, Any]]:
+    def _guard(self, plan: _Plan, force_cold: bool) -> Iterator[dict[str, Any]]:
         """Session caps, the cross-worker target lock and forced cold starts around a run."""
-        requests = shape.get("requests")
-        if shape["kind"] == "rate":
-            requests = int(shape["rps"] * shape["duration"]) + 1
-        self._state.reserve(requests, shape.get("duration"), target.describe())
+        target, params = plan.target, plan.params
+        requests = params.total_requests if params.kind == "rate" else params.requests
+        self._state.reserve(requests, params.duration_s, target.describe())
         extras: dict[str, Any] = {}
         with target_lock(target) as waited:
             worker = os.environ.get("PYTEST_XDIST_WORKER")
@@ -367,29 +287,19 @@ class LambdaSLO:
                 yield extras
 
     def _finish(
-        self,
-        target: Target,
-        shape: dict[str, Any],
-        measurements: Any,
-        run: Any,
-        extras: dict[str, Any],
+        self, plan: _Plan, measurements: Measurements, run: Any, extras: dict[str, Any]
     ) -> BurstResult:
-        run_dict = run.to_dict() if hasattr(run, "to_dict") else dict(run)
-        run_dict.setdefault("workers", shape.get("workers", 1))
+        run_dict = run.to_dict()
         assess_saturation(run_dict, self._state.settings)
-        cost_fn = getattr(target, "estimate_cost", None)
+        cost_fn = getattr(plan.target, "estimate_cost", None)
         if cost_fn is not None and measurements.billed_mb_ms:
             extras["cost"] = cost_fn(measurements)
-        report_shape = {k: v for k, v in shape.items() if v is not None}
-        for key in ("timeout", "deadline", "duration"):
-            if key in report_shape:
-                report_shape[f"{key}_s"] = report_shape.pop(key)
         result = BurstResult(
             measurements=measurements,
             run=run_dict,
-            target=target.describe(),
-            target_info=target.shape_info(),
-            shape=report_shape,
+            target=plan.target.describe(),
+            target_info=plan.target.shape_info(),
+            shape=plan.shape(),
             cold_start_detection=measurements.cold_known > 0,
             saturation_policy=self._state.settings.saturation_policy,
             extras=extras,
@@ -399,3 +309,14 @@ class LambdaSLO:
         self._state.account(result, time.monotonic() - extras.pop("_started", time.monotonic()))
         self.results.append(result)
         return result
+
+
+def _check_users_can_start(params: Any) -> None:
+    """A ramp whose users could never all start within its duration is a mistake."""
+    can_start = int(params.spawn_rate * params.duration_s) + 1
+    if params.users > can_start:
+        raise ConfigError(
+            f"users={params.users} cannot all start: at spawn_rate={params.spawn_rate:g}/s only "
+            f"{can_start} start within duration={params.duration_s:g}s; raise spawn_rate or "
+            "duration, or lower users"
+        )

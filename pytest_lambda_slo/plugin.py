@@ -16,10 +16,11 @@ import pytest
 from .budgets import BUDGET_NAMES, BUDGETS, evaluate, parse_budgets, violation_message
 from .emulator.fixtures import lambda_emulator  # noqa: F401  (registers the fixture)
 from .errors import ConfigError, SLOViolation
-from .fixture import LambdaSLO, parse_workers
+from .fixture import LambdaSLO
 from .result import BurstResult
 from .session import SessionState, Settings
 from .units import parse_count, parse_duration
+from .workers import MAX_WORKERS, parse_workers
 
 STATE_KEY = pytest.StashKey[SessionState]()
 FIXTURE_KEY = pytest.StashKey[LambdaSLO]()
@@ -113,14 +114,22 @@ def _settings(config: pytest.Config) -> Settings:
             allow_zero=False,
         ),
         saturation_policy=policy,
-        workers=parse_workers(
-            config.getoption("lambda_slo_workers") or config.getini("lambda_slo_workers"),
-            name="--lambda-slo-workers",
-        ),
+        workers=_workers_option(config),
         max_loop_lag_s=parse_duration(
             config.getini("lambda_slo_max_loop_lag"), name="lambda_slo_max_loop_lag"
         ),
     )
+
+
+def _workers_option(config: pytest.Config) -> int:
+    value = config.getoption("lambda_slo_workers") or config.getini("lambda_slo_workers")
+    try:
+        return parse_workers(value)
+    except ConfigError:
+        raise ConfigError(
+            f"--lambda-slo-workers={value!r} (or ini lambda_slo_workers) is not valid; use a "
+            f"whole number >= 1 or 'auto' (one per CPU), at most {MAX_WORKERS}"
+        ) from None
 
 
 def _ini_budgets(config: pytest.Config) -> dict[str, float]:

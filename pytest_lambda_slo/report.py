@@ -85,11 +85,11 @@ def _shape_text(shape: dict[str, Any]) -> str:
         ("users", "users"),
         ("spawn_rate", "users/s spawn rate"),
         ("duration_s", "s"),
-        ("think_time", "s think time"),
+        ("think_time_s", "s think time"),
         ("workers", "workers"),
     ):
         value = shape.get(key)
-        if value is not None and not (key in ("workers", "think_time") and value in (0, 1)):
+        if value is not None and not (key in ("workers", "think_time_s") and value in (0, 1)):
             parts.append(f"{value:g} {label}" if isinstance(value, float) else f"{value} {label}")
     return ", ".join(parts)
 
@@ -108,9 +108,9 @@ def render_burst(test_id: str, result: BurstResult) -> list[str]:
     lines += _wrapped(
         f"shape: {_shape_text(result.shape)} | took {result.duration:.2f}s, {result.rps:.1f} req/s"
     )
-    if result.shape.get("deadline_capped") is not None:
+    if result.extras.get("deadline_capped") is not None:
         lines.append(
-            f"  deadline cut to {result.shape['deadline_capped']:g}s: what was left of "
+            f"  deadline cut to {result.extras['deadline_capped']:g}s: what was left of "
             "lambda_slo_max_load_time"
         )
     serialised = result.extras.get("xdist_serialised")

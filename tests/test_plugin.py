@@ -208,7 +208,7 @@ def test_bad_ini_is_a_usage_error(pytester: pytest.Pytester) -> None:
     [
         ("requests=0, concurrency=1", "requests=0 is not valid; use a whole number >= 1"),
         ("requests=5, concurrency=0", "concurrency=0 is not valid; use a whole number >= 1"),
-        ("requests=5, concurrency=10", "concurrency=10 is larger than requests=5"),
+        ("requests=5, concurrency=10", "concurrency=10 is greater than requests=5"),
         ("requests=5, concurrency=1, timeout='-3ms'", "timeout='-3ms' is not a valid duration"),
     ],
 )
