@@ -110,10 +110,10 @@ class EmulatorApp:
             return
         if path.startswith(b"/apigw/"):
             self._apigw(req, conn, path)
+        elif path.rstrip(b"/") == b"/2015-03-31/functions" and req.method == b"GET":
+            self.api.list_functions(req, conn)  # before the prefixes: they match ".../functions/"
         elif path.startswith(_API_PREFIXES):
             self.api.handle(req, conn, path, query)
-        elif path.rstrip(b"/") == b"/2015-03-31/functions" and req.method == b"GET":
-            self.api.list_functions(req, conn)
         else:
             self.not_found(
                 req, conn, "UnknownOperationException", "Unknown path " + path.decode("latin-1")

@@ -97,6 +97,19 @@ def test_unknown_path_and_function_are_aws_shaped_404(emu):
     assert status == 404 and json.loads(body)["message"].endswith(":function:ghost")
 
 
+@pytest.mark.parametrize("path", ["/2015-03-31/functions", "/2015-03-31/functions/"])
+def test_list_functions_with_and_without_the_trailing_slash(emu, path):
+    status, _, body = call(emu, "GET", path)
+    assert status == 200
+    assert [f["FunctionName"] for f in json.loads(body)["Functions"]] == [
+        "web",
+        "plain",
+        "failing",
+        "held",
+        "staged",
+    ]
+
+
 def test_bad_invoke_payload_is_400(emu):
     status, headers, _ = call(emu, "POST", "/2015-03-31/functions/plain/invocations", b"{oops")
     assert status == 400 and headers["x-amzn-errortype"] == "InvalidRequestContentException"
