@@ -62,16 +62,12 @@ def estimate_cost(
             f"architecture={architecture!r} is not valid; use one of {', '.join(ARCHITECTURES)}"
         )
     fallback = False
-    source = PRICE_SOURCE
-    flat = isinstance(prices, Mapping) and ("request" in prices or "gb_second" in prices)
-    if prices is not None and flat:
+    source = PRICE_SOURCE if prices is None else "prices= given by the caller"
+    if isinstance(prices, Mapping) and ("request" in prices or "gb_second" in prices):
         pair = _price_pair(prices, "prices")
-        source = "prices= given by the caller"
         note = "prices given by the caller"
     else:
         table = DEFAULT_PRICES if prices is None else prices
-        if prices is not None:
-            source = "prices= given by the caller"
         if not isinstance(table, Mapping):
             raise ConfigError(f"prices={prices!r} is not valid; use {PRICE_FORMS}")
         used_region = region or ""
@@ -95,7 +91,7 @@ def estimate_cost(
     gbs = gb_seconds(float(billed_mb_ms))
     request_cost = requests * pair["request"]
     compute_cost = gbs * pair["gb_second"]
-    result: dict[str, Any] = {
+    return {
         "currency": "USD",
         "region": region,
         "architecture": architecture,
@@ -110,7 +106,6 @@ def estimate_cost(
         "note": note,
         "fallback_prices": fallback,
     }
-    return result
 
 
 def _price_pair(value: object, name: str) -> dict[str, float]:

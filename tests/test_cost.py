@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from pytest_lambda_slo.cost import DEFAULT_PRICES, estimate_cost, gb_seconds
+from pytest_lambda_slo.cost import DEFAULT_PRICES, PRICE_SOURCE, estimate_cost, gb_seconds
 from pytest_lambda_slo.errors import ConfigError
 
 
@@ -21,6 +21,7 @@ def test_default_us_east_1_x86() -> None:
     assert cost["currency"] == "USD"
     assert cost["fallback_prices"] is False
     assert "us-east-1" in cost["note"]
+    assert cost["price_source"] == PRICE_SOURCE
 
 
 def test_arm64_is_cheaper_per_gb_second() -> None:
@@ -45,10 +46,12 @@ def test_caller_prices_flat_and_table() -> None:
     )
     assert flat["total_usd"] == pytest.approx(100e-6 + 2.0)
     assert flat["note"] == "prices given by the caller"
+    assert flat["price_source"] == "prices= given by the caller"
     table = {"eu-west-1": {"arm64": {"request": 0.0, "gb_second": 0.5}}}
     cost = estimate_cost(1, 1024.0 * 1000, region="eu-west-1", architecture="arm64", prices=table)
     assert cost["total_usd"] == pytest.approx(0.5)
     assert cost["fallback_prices"] is False
+    assert cost["price_source"] == "prices= given by the caller"
 
 
 def test_gb_seconds() -> None:
