@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -71,12 +72,17 @@ def hey(url: str, requests: int, concurrency: int) -> tuple[float, dict[str, int
         text=True,
         timeout=300,
     ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
+    match = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+    if match is None:
+        raise RuntimeError(f"hey printed no Requests/sec: {out[-300:]!r}")
+    rps = float(match.group(1))
     codes = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", out))
     return rps, {k: int(v) for k, v in codes.items()}
 
 
-async def hold_connections(port: int, path: str, count: int, rss: callable) -> tuple[int, int]:
+async def hold_connections(
+    port: int, path: str, count: int, rss: Callable[[], int]
+) -> tuple[int, int]:
     """Open ``count`` keep-alive connections, one request each; RSS while open and after."""
     request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
     streams = []
@@ -141,7 +147,9 @@ def main() -> int:
                 rss_start = rss()
                 nginx_procs = [psutil.Process(nginx.pid), *psutil.Process(nginx.pid).children()]
                 nginx_cpu = emu_cpu = 0.0
-                nginx_rps, emu_rps, emu_codes = [], [], {}
+                nginx_rps: list[float] = []
+                emu_rps: list[float] = []
+                emu_codes: dict[str, int] = {}
                 for _ in range(args.rounds):
                     before = cpu_seconds(nginx_procs)
                     nginx_rps.append(hey(nginx_url, args.n, args.c)[0])
