@@ -125,29 +125,24 @@ class ForceCold:
         self._previous: dict[str, str] | None = None
         self.record = new_record(self._function)
 
-    def _wait(self, client: Any) -> float:
+    def _wait(self, client: Any) -> tuple[dict[str, Any], float]:
+        """The configuration once no update is in flight, and how long that took."""
         started = time.monotonic()
-        wait_until_updated(
+        config = wait_until_updated(
             client,
             self._function,
             timeout_s=self._timeout_s,
             poll_interval_s=self._poll_s,
             sleep=self._sleep,
         )
-        return time.monotonic() - started
+        return config, time.monotonic() - started
 
     def __enter__(self) -> ForceColdRecord:
         if self._client is None:
             self._client = self.target.client()
         client = self._client
         try:
-            config = wait_until_updated(  # an update already in flight would reject ours
-                client,
-                self._function,
-                timeout_s=self._timeout_s,
-                poll_interval_s=self._poll_s,
-                sleep=self._sleep,
-            )
+            config, _ = self._wait(client)  # an update already in flight would reject ours
         except LambdaSLOError:
             raise
         except Exception as exc:
@@ -180,7 +175,7 @@ class ForceCold:
             ) from exc
         self.record["updated"] = True
         try:
-            self.record["update_wait_s"] = self._wait(client)
+            self.record["update_wait_s"] = self._wait(client)[1]
         except BaseException:
             self._restore(None)
             raise
@@ -202,7 +197,7 @@ class ForceCold:
             client.update_function_configuration(
                 FunctionName=self._function, Environment={"Variables": self._previous}
             )
-            self.record["restore_wait_s"] = self._wait(client)
+            self.record["restore_wait_s"] = self._wait(client)[1]
         except Exception as exc:
             self.record["error"] = f"restore failed: {_error_code(exc)}"
             message = (
