@@ -211,10 +211,6 @@ class Engine:
     def last_done_ns(self) -> int:
         return self._last_done_ns
 
-    @property
-    def lag(self) -> LagSampler:
-        return self._lag
-
     # the shared per-request path ----------------------------------------------------------
     async def connect(self, slot: Slot) -> HttpConnection | None:
         """Open the slot's connection; time it into the "connect" histogram."""
@@ -456,26 +452,6 @@ class _Handle:
                     self._loop.call_soon_threadsafe(self._task.cancel)
                 except RuntimeError:
                     pass  # the loop already closed: the run is over
-
-
-def _prepare(
-    target: object,
-    requests: object,
-    concurrency: object,
-    timeout: object,
-    deadline: object,
-    duration: object,
-) -> tuple[PreparedTarget, BurstParams, Dialer]:
-    params = validate_burst(
-        requests=requests,
-        concurrency=concurrency,
-        timeout=timeout,
-        deadline=deadline,
-        duration=duration,
-    )
-    prepared = as_target(target).prepare()
-    dialer = Dialer(prepared.url, prepared.verify, prepared.max_body_bytes)
-    return prepared, params, dialer
 
 
 def _aborted(engine: Engine, message: str) -> LoadAborted:

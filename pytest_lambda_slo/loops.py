@@ -12,11 +12,9 @@ from .recorder import Histogram
 LOOP_ENV = "LAMBDA_SLO_EVENT_LOOP"
 
 
-def new_event_loop(prefer_uvloop: bool | None = None) -> tuple[asyncio.AbstractEventLoop, str]:
+def new_event_loop() -> tuple[asyncio.AbstractEventLoop, str]:
     """A fresh event loop and its name ("uvloop" or "asyncio")."""
-    if prefer_uvloop is None:
-        prefer_uvloop = os.environ.get(LOOP_ENV, "").strip().lower() != "asyncio"
-    if prefer_uvloop:
+    if os.environ.get(LOOP_ENV, "").strip().lower() != "asyncio":
         try:
             import uvloop
         except ImportError:
