@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -226,11 +226,11 @@ def pytest_collection_modifyitems(
 
 
 @pytest.fixture
-def lambda_slo(request: pytest.FixtureRequest) -> Iterator[LambdaSLO]:
+def lambda_slo(request: pytest.FixtureRequest) -> LambdaSLO:
     """Fire load at a Lambda front door: ``lambda_slo.burst(target, requests=, concurrency=)``."""
     slo = LambdaSLO(request.config.stash[STATE_KEY], request.node.nodeid)
     request.node.stash[FIXTURE_KEY] = slo
-    yield slo
+    return slo
 
 
 def _judge_declared(item: pytest.Item, results: list[BurstResult]) -> str | None:
@@ -261,19 +261,20 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     try:
         outcome = yield
     except BaseException:
-        _record(item, judge=True)
+        _record(item)
         raise
-    message = _record(item, judge=True)
+    message = _record(item)
     if message:
         raise SLOViolation(message)
     return outcome
 
 
-def _record(item: pytest.Item, *, judge: bool) -> str | None:
+def _record(item: pytest.Item) -> str | None:
+    """Judge the test's runs on its declared budgets and keep them for the report."""
     slo = item.stash.get(FIXTURE_KEY, None)
     if slo is None or not slo.results:
         return None
-    message = _judge_declared(item, slo.results) if judge else None
+    message = _judge_declared(item, slo.results)
     state = item.config.stash[STATE_KEY]
     state.records.extend((item.nodeid, result) for result in slo.results)
     return message
