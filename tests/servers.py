@@ -33,7 +33,9 @@ import ssl
 import struct
 import threading
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
+
+_S = TypeVar("_S", bound="_LoopbackServer")
 
 
 class _ThreadLoop:
@@ -116,30 +118,20 @@ def _reset(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
-class HttpServer:
-    """Scripted HTTP/1.1 server on 127.0.0.1 (optionally TLS) with counters tests can read."""
+class _LoopbackServer:
+    """Start/stop shared by the servers below: listen on a free 127.0.0.1 port in a loop thread."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
-        self._ssl = ssl_context
+    _ssl: ssl.SSLContext | None = None
+
+    def __init__(self) -> None:
         self._loop = _ThreadLoop()
         self._servers: list[asyncio.AbstractServer] = []
         self.port = 0
-        self.connections = 0
-        self.requests = 0
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.connections_at_first_request: int | None = None
-        self.request_lines: list[bytes] = []
-        self._gate_waiters: list[asyncio.Future[None]] = []
 
-    @property
-    def scheme(self) -> str:
-        return "https" if self._ssl else "http"
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
 
-    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
-        return f"{self.scheme}://{host}:{self.port}{path}"
-
-    def start(self) -> HttpServer:
+    def start(self: _S) -> _S:
         self._loop._thread.start()
 
         async def listen() -> int:
@@ -155,11 +147,33 @@ class HttpServer:
     def stop(self) -> None:
         self._loop.stop(self._servers)
 
-    def __enter__(self) -> HttpServer:
+    def __enter__(self: _S) -> _S:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class HttpServer(_LoopbackServer):
+    """Scripted HTTP/1.1 server on 127.0.0.1 (optionally TLS) with counters tests can read."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        super().__init__()
+        self._ssl = ssl_context
+        self.connections = 0
+        self.requests = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.connections_at_first_request: int | None = None
+        self.request_lines: list[bytes] = []
+        self._gate_waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self._ssl else "http"
+
+    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._loop.track(writer)
@@ -283,13 +297,11 @@ class HttpServer:
         return True
 
 
-class ConnectProxy:
+class ConnectProxy(_LoopbackServer):
     """A tiny HTTP proxy: CONNECT tunnels, and absolute-form requests relayed to the origin."""
 
     def __init__(self) -> None:
-        self._loop = _ThreadLoop()
-        self._servers: list[asyncio.AbstractServer] = []
-        self.port = 0
+        super().__init__()
         self.connects: list[bytes] = []
         self.forwards: list[bytes] = []
         self.authorizations: list[bytes | None] = []
@@ -297,26 +309,6 @@ class ConnectProxy:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ConnectProxy:
-        self._loop._thread.start()
-
-        async def listen() -> int:
-            server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-            self._servers.append(server)
-            return server.sockets[0].getsockname()[1]
-
-        self.port = self._loop.call(listen())
-        return self
-
-    def stop(self) -> None:
-        self._loop.stop(self._servers)
-
-    def __enter__(self) -> ConnectProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._loop.track(writer)
