@@ -560,10 +560,13 @@ def _in_async_context() -> bool:
     return True
 
 
-def execute(
-    target: object, params: Any, workers: object = 1, handle: _Handle | None = None
-) -> tuple[Measurements, RunInfo]:
-    """Run a validated shape in this process (workers=1) or fanned out over processes."""
+def _ready(
+    target: object, params: Any, workers: object
+) -> Callable[[_Handle | None], tuple[Measurements, RunInfo]]:
+    """Check and prepare everything in the caller (bad input raises here); return the run.
+
+    The run goes in this process (workers=1) or fanned out over processes.
+    """
     from .workers import parse_workers, run_workers
 
     n_workers = parse_workers(workers)
@@ -572,8 +575,8 @@ def execute(
     prepared = resolved.prepare()  # bad targets fail here, in the caller, for every path
     dialer = Dialer(prepared.url, prepared.verify, prepared.max_body_bytes)
     if n_workers == 1:
-        return _run_on_own_loop(prepared, params, dialer, handle)
-    return run_workers(resolved, params, n_workers, handle)
+        return lambda handle: _run_on_own_loop(prepared, params, dialer, handle)
+    return lambda handle: run_workers(resolved, params, n_workers, handle)
 
 
 def execute_sync(
@@ -584,7 +587,7 @@ def execute_sync(
         raise ConfigError(
             f"{name}() was called inside a running event loop; use 'await a{name}(...)'"
         )
-    return execute(target, params, workers)
+    return _ready(target, params, workers)(None)
 
 
 async def execute_async(
@@ -598,16 +601,13 @@ async def execute_async(
     """
     import anyio
 
-    from .workers import parse_workers
-
-    params.check_workers(parse_workers(workers))  # bad input raises here, not in the thread
-    as_target(target).prepare()
+    run = _ready(target, params, workers)  # bad input raises here, not in the thread
     handle = _Handle()
     outcome: list[Any] = []
 
     def in_thread() -> None:
         try:
-            outcome.append(execute(target, params, workers, handle))
+            outcome.append(run(handle))
         except BaseException as exc:  # handed to the awaiting task
             outcome.append(exc)
         finally:

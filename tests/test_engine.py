@@ -192,6 +192,39 @@ async def test_cancelling_arun_burst_stops_the_engine(
     assert server.in_flight == 0
 
 
+class _CountingTarget:
+    """Counts prepare() calls: every entry point prepares its target once, in the caller."""
+
+    def __init__(self, url: str) -> None:
+        self.inner = HttpTarget(url)
+        self.prepared = 0
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def shape_info(self) -> dict:
+        return self.inner.shape_info()
+
+    def prepare(self) -> object:
+        self.prepared += 1
+        return self.inner.prepare()
+
+
+@pytest.mark.anyio
+async def test_arun_burst_prepares_its_target_once(server: HttpServer, anyio_backend: str) -> None:
+    target = _CountingTarget(server.url("/"))
+    measurements, _ = await arun_burst(target, requests=4, concurrency=2, timeout=10)
+    assert measurements.ok == 4
+    assert target.prepared == 1
+
+
+def test_run_burst_prepares_its_target_once(server: HttpServer) -> None:
+    target = _CountingTarget(server.url("/"))
+    measurements, _ = run_burst(target, requests=4, concurrency=2, timeout=10)
+    assert measurements.ok == 4
+    assert target.prepared == 1
+
+
 # -- Ctrl-C ----------------------------------------------------------------------------------------
 
 CTRL_C_CHILD = textwrap.dedent(
