@@ -150,14 +150,30 @@ def run_user_file(
     return result, json.loads(out.read_text())
 
 
-@pytest.mark.parametrize("fault", FAULTS, ids=[f.name.replace(" ", "-") for f in FAULTS])
-def test_fault_is_counted_named_and_fails_only_its_test(
-    fault: Fault,
+@pytest.fixture
+def run_fault(
     pytester: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
     servers: dict[str, HttpServer],
-    failing_emulator: Emulator,
     user_env: None,
+) -> Any:
+    """Run the user's file against a URL, or a path on the plain server; OK_URL is its '/'."""
+
+    def run(url: str, **env: str) -> tuple[pytest.RunResult, dict[str, Any]]:
+        if url.startswith("/"):
+            url = servers["http"].url(url)
+        return run_user_file(pytester, monkeypatch, url, servers["http"].url("/"), **env)
+
+    return run
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.name.replace(" ", "-") for f in FAULTS])
+def test_fault_is_counted_named_and_fails_only_its_test(
+    fault: Fault,
+    run_fault: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    servers: dict[str, HttpServer],
+    failing_emulator: Emulator,
 ) -> None:
     if fault.server == "emulator-https":
         url = failing_emulator.url.replace("http://", "https://") + fault.path
@@ -169,9 +185,7 @@ def test_fault_is_counted_named_and_fails_only_its_test(
         url = servers["http"].url("/")  # the Invoke API path is answered with broken JSON
     else:
         url = servers[fault.server].url(fault.path)
-    result, document = run_user_file(
-        pytester, monkeypatch, url, servers["http"].url("/"), **dict(fault.env)
-    )
+    result, document = run_fault(url, **dict(fault.env))
 
     # The faulty test fails, the one after it passes: the session runs on.
     result.assert_outcomes(passed=1, failed=1)
@@ -196,19 +210,8 @@ def test_fault_is_counted_named_and_fails_only_its_test(
     assert document["bursts"][1]["ok"] == 4
 
 
-def test_huge_body_reading_is_capped_and_counted(
-    pytester: pytest.Pytester,
-    monkeypatch: pytest.MonkeyPatch,
-    servers: dict[str, HttpServer],
-    user_env: None,
-) -> None:
-    _, document = run_user_file(
-        pytester,
-        monkeypatch,
-        servers["http"].url("/huge/2000000"),
-        servers["http"].url("/"),
-        FAULT_MAX_BODY="1000",
-    )
+def test_huge_body_reading_is_capped_and_counted(run_fault: Any) -> None:
+    _, document = run_fault("/huge/2000000", FAULT_MAX_BODY="1000")
     burst = document["bursts"][0]
     assert burst["error_kinds"] == {"body_too_large": REQUESTS}
     assert burst["status_codes"] == {"200": REQUESTS}
@@ -217,27 +220,15 @@ def test_huge_body_reading_is_capped_and_counted(
     assert REQUESTS * 1000 < burst["bytes_received"] < REQUESTS * 2_000_000
 
 
-def test_stall_past_the_deadline_counts_in_flight_and_unsent(
-    pytester: pytest.Pytester,
-    monkeypatch: pytest.MonkeyPatch,
-    servers: dict[str, HttpServer],
-    user_env: None,
-) -> None:
+def test_stall_past_the_deadline_counts_in_flight_and_unsent(run_fault: Any) -> None:
     # The per-request timeout is longer than the deadline: the deadline ends the burst.
-    result, document = run_user_file(
-        pytester,
-        monkeypatch,
-        servers["http"].url("/never"),
-        servers["http"].url("/"),
-        FAULT_TIMEOUT="60s",
-        FAULT_DEADLINE="500ms",
-    )
+    result, document = run_fault("/never", FAULT_TIMEOUT="60s", FAULT_DEADLINE="500ms")
     result.assert_outcomes(passed=1, failed=1)
     burst = document["bursts"][0]
+    unsent = REQUESTS - CONCURRENCY
     assert burst["run"]["stopped"] == "deadline"
     assert burst["error_kinds"] == {"deadline": CONCURRENCY}
-    assert burst["unsent"] == REQUESTS - CONCURRENCY
-    unsent = REQUESTS - CONCURRENCY
+    assert burst["unsent"] == unsent
     result.stdout.fnmatch_lines(
         [
             f"*error_rate: measured 100.00% > budget 0.00% (n={CONCURRENCY})",
@@ -245,20 +236,15 @@ def test_stall_past_the_deadline_counts_in_flight_and_unsent(
             f"(deadline {CONCURRENCY}), {unsent} not sent)",
         ]
     )
-    result.stdout.fnmatch_lines([f"*not sent (deadline or cap): {REQUESTS - CONCURRENCY}"])
+    result.stdout.fnmatch_lines([f"*not sent (deadline or cap): {unsent}"])
 
 
 def test_redirect_loop_is_counted_by_status_not_followed(
-    pytester: pytest.Pytester,
-    monkeypatch: pytest.MonkeyPatch,
-    servers: dict[str, HttpServer],
-    user_env: None,
+    run_fault: Any, servers: dict[str, HttpServer]
 ) -> None:
     # The engine never follows redirects: each request is one exchange, so a redirect loop
     # costs exactly `requests` requests; the 302 is counted under its status code too.
-    result, document = run_user_file(
-        pytester, monkeypatch, servers["http"].url("/redirect"), servers["http"].url("/")
-    )
+    result, document = run_fault("/redirect")
     burst = document["bursts"][0]
     assert burst["status_codes"] == {"302": REQUESTS}
     assert burst["count"] == REQUESTS
@@ -273,17 +259,14 @@ def test_redirect_loop_is_counted_by_status_not_followed(
 def test_function_error_storm_from_the_emulator(
     front_door: str,
     kind: str,
-    pytester: pytest.Pytester,
-    monkeypatch: pytest.MonkeyPatch,
+    run_fault: Any,
     failing_emulator: Emulator,
-    servers: dict[str, HttpServer],
-    user_env: None,
 ) -> None:
     if front_door == "apigw":
         url, env = failing_emulator.apigw_url("boom"), {}
     else:
         url, env = failing_emulator.invoke_endpoint, {"FAULT_INVOKE": "1", "FAULT_NAME": "boom"}
-    result, document = run_user_file(pytester, monkeypatch, url, servers["http"].url("/"), **env)
+    result, document = run_fault(url, **env)
     result.assert_outcomes(passed=1, failed=1)
     burst = document["bursts"][0]
     assert burst["errors"] == REQUESTS
