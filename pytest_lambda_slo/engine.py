@@ -145,7 +145,7 @@ def validate_burst(
     if n_requests is not None and n_concurrency > n_requests:
         raise ConfigError(
             f"concurrency={concurrency!r} is greater than requests={requests!r}; "
-            "use a concurrency between 1 and the number of requests"
+            "use concurrency <= requests"
         )
     timeout_s = parse_duration(timeout, name="timeout", allow_zero=False)
     if deadline is not None:
