@@ -363,3 +363,15 @@ def tls_contexts(ca: Any, hostnames: tuple[str, ...] = ("127.0.0.1", "localhost"
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(context)
     return context
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (nothing listens there now)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def refused_url() -> str:
+    """An http:// URL where connecting is refused: nothing listens on its port."""
+    return f"http://127.0.0.1:{free_port()}/"

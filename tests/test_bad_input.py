@@ -4,12 +4,12 @@ forms, at configuration or collection time where possible. Parsers are fuzzed to
 from __future__ import annotations
 
 import math
-import socket
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from servers import refused_url
 
 from pytest_lambda_slo import ConfigError, HttpTarget, InvokeTarget, LambdaSLO, LoadAborted
 from pytest_lambda_slo.budgets import BUDGET_NAMES, BUDGETS, parse_budget, parse_budgets
@@ -297,13 +297,10 @@ def test_bad_invoke_target_arguments(kwargs: dict[str, Any], fragment: str) -> N
 # -- load shapes -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def refused_url() -> str:
+@pytest.fixture(name="refused_url")
+def refused_url_fixture() -> str:
     # Nothing listens there: a shape that is accepted by mistake costs no real load.
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
+    return refused_url()
 
 
 @pytest.fixture

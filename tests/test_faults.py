@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import trustme
-from servers import HttpServer, tls_contexts
+from servers import HttpServer, refused_url, tls_contexts
 
 from pytest_lambda_slo import transport
 from pytest_lambda_slo.emulator import Emulator
@@ -114,14 +114,6 @@ def user_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
-def _refused_url() -> str:
-    # A port that was just free: nothing listens there, so connecting is refused.
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
-
-
 def _no_such_name(monkeypatch: pytest.MonkeyPatch) -> str:
     # The resolver here asks a network DNS server even for '.invalid' (RFC 6761 names are
     # not answered locally), so the lookup is replaced: '.invalid' fails like NXDOMAIN.
@@ -178,7 +170,7 @@ def test_fault_is_counted_named_and_fails_only_its_test(
     if fault.server == "emulator-https":
         url = failing_emulator.url.replace("http://", "https://") + fault.path
     elif fault.kind == "connect_refused":
-        url = _refused_url()
+        url = refused_url()
     elif fault.kind == "dns_failure":
         url = _no_such_name(monkeypatch)
     elif fault.kind == "invalid_response":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ import pytest
 pytest.importorskip("boto3")
 pytest.importorskip("moto.server")
 
+from servers import free_port
+
 from pytest_lambda_slo.control import FORCE_COLD_VARIABLE
 from pytest_lambda_slo.engine import run_burst
 from pytest_lambda_slo.invoke import InvokeTarget
@@ -27,12 +28,6 @@ REGION = "us-east-1"
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET = "fakeMotoSecretDoNotLeak0123456789"
 STARTUP_TIMEOUT_S = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _request(url: str, data: bytes | None = None) -> bytes:
@@ -46,7 +41,7 @@ def _request(url: str, data: bytes | None = None) -> bytes:
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
     """moto's server in a subprocess on a free loopback port, Lambda without Docker."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET}
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
