@@ -174,6 +174,11 @@ class InvokeTarget:
             )
         if self.endpoint_url is not None:
             parse_url(self.endpoint_url)  # ConfigError on a bad URL
+        if isinstance(self.throttle_statuses, (int, str, bytes)):
+            raise ConfigError(
+                f"throttle_statuses={self.throttle_statuses!r} is not valid; use a list of "
+                "HTTP status codes like (429,)"
+            )
         statuses = tuple(self.throttle_statuses)
         for status in statuses:
             if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:

@@ -284,6 +284,8 @@ BAD_INVOKE_ARGS: list[tuple[dict[str, Any], str]] = [
     ({"sign_window_s": 600}, "sign_window_s=600"),
     ({"architecture": "sparc"}, "architecture='sparc'"),
     ({"qualifier": "bad qualifier"}, "'bad qualifier'"),
+    ({"throttle_statuses": 429}, "throttle_statuses=429 is not valid"),
+    ({"throttle_statuses": "429"}, "throttle_statuses='429' is not valid"),
 ]
 
 
