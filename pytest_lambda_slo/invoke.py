@@ -274,12 +274,11 @@ class InvokeTarget:
 
     def estimate_cost(self, measurements: Any) -> dict[str, Any]:
         """Estimated USD cost of a run: billed invocations and their GB-seconds."""
-        region = self.region or self._ref.region
-        if region is None:
-            try:
-                region = self.resolved_region()
-            except Exception:  # cost is best effort: an unknown region uses default prices
-                region = None
+        region: str | None
+        try:
+            region = self.resolved_region()
+        except Exception:  # cost is best effort: an unknown region uses default prices
+            region = None
         return estimate_cost(
             measurements.hist("billed").count,
             measurements.billed_mb_ms,
