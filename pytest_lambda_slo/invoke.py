@@ -69,22 +69,18 @@ def parse_function(function: object, qualifier: object = None) -> FunctionRef:
     region = None
     partition = "aws"
     found_qualifier: str | None = None
-    match = _ARN_RE.match(text)
-    partial = _PARTIAL_ARN_RE.match(text)
-    if match:
+    if match := _ARN_RE.match(text):
         name, found_qualifier = match["name"], match["qualifier"]
         region, partition = match["region"], match["partition"]
         path_name = f"arn:{partition}:lambda:{region}:{match['account']}:function:{name}"
-    elif partial:
+    elif partial := _PARTIAL_ARN_RE.match(text):
         name, found_qualifier = partial["name"], partial["q"]
         path_name = f"{partial['account']}:function:{name}"
     elif text.startswith("arn:"):
         raise ConfigError(f"Lambda function ARN {function!r} is not valid; use {INVOKE_FORMS}")
     else:
-        name, _, rest = text.partition(":")
-        found_qualifier = rest if rest else None
-        if rest == "" and text.endswith(":"):
-            found_qualifier = ""
+        name, colon, rest = text.partition(":")
+        found_qualifier = rest if colon else None  # "fn:" gives "", refused below
         path_name = name
     if not _NAME_RE.match(name):
         raise ConfigError(
