@@ -363,8 +363,11 @@ def test_cold_warm_and_proactive_init(prepared: Any) -> None:
 def test_classify_errors_and_throttles(
     prepared: Any, status: int, body: bytes, headers: dict, kind: str, detail: str
 ) -> None:
-    outcome = prepared.classify(response(status, body, **headers), None, 5_000_000)
+    answer = response(status, body, **headers)
+    outcome = prepared.classify(answer, None, 5_000_000)
     assert outcome.kind == kind
+    # Hot path: one pass over the raw headers, the case-insensitive map is never built.
+    assert answer.headers._map is None
     assert outcome.status == status
     if kind == "throttle":
         assert outcome.throttle_reason == detail
