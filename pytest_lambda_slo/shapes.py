@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -66,6 +67,41 @@ async def _sleep_until(when_ns: int) -> None:
         if now >= when_ns:
             return
         await asyncio.sleep(max((when_ns - now) / 1e9, _TIMER_RESOLUTION_S))
+
+
+class _Scheduled(Engine):
+    """A shape whose ``schedule()`` starts tasks over time: one per request (rate) or user (ramp).
+
+    The run waits for the schedule, then for the tasks it started, within the deadline; the
+    first exception a task raised (a classifier bug) is raised here.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._failure = _Failure()
+
+    async def schedule(self) -> None:
+        raise NotImplementedError
+
+    async def drive(self) -> None:
+        scheduler = asyncio.get_running_loop().create_task(self.schedule())
+        tasks = self._tasks
+        try:
+            if await self._wait([scheduler], self._deadline_at) and tasks:
+                await self._wait(list(tasks), self._deadline_at)  # bounded by the shape
+            self._failure.check()
+        finally:
+            await _cancel_all([scheduler, *tasks])
+
+    def start(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]) -> None:
+        task = loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._failure.watch(task)
 
 
 # -- the open model ------------------------------------------------------------------------------
@@ -162,7 +198,7 @@ def validate_rate(
     return RateParams(rate, duration_s, total, total, cap, opened, timeout_s, deadline_s)
 
 
-class RateEngine(Engine):
+class RateEngine(_Scheduled):
     """The open model: request j starts at release + j/rps whatever the responses do.
 
     Latency is measured from the intended start (coordinated omission corrected, like wrk2);
@@ -181,31 +217,15 @@ class RateEngine(Engine):
         self._idle: list[Slot] = []
         self._free: asyncio.Future[None] | None = None
 
-    async def drive(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._idle = list(self.slots)
-        tasks: set[asyncio.Task[None]] = set()
-        failure = _Failure()
-        schedule = loop.create_task(self._schedule(tasks, failure))
-        try:
-            if await self._wait([schedule], self._deadline_at) and tasks:
-                await self._wait(list(tasks), self._deadline_at)  # at most max_in_flight
-            failure.check()
-        finally:
-            await _cancel_all([schedule, *tasks])
-
-    async def _schedule(self, tasks: set[asyncio.Task[None]], failure: _Failure) -> None:
+    async def schedule(self) -> None:
         loop = asyncio.get_running_loop()
         p: RateParams = self.params
         interval_ns = 1e9 / p.rps
         start = self._released_ns
         late_cap = p.max_in_flight
-
-        def done(task: asyncio.Task[None]) -> None:
-            tasks.discard(task)
-            failure.watch(task)
-
-        for k in range(p.requests):
+        failure = self._failure
+        self._idle = list(self.slots)
+        for k in range(p.requests):  # at most max_in_flight tasks at a time
             intended = start + int((p.offset + k * p.stride) * interval_ns)
             await _sleep_until(intended)
             failure.check()
@@ -226,9 +246,7 @@ class RateEngine(Engine):
             self.active += 1
             self.started += 1
             self.last_start_ns = perf_counter_ns()
-            task = loop.create_task(self._fire(slot, intended))
-            tasks.add(task)
-            task.add_done_callback(done)
+            self.start(loop, self._fire(slot, intended))
 
     async def _fire(self, slot: Slot, intended_ns: int) -> None:
         try:
@@ -326,7 +344,7 @@ def validate_ramp(
     )
 
 
-class RampEngine(Engine):
+class RampEngine(_Scheduled):
     """Users start at ``spawn_rate`` per second; each sends back-to-back until the duration ends.
 
     The duration counts from the release, spawning included (as in Locust's run time); a
@@ -338,41 +356,22 @@ class RampEngine(Engine):
         super().__init__(*args, **kwargs)
         self.users_started = 0
 
-    async def drive(self) -> None:
-        loop = asyncio.get_running_loop()
-        tasks: set[asyncio.Task[None]] = set()
-        failure = _Failure()
-        spawner = loop.create_task(self._spawn(tasks, failure))
-        try:
-            if await self._wait([spawner], self._deadline_at) and tasks:
-                await self._wait(list(tasks), self._deadline_at)  # one task per user
-            failure.check()
-        finally:
-            await _cancel_all([spawner, *tasks])
-
-    async def _spawn(self, tasks: set[asyncio.Task[None]], failure: _Failure) -> None:
+    async def schedule(self) -> None:
         loop = asyncio.get_running_loop()
         p: RampParams = self.params
         end = self._end_ns
         assert end is not None
         start = self._released_ns
-
-        def done(task: asyncio.Task[None]) -> None:
-            tasks.discard(task)
-            failure.watch(task)
-
-        for k in range(p.users):
+        for k in range(p.users):  # one task per user
             at = start + int((p.offset + k * p.stride) * 1e9 / p.spawn_rate)
             if at >= end:
                 break
             await _sleep_until(at)
-            failure.check()
+            self._failure.check()
             slot = Slot()
             self.slots.append(slot)
             self.users_started += 1
-            task = loop.create_task(self._user(slot, end))
-            tasks.add(task)
-            task.add_done_callback(done)
+            self.start(loop, self._user(slot, end))
 
     async def _user(self, slot: Slot, end_ns: int) -> None:
         think_ns = int(self.params.think_time_s * 1e9)

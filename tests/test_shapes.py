@@ -18,6 +18,7 @@ from pytest_lambda_slo.shapes import (
     run_rate,
     validate_rate,
 )
+from pytest_lambda_slo.targets import HttpTarget
 
 FUNCTIONS = (
     "quick:duration=2ms",
@@ -203,6 +204,17 @@ def test_run_info_has_every_shape_field() -> None:
 def server() -> Iterator[HttpServer]:
     with HttpServer() as srv:
         yield srv
+
+
+def test_a_bug_in_a_classifier_is_raised_from_rate_and_ramp(server: HttpServer) -> None:
+    def broken(response: object) -> bool:
+        raise ZeroDivisionError("classifier bug")
+
+    target = HttpTarget(server.url("/"), cold_start=broken)
+    with pytest.raises(ZeroDivisionError, match="classifier bug"):
+        run_rate(target, rps=50, duration="200ms", timeout=5)
+    with pytest.raises(ZeroDivisionError, match="classifier bug"):
+        run_ramp(target, users=2, spawn_rate=50, duration="200ms", timeout=5)
 
 
 def test_rate_deadline_counts_every_request_still_in_flight(server: HttpServer) -> None:
