@@ -25,6 +25,8 @@ from .targets import (
     DEFAULT_MAX_BODY_BYTES,
     ParsedURL,
     RequestTemplate,
+    check_throttle_statuses,
+    check_transport_options,
     parse_url,
     redact_url,
 )
@@ -170,30 +172,10 @@ class InvokeTarget:
             )
         if self.endpoint_url is not None:
             parse_url(self.endpoint_url)  # ConfigError on a bad URL
-        if isinstance(self.throttle_statuses, (int, str, bytes)):
-            raise ConfigError(
-                f"throttle_statuses={self.throttle_statuses!r} is not valid; use a list of "
-                "HTTP status codes like (429,)"
-            )
-        statuses = tuple(self.throttle_statuses)
-        for status in statuses:
-            if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-                raise ConfigError(
-                    f"throttle_statuses contains {status!r}; use HTTP status codes like (429,)"
-                )
-        object.__setattr__(self, "throttle_statuses", statuses)
-        if not isinstance(self.verify, (bool, str)):
-            raise ConfigError(
-                f"verify={self.verify!r} is not valid; use True, False or a CA bundle path"
-            )
-        if (
-            isinstance(self.max_body_bytes, bool)
-            or not isinstance(self.max_body_bytes, int)
-            or self.max_body_bytes < 0
-        ):
-            raise ConfigError(
-                f"max_body_bytes={self.max_body_bytes!r} is not valid; use a whole number >= 0"
-            )
+        object.__setattr__(
+            self, "throttle_statuses", check_throttle_statuses(self.throttle_statuses)
+        )
+        check_transport_options(self.verify, self.max_body_bytes)
         window = self.sign_window_s
         if (
             isinstance(window, bool)

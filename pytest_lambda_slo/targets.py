@@ -171,6 +171,37 @@ _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 HEADER_FORMS = "a mapping like {'Authorization': '...'} or a list of (name, value) pairs"
 
 
+def check_throttle_statuses(statuses: object) -> tuple[int, ...]:
+    """The statuses a target counts as throttles, checked (shared by every target)."""
+    forms = "use a list of HTTP status codes like (429,) or [500] for an API Gateway REST API"
+    if isinstance(statuses, (int, str, bytes)) or not isinstance(statuses, Iterable):
+        raise ConfigError(f"throttle_statuses={statuses!r} is not valid; {forms}")
+    checked = tuple(statuses)
+    for status in checked:
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ConfigError(f"throttle_statuses contains {status!r}; {forms}")
+    return checked
+
+
+def check_transport_options(verify: object, max_body_bytes: object) -> None:
+    """TLS verification and the body cap, checked when a target is built."""
+    if not isinstance(verify, (bool, str)) or (
+        isinstance(verify, str) and not os.path.isfile(verify)
+    ):
+        raise ConfigError(
+            f"verify={verify!r} is not valid; use True, False or the path of an existing CA "
+            "bundle file"
+        )
+    if (
+        isinstance(max_body_bytes, bool)
+        or not isinstance(max_body_bytes, int)
+        or (max_body_bytes < 0)
+    ):
+        raise ConfigError(
+            f"max_body_bytes={max_body_bytes!r} is not valid; use a whole number >= 0"
+        )
+
+
 def _check_headers(headers: object) -> tuple[tuple[str, str], ...]:
     """Header pairs, refusing names that are not HTTP tokens and values with CR/LF/NUL."""
     if headers is None:
@@ -243,40 +274,16 @@ class HttpTarget:
         object.__setattr__(self, "method", self.method.upper())
         object.__setattr__(self, "_header_pairs", _check_headers(self.headers))
         object.__setattr__(self, "_body_bytes", _encode_body(self.body, self.json))
-        if isinstance(self.throttle_statuses, (int, str, bytes)):
-            raise ConfigError(
-                f"throttle_statuses={self.throttle_statuses!r} is not valid; use a list of "
-                "HTTP status codes like (429,) or [500] for an API Gateway REST API"
-            )
-        statuses = tuple(self.throttle_statuses)
-        for status in statuses:
-            if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-                raise ConfigError(
-                    f"throttle_statuses contains {status!r}; use HTTP status codes like (429,) "
-                    "or [500] for an API Gateway REST API"
-                )
-        object.__setattr__(self, "throttle_statuses", statuses)
+        object.__setattr__(
+            self, "throttle_statuses", check_throttle_statuses(self.throttle_statuses)
+        )
         cold = self.cold_start
         if cold is not None and not isinstance(cold, str) and not callable(cold):
             raise ConfigError(
                 f"cold_start={cold!r} is not valid; use a response header name such as "
                 "'x-cold-start' or a callable taking the response"
             )
-        if not isinstance(self.verify, (bool, str)) or (
-            isinstance(self.verify, str) and not os.path.isfile(self.verify)
-        ):
-            raise ConfigError(
-                f"verify={self.verify!r} is not valid; use True, False or the path of an "
-                "existing CA bundle file"
-            )
-        if (
-            isinstance(self.max_body_bytes, bool)
-            or not isinstance(self.max_body_bytes, int)
-            or (self.max_body_bytes < 0)
-        ):
-            raise ConfigError(
-                f"max_body_bytes={self.max_body_bytes!r} is not valid; use a whole number >= 0"
-            )
+        check_transport_options(self.verify, self.max_body_bytes)
 
     def __repr__(self) -> str:
         # Tracebacks with --showlocals print targets: never show header values or signatures.
