@@ -416,12 +416,18 @@ class Engine:
 
 
 async def _cancel_all(tasks: Any) -> None:
-    tasks = [task for task in tasks if not task.done()]
-    for task in tasks:
+    tasks = list(tasks)
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
         task.cancel()
-    if tasks:
+    if pending:
         # Shielded so a second cancellation cannot leave half-cancelled workers behind.
-        await asyncio.shield(asyncio.wait(tasks))
+        await asyncio.shield(asyncio.wait(pending))
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            # Mark every error retrieved: the caller raises the first one; the others (the
+            # same classifier bug hit by other workers) would be logged as "never retrieved".
+            task.exception()
 
 
 class _Handle:

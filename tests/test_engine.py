@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import subprocess
@@ -151,6 +152,22 @@ def test_a_bug_in_a_classifier_is_raised_not_swallowed(server: HttpServer) -> No
     target = HttpTarget(server.url("/"), cold_start=broken)
     with pytest.raises(ZeroDivisionError, match="classifier bug"):
         run_burst(target, requests=10, concurrency=2, timeout=5)
+
+
+def test_a_classifier_bug_is_reported_once(
+    server: HttpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every slot hits the same bug: the first is raised, the others are not logged again
+    # as "Task exception was never retrieved" when their tasks are collected.
+    def broken(response: object) -> bool:
+        raise ZeroDivisionError("classifier bug")
+
+    target = HttpTarget(server.url("/"), cold_start=broken)
+    for _ in range(3):
+        with pytest.raises(ZeroDivisionError, match="classifier bug"):
+            run_burst(target, requests=8, concurrency=4, timeout=5)
+        gc.collect()
+    assert "never retrieved" not in caplog.text
 
 
 def test_run_burst_inside_a_running_loop_points_to_arun_burst(server: HttpServer) -> None:
