@@ -29,7 +29,8 @@ from .targets import ParsedURL, RequestTemplate
 perf_counter_ns = time.perf_counter_ns
 _P = TypeVar("_P", bound=asyncio.Protocol)
 
-# The error kinds the transport reports (exact strings, read by reports and tests).
+# The error kinds the engine reports for a request that got no full answer (exact strings;
+# the README lists them all, tests/test_docs.py keeps that so).
 ERROR_KINDS = (
     "connect_refused",
     "dns_failure",
@@ -42,6 +43,7 @@ ERROR_KINDS = (
     "protocol_error",
     "body_too_large",
     "deadline",
+    "cancelled",
     "proxy_error",
 )
 # Longest proxy CONNECT response head we accept.
