@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 import warnings
@@ -311,9 +312,28 @@ class LambdaSLO:
         return result
 
 
+def _users_that_can_start(spawn_rate: float, duration_s: float) -> int:
+    """How many users a ramp starts: user k starts at k/spawn_rate, if that is before the end."""
+    end_ns = int(duration_s * 1e9)
+
+    def starts(k: int) -> bool:  # the engine's own test (shapes.RampEngine._spawn)
+        return int(k * 1e9 / spawn_rate) < end_ns
+
+    count = math.ceil(spawn_rate * duration_s)
+    while count > 0 and not starts(count - 1):
+        count -= 1
+    while starts(count):
+        count += 1
+    return count
+
+
 def _check_users_can_start(params: Any) -> None:
-    """A ramp whose users could never all start within its duration is a mistake."""
-    can_start = int(params.spawn_rate * params.duration_s) + 1
+    """A ramp whose users could never all start within its duration is a mistake.
+
+    The engine lets late users simply not start (it reports ``users_started``); through the
+    fixture a user asked for that many users, so it is refused up front.
+    """
+    can_start = _users_that_can_start(params.spawn_rate, params.duration_s)
     if params.users > can_start:
         raise ConfigError(
             f"users={params.users} cannot all start: at spawn_rate={params.spawn_rate:g}/s only "

@@ -413,7 +413,7 @@ def test_rate_and_ramp_shapes(pytester: pytest.Pytester, target_env: Emulator) -
         ("burst(URL, requests=5, concurrency=1, workers=0)", "workers=0 is not valid; use a whole"),
         (
             "ramp(URL, users=100, spawn_rate=1, duration='10s')",
-            "users=100 cannot all start: at spawn_rate=1/s only 11 start within duration=10s",
+            "users=100 cannot all start: at spawn_rate=1/s only 10 start within duration=10s",
         ),
         (
             "burst('example.com/x', requests=1, concurrency=1)",
