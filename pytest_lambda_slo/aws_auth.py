@@ -1,7 +1,9 @@
 """AWS credentials, region and SigV4 signing through botocore (the optional ``[aws]`` extra).
 
 Credentials come from botocore's standard chain: environment, shared config and
-credentials files with profiles, SSO, container and instance roles. Nothing here ever
+credentials files with profiles, SSO, container and instance roles. Endpoints come from
+botocore's resolution too: AWS_ENDPOINT_URL_LAMBDA / AWS_ENDPOINT_URL, a profile's
+``endpoint_url`` and the config file's ``services`` section. Nothing here ever
 puts a key, secret or token into a message: errors name the profile and the remedy only.
 """
 
@@ -50,6 +52,9 @@ _FILTERED_LOGGERS = (
 _secrets: tuple[str, ...] = ()
 _secrets_lock = threading.Lock()
 _filter_installed = False
+# One botocore data loader for every session: it caches the service models, so resolving
+# an endpoint costs a model load (~0.2 s) once per process, not once per target.
+_loader: Any = None
 
 
 class _RedactSecrets(logging.Filter):
@@ -104,7 +109,12 @@ def make_session(profile: str | None = None) -> Any:
     botocore = require_botocore()
     from botocore.exceptions import ProfileNotFound
 
+    global _loader
     session = botocore.session.Session(profile=profile)
+    if _loader is None:
+        _loader = session.get_component("data_loader")
+    else:
+        session.register_component("data_loader", _loader)
     try:
         session.get_scoped_config()  # fails early on an unknown profile
     except ProfileNotFound:
@@ -126,6 +136,24 @@ def resolve_region(region: str | None, session: Any) -> str:
         "no AWS region for the Lambda target; pass region='us-east-1' (or another region), "
         "use a function ARN, or set AWS_REGION / AWS_DEFAULT_REGION or a profile region"
     )
+
+
+def resolve_endpoint(session: Any, service: str, region: str) -> str:
+    """The endpoint botocore would call for ``service`` in ``region``.
+
+    botocore's own resolution: AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, the profile's
+    ``endpoint_url`` and ``services`` section (unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS),
+    else the partition's public endpoint. The client is unsigned, so resolving an endpoint
+    never looks up credentials (no instance-metadata call).
+    """
+    require_botocore()
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    client = session.create_client(
+        service, region_name=region, config=Config(signature_version=UNSIGNED)
+    )
+    return str(client.meta.endpoint_url).rstrip("/")
 
 
 def frozen_credentials(session: Any) -> Any:

@@ -3,7 +3,9 @@
 Every request is the same signed POST, so the signature is computed once and reused for
 a bounded window (see aws_auth.DEFAULT_SIGN_WINDOW_S). The response's tail log gives the
 server-side figures: Init/Restore Duration marks a cold start; Duration, Billed Duration
-and memory feed the server histograms and the cost estimate.
+and memory feed the server histograms and the cost estimate. Region and endpoint are
+resolved the way botocore resolves them (so AWS_ENDPOINT_URL_LAMBDA points a
+``"lambda:NAME"`` string at a local emulator), once per target, and named in the report.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from urllib.parse import quote
 
 from . import aws_auth
 from .cost import ARCHITECTURES, estimate_cost
-from .errors import ConfigError
+from .errors import ConfigError, LambdaSLOError
 from .recorder import Outcome
 from .reportline import parse_log_result
 from .response import Response
@@ -47,7 +49,6 @@ _ARN_RE = re.compile(
     r"(?P<account>\d{12}):function:(?P<name>[^:]+)(?::(?P<qualifier>[^:]+))?$"
 )
 _PARTIAL_ARN_RE = re.compile(r"^(?P<account>\d{12}):function:(?P<name>[^:]+)(?::(?P<q>[^:]+))?$")
-_ENDPOINT_SUFFIX = {"aws-cn": "amazonaws.com.cn"}
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,8 @@ class InvokeTarget:
     prices: Mapping[str, Any] | None = field(default=None, hash=False)
     _ref: FunctionRef = field(init=False, repr=False, compare=False)
     _body: bytes = field(init=False, repr=False, compare=False)
+    # (region, endpoint) once resolved; kept so every report line and lock names the same.
+    _resolved: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ref = parse_function(self.function, self.qualifier)
@@ -219,27 +222,33 @@ class InvokeTarget:
         ref = self._ref
         return ref.path_name + (f":{ref.qualifier}" if ref.qualifier else "")
 
-    def _where(self) -> str:
-        return redact_url(self.endpoint_url) if self.endpoint_url else str(self.region)
+    def _known(self) -> tuple[str | None, str | None]:
+        """(region, endpoint) as far as they can be resolved; None where they cannot yet."""
+        try:
+            return self.resolve()
+        except LambdaSLOError:  # no botocore, region or profile: prepare() says so
+            return self.region or self._ref.region, self.endpoint_url
 
     def __repr__(self) -> str:
         # Not the dataclass repr: an endpoint URL may carry user info, a payload may be big.
         return f"InvokeTarget({self.describe()!r})"
 
     def describe(self) -> str:
-        where = self.region or self._ref.region or "default region"
-        text = f"lambda:{self._label()} ({self.invocation_type}, {where})"
-        if self.endpoint_url:
-            text += f" via {redact_url(self.endpoint_url)}"
+        region, endpoint = self._known()
+        text = f"lambda:{self._label()} ({self.invocation_type}, {region or 'no region set'})"
+        if endpoint:
+            text += f" via {redact_url(endpoint)}"
         return text
 
     def shape_info(self) -> dict[str, Any]:
+        region, endpoint = self._known()
+        where = redact_url(endpoint) if endpoint else str(region)
         return {
             "kind": "lambda_invoke",
             "function": self._ref.path_name,
             "qualifier": self._ref.qualifier,
-            "region": self.region or self._ref.region,
-            "endpoint_url": redact_url(self.endpoint_url) if self.endpoint_url else None,
+            "region": region,
+            "endpoint_url": redact_url(endpoint) if endpoint else None,
             "profile": self.profile,
             "invocation_type": self.invocation_type,
             "payload_bytes": len(self._body),
@@ -247,7 +256,7 @@ class InvokeTarget:
             "sign_window_s": self.sign_window_s,
             "architecture": self.architecture,
             # One lock per function and endpoint: a forced cold start hits every qualifier.
-            "lock_key": f"lambda:{self._ref.path_name}@{self._where()}",
+            "lock_key": f"lambda:{self._ref.path_name}@{where}",
         }
 
     def estimate_cost(self, measurements: Any) -> dict[str, Any]:
@@ -271,21 +280,35 @@ class InvokeTarget:
         """A botocore session for this target's profile (raises MissingExtraError without it)."""
         return aws_auth.make_session(self.profile)
 
+    def resolve(self, session: Any | None = None) -> tuple[str, str]:
+        """(region, endpoint URL): the arguments, else botocore's configuration chain.
+
+        The region: ``region=``, the ARN's, else AWS_REGION / AWS_DEFAULT_REGION / the
+        profile. The endpoint: ``endpoint_url=``, else what botocore resolves (see
+        aws_auth.resolve_endpoint). Resolved once per target.
+        """
+        if self._resolved is None:
+            session = session or self.session()
+            region = self.region or self._ref.region or aws_auth.resolve_region(None, session)
+            if self.endpoint_url:
+                endpoint = self.endpoint_url.rstrip("/")
+            else:
+                endpoint = aws_auth.resolve_endpoint(session, "lambda", region)
+                parse_url(endpoint)  # a configured endpoint must be a URL we can load
+            object.__setattr__(self, "_resolved", (region, endpoint))
+        assert self._resolved is not None
+        return self._resolved
+
     def resolved_region(self, session: Any | None = None) -> str:
-        if self.region or self._ref.region:
-            return self.region or self._ref.region  # type: ignore[return-value]
-        return aws_auth.resolve_region(None, session or self.session())
+        return self.resolve(session)[0]
 
-    def resolved_endpoint(self, region: str) -> str:
-        if self.endpoint_url:
-            return self.endpoint_url.rstrip("/")
-        suffix = _ENDPOINT_SUFFIX.get(self._ref.partition, "amazonaws.com")
-        return f"https://lambda.{region}.{suffix}"
+    def resolved_endpoint(self, session: Any | None = None) -> str:
+        return self.resolve(session)[1]
 
-    def invoke_url(self, region: str) -> str:
+    def invoke_url(self, session: Any | None = None) -> str:
         ref = self._ref
         url = (
-            f"{self.resolved_endpoint(region)}/2015-03-31/functions/"
+            f"{self.resolved_endpoint(session)}/2015-03-31/functions/"
             f"{quote(ref.path_name, safe='')}/invocations"
         )
         if ref.qualifier:
@@ -295,19 +318,19 @@ class InvokeTarget:
     def client(self, *, read_timeout: float = 60.0) -> Any:
         """A botocore Lambda client for the control plane (SDK retries off)."""
         session = self.session()
-        region = self.resolved_region(session)
+        region, endpoint = self.resolve(session)
         return aws_auth.create_client(
             "lambda",
             session=session,
             region=region,
-            endpoint_url=self.resolved_endpoint(region),
+            endpoint_url=endpoint,
             verify=self.verify,
             read_timeout=read_timeout,
         )
 
     def prepare(self) -> PreparedInvoke:
         session = self.session()
-        region = self.resolved_region(session)
+        region, _ = self.resolve(session)
         signer = aws_auth.RequestSigner(
             session, region=region, service="lambda", window_s=self.sign_window_s
         )
@@ -327,7 +350,7 @@ class PreparedInvoke:
         self.target = target
         self.region = region
         self.signer = signer
-        self.url_text = target.invoke_url(region)
+        self.url_text = target.invoke_url()
         self.url: ParsedURL = parse_url(self.url_text)
         self.verify = target.verify
         self.max_body_bytes = target.max_body_bytes

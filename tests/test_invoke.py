@@ -35,6 +35,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
     yield
@@ -541,6 +543,77 @@ def emu(signed_emulator: Any, aws_env: None, monkeypatch: pytest.MonkeyPatch) ->
 
 def invoke(emu: Any, name: str, **kwargs: Any) -> InvokeTarget:
     return InvokeTarget(name, region="us-east-1", endpoint_url=emu.url, **kwargs)
+
+
+@pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL"])
+def test_lambda_strings_honour_the_endpoint_variables(
+    emu: Any, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    from pytest_lambda_slo.engine import run_burst
+
+    monkeypatch.setenv(variable, emu.url)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    target = as_target("lambda:coldwarm")
+    measurements, _ = run_burst(target, requests=6, concurrency=2, timeout=10)
+    assert measurements.ok == 6, dict(measurements.error_kinds)
+    assert emu.function_stats("coldwarm")["invocations"] == 6  # the emulator served them
+    assert target.describe() == f"lambda:coldwarm (RequestResponse, eu-west-1) via {emu.url}"
+    info = target.shape_info()
+    assert (info["region"], info["endpoint_url"]) == ("eu-west-1", emu.url)
+
+
+@pytest.mark.parametrize("form", ["profile", "services"])
+def test_lambda_strings_honour_the_config_file_endpoint(
+    emu: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, form: str
+) -> None:
+    from pytest_lambda_slo.engine import run_burst
+
+    if form == "profile":  # endpoint_url in the profile: every service
+        text = f"[profile local]\nregion = eu-north-1\nendpoint_url = {emu.url}\n"
+    else:  # a services section: Lambda only
+        text = (
+            "[profile local]\nregion = eu-north-1\nservices = emu\n\n"
+            f"[services emu]\nlambda =\n  endpoint_url = {emu.url}\n"
+        )
+    config = tmp_path / "config"
+    config.write_text(text)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "local")
+    target = as_target("lambda:coldwarm")
+    measurements, _ = run_burst(target, requests=4, concurrency=2, timeout=10)
+    assert measurements.ok == 4, dict(measurements.error_kinds)
+    assert emu.function_stats("coldwarm")["invocations"] == 4
+    assert target.describe() == f"lambda:coldwarm (RequestResponse, eu-north-1) via {emu.url}"
+
+
+def test_the_public_endpoint_and_region_are_named_without_configuration(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    target = as_target("lambda:orders:live")
+    assert target.describe() == (
+        "lambda:orders:live (RequestResponse, eu-west-1) via https://lambda.eu-west-1.amazonaws.com"
+    )
+    china = InvokeTarget("arn:aws-cn:lambda:cn-north-1:123456789012:function:fn")
+    assert china.resolved_endpoint() == "https://lambda.cn-north-1.amazonaws.com.cn"
+
+
+def test_the_report_names_the_resolved_endpoint_and_region(
+    emu: Any, monkeypatch: pytest.MonkeyPatch, pytester: pytest.Pytester
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", emu.url)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    pytester.makepyfile(
+        test_env="""
+        def test_invoke(lambda_slo):
+            lambda_slo.burst("lambda:coldwarm", requests=4, concurrency=2).check(error_rate=0)
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--lambda-slo-report")
+    result.assert_outcomes(passed=1)
+    report = " ".join(result.stdout.str().split())  # the report wraps long lines
+    assert f"target: lambda:coldwarm (RequestResponse, eu-west-1) via {emu.url}" in report
+    assert emu.function_stats("coldwarm")["invocations"] == 4
 
 
 def test_signed_invocations_pass_and_cold_starts_match_the_emulator(emu: Any) -> None:
