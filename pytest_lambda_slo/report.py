@@ -94,19 +94,32 @@ def _shape_text(shape: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _wrapped(text: str) -> list[str]:
-    """A long header line wrapped at 80 columns, continuation lines indented."""
+def _wrap(line: str) -> list[str]:
+    """A line longer than 80 columns wrapped there, continuation lines indented 2 more."""
+    if len(line) <= WIDTH:
+        return [line]
+    body = line.lstrip(" ")
+    lead = " " * (len(line) - len(body))
     return textwrap.wrap(
-        text, WIDTH, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False
+        body, WIDTH, initial_indent=lead, subsequent_indent=lead + "  ", break_on_hyphens=False
     )
+
+
+def _stopped(text: str) -> str:
+    """Say once what stopped the run: "interrupted: 10 requests measured, ..." is Ctrl-C."""
+    reason, _, rest = text.partition(": ")
+    if reason == "interrupted" and rest:
+        return f"  INTERRUPTED (Ctrl-C): {rest}"
+    return f"  INTERRUPTED: {text}"
 
 
 def render_burst(test_id: str, result: BurstResult) -> list[str]:
     """The report block of one run, at most 80 columns wide."""
     lines = [f"{test_id}"]
-    lines += _wrapped(f"target: {result.target}")
-    lines += _wrapped(
-        f"shape: {_shape_text(result.shape)} | took {result.duration:.2f}s, {result.rps:.1f} req/s"
+    lines.append(f"  target: {result.target}")
+    lines.append(
+        f"  shape: {_shape_text(result.shape)} | took {result.duration:.2f}s, "
+        f"{result.rps:.1f} req/s"
     )
     if result.extras.get("deadline_capped") is not None:
         lines.append(
@@ -120,12 +133,14 @@ def render_burst(test_id: str, result: BurstResult) -> list[str]:
             f"({serialised['worker']} waited {serialised['waited_s']:.2f}s)"
         )
     if result.extras.get("interrupted"):
-        lines.append(f"  INTERRUPTED: {result.extras['interrupted']}")
+        lines.append(_stopped(str(result.extras["interrupted"])))
     if result.extras.get("force_cold"):
         lines.append(f"  forced cold start: {result.extras['force_cold']}")
     header = "".join(f"{key:>9}" for key in ("min", "p50", "p90", "p99", "p99.9", "max"))
     lines.append(f"  {'latency':<9}{header}{'n':>9}")
     lines.append(_latency_row("all", result.all))
+    if result.throttled.count:  # the budgets' percentiles: throttles excluded
+        lines.append(_latency_row("served", result.served))
     if result.cold_start_detection:
         lines.append(_latency_row("warm", result.warm))
         lines.append(_latency_row("cold", result.cold))
@@ -184,11 +199,7 @@ def render_burst(test_id: str, result: BurstResult) -> list[str]:
     if histogram_lines:
         lines.append("  response time histogram:")
         lines.extend(histogram_lines)
-    return [_clip(line) for line in lines]
-
-
-def _clip(line: str) -> str:
-    return line if len(line) <= WIDTH else line[: WIDTH - 1] + "…"
+    return [part for line in lines for part in _wrap(line)]
 
 
 def render_report(records: list[tuple[str, BurstResult]]) -> list[str]:
