@@ -1,7 +1,14 @@
-"""SLO budgets: parse "800ms" / "1%" style limits, evaluate them, explain violations."""
+"""SLO budgets: parse "800ms" / "1%" style limits, evaluate them, explain violations.
+
+Latency budgets are judged over the requests the function served: a throttle answers fast
+and would pull the percentiles down. Throttles are judged by throttle budgets, and when a
+gate sets none, an implied ``throttle_rate`` budget (DEFAULT_THROTTLE_RATE) applies, so a
+run that was mostly throttled cannot pass on its latency or error budgets.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,13 +38,13 @@ def _spec(name: str, unit: str, description: str, upper: bool = True) -> BudgetS
 BUDGETS: dict[str, BudgetSpec] = {
     spec.name: spec
     for spec in (
-        _spec("p50", "duration", "50th percentile latency of all requests"),
-        _spec("p90", "duration", "90th percentile latency of all requests"),
-        _spec("p95", "duration", "95th percentile latency of all requests"),
-        _spec("p99", "duration", "99th percentile latency of all requests"),
-        _spec("p999", "duration", "99.9th percentile latency of all requests"),
-        _spec("max", "duration", "slowest request"),
-        _spec("mean", "duration", "mean latency of all requests"),
+        _spec("p50", "duration", "50th percentile latency of the requests served"),
+        _spec("p90", "duration", "90th percentile latency of the requests served"),
+        _spec("p95", "duration", "95th percentile latency of the requests served"),
+        _spec("p99", "duration", "99th percentile latency of the requests served"),
+        _spec("p999", "duration", "99.9th percentile latency of the requests served"),
+        _spec("max", "duration", "slowest request served"),
+        _spec("mean", "duration", "mean latency of the requests served"),
         _spec("warm_p99", "duration", "99th percentile latency of warm (not cold) requests"),
         _spec("cold_start_p99", "duration", "99th percentile latency of cold-start requests"),
         _spec("cold_start_max", "duration", "slowest cold-start request"),
@@ -51,6 +58,16 @@ BUDGETS: dict[str, BudgetSpec] = {
     )
 }
 BUDGET_NAMES = tuple(BUDGETS)
+THROTTLE_BUDGETS = ("throttle_rate", "throttle_count")
+# The implied throttle_rate budget of a gate that sets no throttle budget (ini key
+# lambda_slo_default_throttle_rate changes it). 5%: a healthy burst is rarely throttled
+# at all, and a run this throttled measures the throttling, not the function.
+DEFAULT_THROTTLE_RATE = 0.05
+# A throttle budget switched off (throttle_rate=None or "off"): no limit, no verdict.
+OFF = math.inf
+_OFF_WORDS = ("off", "none")
+# A bare number is seconds; above this, for a latency, it is almost surely milliseconds.
+BARE_LATENCY_MAX_S = 60.0
 _FORMS = {
     "duration": DURATION_FORMS,
     "rate": RATE_FORMS,
@@ -68,8 +85,12 @@ def parse_budget(name: str, value: object) -> float:
     spec = BUDGETS.get(name)
     if spec is None:
         raise _unknown(name)
+    if name in THROTTLE_BUDGETS and (
+        value is None or (isinstance(value, str) and value.strip().lower() in _OFF_WORDS)
+    ):
+        return OFF
     if spec.unit == "duration":
-        return parse_duration(value, name=name)
+        return parse_duration(value, name=name, bare_max_s=BARE_LATENCY_MAX_S)
     if spec.unit == "rate":
         return parse_rate(value, name=name)
     number: float | None = None
@@ -85,8 +106,20 @@ def parse_budget(name: str, value: object) -> float:
     elif spec.unit == "count" and not number.is_integer():
         number = None
     if number is None:
-        raise ConfigError(f"{name}={value!r} is not valid; use {_FORMS[spec.unit]}")
+        forms = _FORMS[spec.unit] + (", or 'off'" if name in THROTTLE_BUDGETS else "")
+        raise ConfigError(f"{name}={value!r} is not valid; use {forms}")
     return number
+
+
+def parse_default_throttle_rate(value: object) -> float | None:
+    """The ini key lambda_slo_default_throttle_rate: a rate, or 'off' (None: no implied budget)."""
+    name = "lambda_slo_default_throttle_rate"
+    if value is None or (isinstance(value, str) and value.strip().lower() in _OFF_WORDS):
+        return None
+    try:
+        return parse_rate(value, name=name)
+    except ConfigError:
+        raise ConfigError(f"{name}={value!r} is not valid; use {RATE_FORMS}, or 'off'") from None
 
 
 def parse_budgets(budgets: Mapping[str, object]) -> dict[str, float]:
@@ -104,7 +137,7 @@ class Verdict:
     samples: int
     passed: bool
     note: str = ""
-    source: str = "check"  # "check" (result.check), "marker", "ini"
+    source: str = "check"  # "check" (result.check), "marker", "ini", "default" (implied)
 
     def describe(self) -> str:
         spec = BUDGETS[self.budget]
@@ -189,13 +222,13 @@ def _measure_throttle_count(result: BurstResult) -> tuple[float | None, int, str
 
 
 _MEASURES: dict[str, Measure] = {
-    "p50": _latency("all", 50.0),
-    "p90": _latency("all", 90.0),
-    "p95": _latency("all", 95.0),
-    "p99": _latency("all", 99.0),
-    "p999": _latency("all", 99.9),
-    "max": _latency("all", None),
-    "mean": _latency("all", -1.0),
+    "p50": _latency("served", 50.0),
+    "p90": _latency("served", 90.0),
+    "p95": _latency("served", 95.0),
+    "p99": _latency("served", 99.0),
+    "p999": _latency("served", 99.9),
+    "max": _latency("served", None),
+    "mean": _latency("served", -1.0),
     "warm_p99": _latency("warm", 99.0),
     "cold_start_p99": _latency("cold", 99.0),
     "cold_start_max": _latency("cold", None),
@@ -209,40 +242,105 @@ _MEASURES: dict[str, Measure] = {
 }
 _NEEDS_COLD_DETECTION = {"warm_p99", "cold_start_p99", "cold_start_max", "cold_start_rate"}
 _SERVER_SIDE = {"init_p99", "duration_p99"}
+_SERVED = {"p50", "p90", "p95", "p99", "p999", "max", "mean"}
+
+
+def _no_report_lines(result: BurstResult) -> str | None:
+    """Why an Invoke API run has no REPORT line to read, or None for other targets."""
+    if result.target_info.get("kind") != "lambda_invoke":
+        return None
+    if result.ok == 0:
+        return (
+            "no request succeeded, so Lambda sent no REPORT line to tell cold starts and "
+            "server figures from; see the error kinds and throttles below"
+        )
+    return (
+        "no response carried Lambda's REPORT line (X-Amz-Log-Result); only "
+        "invocation_type='RequestResponse' returns it"
+    )
+
+
+def _cold_note(result: BurstResult) -> str:
+    info = result.target_info
+    if info.get("kind") == "http" and info.get("cold_start") is not None:
+        return (
+            "no response said whether it was a cold start (none succeeded, or none carried "
+            "the cold_start header); see the error kinds below"
+        )
+    return _no_report_lines(result) or (
+        "this target does not say which requests were cold starts; set "
+        "HttpTarget(cold_start='x-cold-start') (a header) or a callable, or use InvokeTarget"
+    )
+
+
+def _implied_throttle_budget(result: BurstResult, budgets: Mapping[str, float]) -> bool:
+    """True when the implied throttle_rate budget applies to this evaluation.
+
+    It applies when budgets are judged and none of them, nor any earlier verdict on this
+    result, is a throttle budget. ``result.default_throttle_rate`` is None when the ini
+    key turned it off or the test's marker or ini set a throttle budget of their own.
+    """
+    if not budgets or result.default_throttle_rate is None:
+        return False
+    if any(name in THROTTLE_BUDGETS for name in budgets):
+        return False
+    return not any(v.budget in THROTTLE_BUDGETS for v in result.verdicts)
 
 
 def evaluate(result: BurstResult, budgets: Mapping[str, float], source: str) -> list[Verdict]:
-    """Judge parsed budgets against a result. A budget that cannot be measured fails."""
-    verdicts = []
-    for name, limit in budgets.items():
-        spec = BUDGETS[name]
-        measured, samples, note = _MEASURES[name](result)
-        passed: bool
-        if name in _NEEDS_COLD_DETECTION and not result.cold_start_detection:
-            measured, passed = None, False
+    """Judge parsed budgets against a result. A budget that cannot be measured fails.
+
+    Budgets switched off (OFF) give no verdict; the implied throttle_rate budget is added
+    with source "default" when no throttle budget is set (see _implied_throttle_budget).
+    """
+    verdicts = [
+        _judge(result, name, limit, source)
+        for name, limit in budgets.items()
+        if not (name in THROTTLE_BUDGETS and limit == OFF)
+    ]
+    if _implied_throttle_budget(result, budgets):
+        assert result.default_throttle_rate is not None
+        verdict = _judge(result, "throttle_rate", result.default_throttle_rate, "default")
+        if not verdict.passed:
             note = (
-                "this target does not say which requests were cold starts; set "
-                "HttpTarget(cold_start='x-cold-start') (a header) or a callable, or use "
-                "InvokeTarget"
+                "implied, as no throttle budget was set: set throttle_rate=... "
+                "(or 'off') to change it"
             )
-        elif name in _SERVER_SIDE and result.view(name.split("_")[0]).count == 0:
-            passed = False
-            note = "no server-side REPORT figures; use InvokeTarget (Lambda Invoke API with Tail)"
-        elif measured is None:
-            # Nothing to judge: zero cold starts cannot break a cold-start latency budget,
-            # but a run without a single latency sample cannot pass a latency budget.
-            passed = name in ("cold_start_p99", "cold_start_max") and result.count > 0
-            note = "no cold starts observed" if passed else "no samples to judge"
-        else:
-            passed = measured <= limit if spec.upper else measured >= limit
-        # A saturated generator distorts timings, not counts: only latency and rate-of-
-        # completion budgets are refused on its data.
-        timing = spec.unit == "duration" or name == "min_rps"
-        if timing and result.saturated and passed and result.saturation_policy == "fail":
-            passed = False
-            note = "; ".join(filter(None, [note, result.saturation_note]))
-        verdicts.append(Verdict(name, limit, measured, samples, passed, note, source))
+            note = "; ".join(filter(None, [verdict.note, note]))
+            verdict = dataclasses.replace(verdict, note=note)
+        verdicts.append(verdict)
     return verdicts
+
+
+def _judge(result: BurstResult, name: str, limit: float, source: str) -> Verdict:
+    """One budget's verdict."""
+    spec = BUDGETS[name]
+    measured, samples, note = _MEASURES[name](result)
+    passed: bool
+    if name in _NEEDS_COLD_DETECTION and not result.cold_start_detection:
+        measured, passed = None, False
+        note = _cold_note(result)
+    elif name in _SERVER_SIDE and result.view(name.split("_")[0]).count == 0:
+        passed = False
+        note = _no_report_lines(result) or (
+            "no server-side REPORT figures; use InvokeTarget (Lambda Invoke API with Tail)"
+        )
+    elif measured is None:
+        # Nothing to judge: zero cold starts cannot break a cold-start latency budget,
+        # but a run without a single latency sample cannot pass a latency budget.
+        passed = name in ("cold_start_p99", "cold_start_max") and result.count > 0
+        note = "no cold starts observed" if passed else "no samples to judge"
+    else:
+        passed = measured <= limit if spec.upper else measured >= limit
+    if name in _SERVED and result.throttles:
+        note = "; ".join(filter(None, [note, f"{result.throttles} throttled not included"]))
+    # A saturated generator distorts timings, not counts: only latency and rate-of-
+    # completion budgets are refused on its data.
+    timing = spec.unit == "duration" or name == "min_rps"
+    if timing and result.saturated and passed and result.saturation_policy == "fail":
+        passed = False
+        note = "; ".join(filter(None, [note, result.saturation_note]))
+    return Verdict(name, limit, measured, samples, passed, note, source)
 
 
 def _breakdown(counts: Mapping[Any, int]) -> str:

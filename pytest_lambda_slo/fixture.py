@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .budgets import DEFAULT_THROTTLE_RATE
 from .errors import ConfigError, LoadAborted, SaturationWarning
 from .locks import target_lock
 from .recorder import Measurements
@@ -68,9 +69,16 @@ class LambdaSLO:
     each has an async twin (``aburst``, ``arate``, ``aramp``) for anyio tests.
     """
 
-    def __init__(self, state: SessionState, test_id: str) -> None:
+    def __init__(
+        self,
+        state: SessionState,
+        test_id: str,
+        *,
+        default_throttle_rate: float | None = DEFAULT_THROTTLE_RATE,
+    ) -> None:
         self._state = state
         self.test_id = test_id
+        self.default_throttle_rate = default_throttle_rate  # see budgets.evaluate
         self.results: list[BurstResult] = []
 
     # shapes ----------------------------------------------------------------------------
@@ -304,6 +312,7 @@ class LambdaSLO:
             cold_start_detection=measurements.cold_known > 0,
             saturation_policy=self._state.settings.saturation_policy,
             extras=extras,
+            default_throttle_rate=self.default_throttle_rate,
         )
         if result.saturated and result.saturation_policy == "warn":
             warnings.warn(SaturationWarning(result.saturation_note), stacklevel=4)

@@ -13,7 +13,15 @@ from typing import Any
 
 import pytest
 
-from .budgets import BUDGET_NAMES, BUDGETS, evaluate, parse_budgets, violation_message
+from .budgets import (
+    BUDGET_NAMES,
+    BUDGETS,
+    THROTTLE_BUDGETS,
+    evaluate,
+    parse_budgets,
+    parse_default_throttle_rate,
+    violation_message,
+)
 from .emulator.fixtures import lambda_emulator  # noqa: F401  (registers the fixture)
 from .errors import ConfigError, SLOViolation
 from .fixture import LambdaSLO
@@ -51,6 +59,11 @@ _SETTINGS_INI = {
     "lambda_slo_max_loop_lag": (
         "25ms",
         "Event-loop lag (p99) above which a run counts as saturated. Default: 25ms",
+    ),
+    "lambda_slo_default_throttle_rate": (
+        "5%",
+        "The throttle_rate budget implied when budgets apply but no throttle budget is "
+        "set; 'off' for none. Default: 5%",
     ),
 }
 
@@ -117,6 +130,9 @@ def _settings(config: pytest.Config) -> Settings:
         workers=_workers_option(config),
         max_loop_lag_s=parse_duration(
             config.getini("lambda_slo_max_loop_lag"), name="lambda_slo_max_loop_lag"
+        ),
+        default_throttle_rate=parse_default_throttle_rate(
+            config.getini("lambda_slo_default_throttle_rate")
         ),
     )
 
@@ -228,7 +244,15 @@ def pytest_collection_modifyitems(
 @pytest.fixture
 def lambda_slo(request: pytest.FixtureRequest) -> LambdaSLO:
     """Fire load at a Lambda front door: ``lambda_slo.burst(target, requests=, concurrency=)``."""
-    slo = LambdaSLO(request.config.stash[STATE_KEY], request.node.nodeid)
+    state = request.config.stash[STATE_KEY]
+    # A throttle budget from the marker or ini replaces the implied one, for check() too.
+    declared = request.node.stash.get(BUDGETS_KEY, {})
+    implied = (
+        None
+        if any(name in THROTTLE_BUDGETS for name in declared)
+        else state.settings.default_throttle_rate
+    )
+    slo = LambdaSLO(state, request.node.nodeid, default_throttle_rate=implied)
     request.node.stash[FIXTURE_KEY] = slo
     return slo
 
@@ -238,17 +262,15 @@ def _judge_declared(item: pytest.Item, results: list[BurstResult]) -> str | None
     if not declared:
         return None
     messages = []
-    for source in ("ini", "marker"):
-        budgets = {name: limit for name, (limit, src) in declared.items() if src == source}
-        if not budgets:
-            continue
-        for result in results:
-            verdicts = evaluate(result, budgets, source)
-            result.verdicts.extend(verdicts)
     for result in results:
-        message = violation_message(
-            [v for v in result.verdicts if v.source in ("ini", "marker")], result
-        )
+        judged = []  # this judgement's verdicts, the implied throttle budget's included
+        for source in ("ini", "marker"):
+            budgets = {name: limit for name, (limit, src) in declared.items() if src == source}
+            if budgets:
+                verdicts = evaluate(result, budgets, source)
+                result.verdicts.extend(verdicts)
+                judged += verdicts
+        message = violation_message(judged, result)
         if message:
             messages.append(message)
     return "\n".join(messages) if messages else None

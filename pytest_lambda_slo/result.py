@@ -1,4 +1,9 @@
-"""BurstResult: what a test reads after a load run (counts, rates, percentiles, views)."""
+"""BurstResult: what a test reads after a load run (counts, rates, percentiles, views).
+
+The headline percentiles (``result.p99``, the p99 budget) are over the requests the
+function served: the "served" view is every timed request but the throttled ones, which
+keep their own view (``result.throttled``) so fast throttles cannot flatter the latency.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,36 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .budgets import Verdict, evaluate, parse_budgets, raise_for
+from .budgets import DEFAULT_THROTTLE_RATE, Verdict, evaluate, parse_budgets, raise_for
 from .recorder import Histogram, Measurements
 
 _NAN = float("nan")
-_VIEW_NAMES = ("all", "warm", "cold", "throttled", "uncorrected", "init", "duration", "billed")
+_VIEW_NAMES = (
+    "all", "served", "warm", "cold", "throttled", "uncorrected", "init", "duration", "billed",
+)  # fmt: skip
+
+
+def served_histogram(measurements: Measurements) -> Histogram:
+    """Every timed request but the throttled ones: "all" minus "throttled", bucket by bucket.
+
+    Both histograms have the same layout, so the difference is exact; recording a bucket's
+    value puts its count back into that same bucket.
+    """
+    all_, throttled = measurements.hist("all"), measurements.hist("throttled")
+    served = Histogram(all_.highest_us)
+    served.overflows = all_.overflows - throttled.overflows
+    if not throttled.count:
+        served.hdr.add(all_.hdr)
+        return served
+    removed = {
+        item.value_iterated_to: item.count_at_value_iterated_to
+        for item in throttled.hdr.get_recorded_iterator()
+    }
+    for item in all_.hdr.get_recorded_iterator():
+        count = item.count_at_value_iterated_to - removed.get(item.value_iterated_to, 0)
+        if count > 0:
+            served.record(item.value_iterated_to, count)
+    return served
 
 
 class LatencyView:
@@ -76,6 +106,8 @@ class BurstResult:
     saturation_policy: str = "fail"
     extras: dict[str, Any] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
+    # The implied throttle_rate budget (see budgets.evaluate); None: none is implied.
+    default_throttle_rate: float | None = DEFAULT_THROTTLE_RATE
 
     # counts --------------------------------------------------------------------------
     @property
@@ -140,12 +172,20 @@ class BurstResult:
 
     # latency ---------------------------------------------------------------------------
     def view(self, name: str) -> LatencyView:
-        """A latency view by histogram name: all, warm, cold, throttled, init, duration, ..."""
+        """A latency view by name: served, all, warm, cold, throttled, init, duration, ..."""
+        if name == "served":
+            return LatencyView(served_histogram(self.measurements))
         return LatencyView(self.measurements.hist(name))
 
     @property
     def all(self) -> LatencyView:
+        """Every request that got a response or timed out, throttled ones included."""
         return self.view("all")
+
+    @property
+    def served(self) -> LatencyView:
+        """The requests the function served: every timed request but the throttled ones."""
+        return self.view("served")
 
     @property
     def warm(self) -> LatencyView:
@@ -180,16 +220,17 @@ class BurstResult:
         return self.view("billed")
 
     def percentile(self, q: float) -> float:
-        return self.all.percentile(q)
+        """Latency at percentile ``q`` of the requests served (as the budgets judge it)."""
+        return self.served.percentile(q)
 
-    p50 = property(lambda self: self.all.p50)
-    p90 = property(lambda self: self.all.p90)
-    p95 = property(lambda self: self.all.p95)
-    p99 = property(lambda self: self.all.p99)
-    p999 = property(lambda self: self.all.p999)
-    min = property(lambda self: self.all.min)
-    max = property(lambda self: self.all.max)
-    mean = property(lambda self: self.all.mean)
+    p50 = property(lambda self: self.served.p50)
+    p90 = property(lambda self: self.served.p90)
+    p95 = property(lambda self: self.served.p95)
+    p99 = property(lambda self: self.served.p99)
+    p999 = property(lambda self: self.served.p999)
+    min = property(lambda self: self.served.min)
+    max = property(lambda self: self.served.max)
+    mean = property(lambda self: self.served.mean)
 
     # budgets ---------------------------------------------------------------------------
     def judge(self, budgets: Mapping[str, object], source: str = "check") -> list[Verdict]:
@@ -210,7 +251,7 @@ class BurstResult:
         latency = {
             name: self.view(name).summary_ms()
             for name in _VIEW_NAMES
-            if name in ("all", "warm", "cold") or self.view(name).count
+            if name in ("all", "served", "warm", "cold") or self.view(name).count
         }
         return {
             "target": self.target,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .budgets import DEFAULT_THROTTLE_RATE
 from .errors import LoadAborted
 from .result import BurstResult
 
@@ -18,6 +19,7 @@ class Settings:
     saturation_policy: str = "fail"  # or "warn"
     max_loop_lag_s: float = 0.025
     workers: int = 1
+    default_throttle_rate: float | None = DEFAULT_THROTTLE_RATE  # None: no implied budget
 
 
 @dataclass

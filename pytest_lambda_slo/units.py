@@ -25,21 +25,37 @@ DURATION_FORMS = "a number of seconds (0.8) or a string like '800ms', '1.5s', '2
 RATE_FORMS = "a fraction from 0 to 1 (0.01) or a percentage string like '1%'"
 
 
-def parse_duration(value: object, *, name: str = "duration", allow_zero: bool = True) -> float:
-    """Return ``value`` in seconds; raise ConfigError naming the value and the accepted forms."""
+def parse_duration(
+    value: object,
+    *,
+    name: str = "duration",
+    allow_zero: bool = True,
+    bare_max_s: float | None = None,
+) -> float:
+    """Return ``value`` in seconds; raise ConfigError naming the value and the accepted forms.
+
+    ``bare_max_s``: a number without a unit above this is refused (for a latency, 800
+    almost surely means milliseconds, not 13 minutes); with a unit any size is allowed.
+    """
     seconds: float | None = None
+    bare = False
     if isinstance(value, bool):
         seconds = None
     elif isinstance(value, (int, float)):
-        seconds = float(value)
+        seconds, bare = float(value), True
     elif isinstance(value, str):
         match = _DURATION_RE.match(value)
         if match:
             seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
         elif _NUMBER_RE.match(value):
-            seconds = float(value)
+            seconds, bare = float(value), True
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         raise ConfigError(f"{name}={value!r} is not a valid duration; use {DURATION_FORMS}")
+    if bare and bare_max_s is not None and seconds > bare_max_s:
+        raise ConfigError(
+            f"{name}={value!r} has no unit and would mean {seconds:g} seconds; write "
+            f"'{seconds:g}ms' or '{seconds:g}s' (a bare number above {bare_max_s:g} is refused)"
+        )
     if seconds == 0 and not allow_zero:
         raise ConfigError(f"{name}={value!r} must be greater than zero; use {DURATION_FORMS}")
     return seconds

@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 from servers import refused_url
 
 from pytest_lambda_slo import ConfigError, HttpTarget, InvokeTarget, LambdaSLO, LoadAborted
-from pytest_lambda_slo.budgets import BUDGET_NAMES, BUDGETS, parse_budget, parse_budgets
+from pytest_lambda_slo.budgets import (
+    BUDGET_NAMES,
+    BUDGETS,
+    OFF,
+    THROTTLE_BUDGETS,
+    parse_budget,
+    parse_budgets,
+)
 from pytest_lambda_slo.emulator import Emulator
 from pytest_lambda_slo.emulator.cli import main as emulator_main
 from pytest_lambda_slo.emulator.config import FUNCTION_KEYS, FunctionConfig, parse_function_spec
@@ -89,6 +96,10 @@ def test_budget_parser_fuzz(name: str, value: object) -> None:
         message = one_line(exc)
         assert message.startswith(f"{name}=")
     else:
+        if parsed == OFF:  # only throttle budgets can be switched off, with None or "off"
+            assert name in THROTTLE_BUDGETS
+            assert value is None or str(value).strip().lower() in ("off", "none")
+            return
         assert math.isfinite(parsed) and parsed >= 0
         unit = BUDGETS[name].unit
         if unit == "rate":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_lambda_slo.budgets import parse_budget, parse_budgets
+from pytest_lambda_slo.budgets import parse_budget, parse_budgets, parse_default_throttle_rate
 from pytest_lambda_slo.errors import ConfigError, SLOViolation
 from pytest_lambda_slo.recorder import Measurements, Outcome
 from pytest_lambda_slo.result import BurstResult
@@ -40,8 +40,9 @@ def test_every_broken_budget_is_one_line_with_value_and_samples() -> None:
         result.check(p99="800ms", p50="5ms", throttle_rate="1%", error_rate=0.01, max="2s")
     lines = str(info.value).splitlines()
     assert lines[0] == "4 SLO budget(s) broken for GET http://127.0.0.1/:"
-    assert any(line.strip().startswith("p99: measured 9") and "> budget 800.0ms (n=105)" in line
-               for line in lines)  # fmt: skip
+    # Latency is judged over the 100 requests served; the 5 throttles are judged apart.
+    assert any(line.strip().startswith("p99: measured 9") and "> budget 800.0ms (n=100)" in line
+               and "5 throttled not included" in line for line in lines)  # fmt: skip
     assert any("throttle_rate: measured 4.55% > budget 1.00% (n=110)" in line for line in lines)
     assert any("p50: measured 10.0ms > budget 5.0ms" in line for line in lines)
     assert len(info.value.verdicts) == 4
@@ -119,3 +120,118 @@ def test_result_json_round_trip() -> None:
     copy = BurstResult.from_dict(result.to_dict())
     assert copy.to_dict() == result.to_dict()
     assert copy.p50 == result.p50
+
+
+# -- percentiles over the requests served; the implied throttle budget ----------------------
+
+
+def test_percentile_budgets_are_judged_over_the_requests_served() -> None:
+    # 10 served at 100 ms, 90 fast throttles at 1 ms: over all requests p50 would be 1 ms.
+    result = make_result([100.0] * 10, throttles=90)
+    assert result.all.p50 == pytest.approx(0.001, rel=0.01)
+    assert result.served.count == 10 and result.served.overflows == 0
+    assert result.p50 == pytest.approx(0.100, rel=0.01)
+    assert result.p99 == result.served.p99 and result.max == result.served.max
+    assert result.throttled.count == 90
+    with pytest.raises(SLOViolation) as info:
+        result.check(p50="50ms", throttle_rate="off")
+    assert "p50: measured 100.0ms > budget 50.0ms (n=10); 90 throttled not included" in str(
+        info.value
+    )
+
+
+def test_served_view_is_all_minus_throttled_bucket_by_bucket() -> None:
+    measurements = Measurements(highest_us=60_000_000)
+    for ms in (1.0, 1.0, 2.5, 40.0, 700.0):
+        measurements.record(Outcome("ok", int(ms * 1e6), status=200))
+    for ms in (1.0, 2.5, 2.5):
+        measurements.record(Outcome("throttle", int(ms * 1e6), status=429))
+    result = BurstResult(measurements=measurements, run={"duration_s": 1.0}, target="t")
+    served = result.served
+    assert served.count == 5
+    assert served.min == pytest.approx(0.001, rel=0.01)
+    assert served.max == pytest.approx(0.700, rel=0.01)
+    assert result.to_dict()["latency_ms"]["served"]["count"] == 5
+
+
+def test_a_mostly_throttled_run_fails_a_latency_and_error_gate() -> None:
+    result = make_result([10.0] * 5, throttles=95)
+    with pytest.raises(SLOViolation) as info:
+        result.check(p99="1s", error_rate="1%")
+    message = str(info.value)
+    assert "throttle_rate: measured 95.00% > budget 5.00% (n=100)" in message
+    assert "implied, as no throttle budget was set" in message
+    assert "95 throttled" in message
+    verdicts = {v.budget: v for v in result.verdicts}
+    assert verdicts["throttle_rate"].source == "default"
+    assert verdicts["p99"].passed and verdicts["error_rate"].passed
+
+
+OVERRIDES = [{"throttle_rate": "off"}, {"throttle_rate": None}, {"throttle_rate": "96%"},
+             {"throttle_count": 95}]  # fmt: skip
+
+
+@pytest.mark.parametrize("override", OVERRIDES)
+def test_an_explicit_throttle_budget_replaces_the_implied_one(override: dict) -> None:
+    result = make_result([10.0] * 5, throttles=95)
+    result.check(p99="1s", **override)
+    assert not any(v.source == "default" for v in result.verdicts)
+
+
+def test_the_implied_throttle_budget_is_judged_once_and_can_be_turned_off() -> None:
+    result = make_result([10.0] * 99, throttles=1)
+    result.check(p99="1s")
+    result.check(p50="1s")
+    defaults = [v for v in result.verdicts if v.source == "default"]
+    assert len(defaults) == 1 and defaults[0].passed
+    assert result.check() is result  # no budget, nothing implied
+    off = make_result([10.0] * 5, throttles=95)
+    off.default_throttle_rate = None  # lambda_slo_default_throttle_rate = off
+    off.check(p99="1s")
+    assert [v.budget for v in off.verdicts] == ["p99"]
+
+
+def test_default_throttle_rate_setting() -> None:
+    assert parse_default_throttle_rate("2%") == pytest.approx(0.02)
+    assert parse_default_throttle_rate("off") is None
+    with pytest.raises(ConfigError, match=r"lambda_slo_default_throttle_rate='lots'.*'off'"):
+        parse_default_throttle_rate("lots")
+
+
+# -- bare numbers for latencies ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [800, 800.0, "800", " 61 "])
+def test_a_bare_number_above_a_minute_is_refused_for_a_latency(value: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_budget("p99", value)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"p99={value!r} has no unit")
+    assert "'800ms' or '800s'" in message or "'61ms' or '61s'" in message
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("800s", 800.0), (60, 60.0), (0.8, 0.8),
+                                               ("800ms", 0.8), ("15m", 900.0)])  # fmt: skip
+def test_latencies_with_a_unit_or_up_to_a_minute_stay_allowed(value: object, seconds: float):
+    assert parse_budget("cold_start_p99", value) == pytest.approx(seconds)
+
+
+# -- hints that fit the target -------------------------------------------------------------
+
+
+def test_an_invoke_target_with_no_success_says_no_report_line_was_seen() -> None:
+    result = make_result([], errors=4)
+    result.target_info = {"kind": "lambda_invoke"}
+    with pytest.raises(SLOViolation) as info:
+        result.check(cold_start_p99="2s", init_p99="1s", throttle_rate="off")
+    message = str(info.value)
+    assert message.count("no request succeeded, so Lambda sent no REPORT line") == 2
+    assert "HttpTarget" not in message and "use InvokeTarget" not in message
+
+
+def test_an_http_target_with_a_cold_start_header_is_told_no_response_carried_it() -> None:
+    result = make_result([10.0] * 3)
+    result.target_info = {"kind": "http", "cold_start": "x-cold-start"}
+    with pytest.raises(SLOViolation, match="none carried the cold_start header"):
+        result.check(cold_start_rate="10%")
