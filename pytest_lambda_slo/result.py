@@ -274,7 +274,9 @@ class BurstResult:
             "throttle_reasons": self.throttle_reasons,
             "latency_ms": latency,
             "verdicts": [v.to_dict() for v in self.verdicts],
-            "extras": self.extras,
+            # Estimated USD (Invoke API runs with billed figures), else null.
+            "cost": self.extras.get("cost"),
+            "extras": {key: value for key, value in self.extras.items() if key != "cost"},
             "measurements": m.to_dict(),
         }
 
@@ -290,6 +292,8 @@ class BurstResult:
             cold_start_detection=bool(data.get("cold_start_detection", False)),
             extras=dict(data.get("extras", {})),
         )
+        if data.get("cost") is not None:
+            result.extras["cost"] = data["cost"]
         result.verdicts = [
             Verdict(
                 budget=v["budget"],
