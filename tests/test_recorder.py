@@ -47,3 +47,17 @@ def test_server_side_figures_and_billing() -> None:
     assert measurements.hist("init").count == 1
     assert abs(measurements.hist("billed").max_us() - 9000) <= 9  # 3 significant figures
     assert measurements.billed_mb_ms == 9.0 * 128.0
+
+
+def test_measurements_keep_per_interval_data_from_the_release() -> None:
+    measurements = Measurements(highest_us=5_000_000)
+    measurements.mark_release(1_000_000_000, 1_764_625_000.5)
+    measurements.record(Outcome("ok", 10_000_000, status=200, done_ns=1_500_000_000))
+    measurements.record(Outcome("error", None, error_kind="timeout", done_ns=2_100_000_000))
+    timeseries = measurements.timeseries
+    assert timeseries is not None
+    assert timeseries.sent == [1, 1] and timeseries.ok == [1, 0]
+    assert timeseries.error_kinds == {"timeout": [0, 1]}
+    assert measurements.to_dict()["timeseries"]["start_epoch_s"] == 1_764_625_000.5
+    plain = Outcome("ok", 1000)
+    assert plain.done_ns is None and plain.in_flight == 0  # callers that set neither still work
