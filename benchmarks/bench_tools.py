@@ -266,6 +266,8 @@ def parse_wrk(out: str) -> dict[str, Any]:
         "requests": requests,
         "ok": requests - (int(non_2xx.group(1)) if non_2xx else 0),
         "errors": errors,
+        # Requests that got no response (wrk does not count them in its requests).
+        "socket_errors": sum(v for k, v in errors.items() if k != "non_2xx_3xx"),
         "run_wall_s": _wrk_ms(summary.group(2) + summary.group(3)) / 1000,
         "p50_ms": _wrk_ms(percentiles["50"]) if "50" in percentiles else None,
         "p99_ms": _wrk_ms(percentiles["99"]) if "99" in percentiles else None,

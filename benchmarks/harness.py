@@ -181,8 +181,12 @@ def measure(
     stats = emu.function_stats(function)
     result["tool"] = tool
     result["n_target"] = n
-    # A duration tool made as many requests as it made: per-request figures divide by those.
-    result["n"] = result["requests"] if result.get("duration_based") else n
+    # A duration tool made as many requests as it made (answered or failed): per-request
+    # figures divide by those.
+    if result.get("duration_based"):
+        result["n"] = result["requests"] + result.get("socket_errors", 0)
+    else:
+        result["n"] = n
     n = result["n"]
     result["c"] = c
     result["server_cpu_s"] = _server_cpu(emu.pid) - cpu0
