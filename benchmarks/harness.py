@@ -1,27 +1,31 @@
-"""The engine, hey and Locust side by side against one emulator function (issue 5, items 1-2).
+"""Load generators side by side against one emulator function: CPU per request, added latency.
 
-Every tool sends the same number of requests at the same concurrency to the same emulator
-function (pytest_lambda_slo.emulator, its own process on loopback, Function URL path). Per
-run the emulator's stats are reset first and read after, so each tool's reported latency
-stands next to the server-side truth of the same requests (parse-to-write latency, decoded
-from the emulator's HDR histogram): "added" = reported minus server-side.
+Tools: the plugin's engine, hey, Locust, wrk (one thread, and one thread per core),
+autocannon, and the floor client (the least CPU per request a client can spend here: only
+the socket calls; floor_client.c, or floor_client.py without a C compiler). Every tool
+sends the same number of requests at the same concurrency to the same emulator function
+(pytest_lambda_slo.emulator, its own process on loopback, Function URL path); wrk runs for
+the whole number of seconds that gives about that many. Per run the emulator's stats are
+reset first and read after, so each tool's reported latency stands next to the server-side
+truth of the same requests (parse-to-write latency, decoded from the emulator's HDR
+histogram): "added" = reported minus server-side.
 
 Sections:
 - latency: concurrency 50, 200, 500, 1000 with N = 20 x C requests, for a fixed 50 ms
   handler and a lognormal(40ms,0.5) one; tools run interleaved, --repeat times, medians;
 - throughput: a zero-duration function, the engine with workers=1 (and workers=2 when the
-  engine has ``workers=``), hey and Locust.
+  engine has ``workers=``) and the other tools.
 
     python benchmarks/harness.py [--repeat 3] [--levels 50,200,500,1000] [--per-conn 20]
-        [--tools engine,hey,locust] [--rev HEAD] [--json bench-results/harness.json]
-        [--markdown FILE]
+        [--tools engine,hey,locust,wrk-t1,wrk-t2,autocannon,floor] [--rev HEAD]
+        [--json bench-results/harness.json] [--markdown FILE]
     python benchmarks/harness.py --render bench-results/harness.json   # tables again
 
 --rev runs the engine and the emulator from ``git archive REV`` of the package (a snapshot
 in a temporary directory) instead of the working tree, so edits in progress do not leak in.
 
-A missing tool is skipped with a note saying how to install it (apt-get install hey;
-pip install locust).
+A missing tool is skipped with a note saying how to install it (apt-get install hey wrk;
+pip install locust; npm install -g autocannon).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import math
 import os
 import platform
 import statistics
@@ -49,8 +54,24 @@ PROFILES = {
     "fixed": "duration=50ms",
     "lognormal": "duration=lognormal(40ms,0.5)",
 }
+# Mean handler time of each function: wrk's first run at a level sizes its duration by it.
+MEAN_SERVICE_S = {"fixed": 0.050, "lognormal": 0.040 * math.exp(0.5**2 / 2), "zero": None}
+FALLBACK_RATE = 10_000.0  # req/s, for a zero-duration function before any tool has run
 THROUGHPUT_FUNCTION = "zero"
-ALL_TOOLS = ("engine", "hey", "locust")
+# The reference rows of the ratio tables.
+WRK_REFERENCE = "wrk-t1"
+FLOOR = "floor"
+
+
+def all_tools() -> list[str]:
+    """Every tool, in the order each round runs them."""
+    tools = ["engine", "hey", "locust", "wrk-t1"]
+    cores = os.cpu_count() or 1
+    if cores > 1:
+        tools.append(f"wrk-t{cores}")
+    return [*tools, "autocannon", FLOOR]
+
+
 # Environments stay warm for the whole run, so only the warm-up pays for cold starts.
 FUNCTION_OPTIONS = "idle=1h"
 
@@ -98,8 +119,11 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "uvloop": uvloop.__version__,
     }
-    for tool in ("hey", "locust"):
-        info[tool] = None if bench_tools.missing_tool(tool) else bench_tools.tool_version(tool)
+    for tool in ("hey", "locust", "wrk", "autocannon"):
+        probe = "wrk-t1" if tool == "wrk" else tool
+        info[tool] = None if bench_tools.missing_tool(probe) else bench_tools.tool_version(tool)
+    info["node"] = bench_tools.tool_version("node") if info["autocannon"] else None
+    info["floor"] = bench_tools.tool_version("floor")
     info["load_average_start"] = os.getloadavg()
     return info
 
@@ -126,8 +150,13 @@ def _server_cpu(pid: int) -> float:
     return times.user + times.system
 
 
-def measure(emu: Any, function: str, tool: str, n: int, c: int) -> dict[str, Any]:
-    """One tool, one run: reset the emulator's stats, run the tool, attach the server's truth."""
+def measure(
+    emu: Any, function: str, tool: str, n: int, c: int, rate_hint: float = FALLBACK_RATE
+) -> dict[str, Any]:
+    """One tool, one run: reset the emulator's stats, run the tool, attach the server's truth.
+
+    ``rate_hint`` (req/s) sizes the run of a duration tool (wrk) to about ``n`` requests.
+    """
     url = emu.function_url(function)
     emu.reset()
     cpu0 = _server_cpu(emu.pid)
@@ -139,11 +168,26 @@ def measure(emu: Any, function: str, tool: str, n: int, c: int) -> dict[str, Any
         result = bench_tools.run_hey(url, n, c)
     elif tool == "locust":
         result = bench_tools.run_locust(emu.url, f"/url/{function}/", n, c)
+    elif bench_tools.wrk_threads(tool) is not None:
+        threads = bench_tools.wrk_threads(tool) or 1
+        duration = bench_tools.wrk_duration_s(n, rate_hint)
+        result = bench_tools.run_wrk(url, c, threads, duration)
+    elif tool == "autocannon":
+        result = bench_tools.run_autocannon(url, n, c)
+    elif tool == FLOOR:
+        result = bench_tools.run_floor(url, n, c)
     else:
         raise ValueError(tool)
     stats = emu.function_stats(function)
     result["tool"] = tool
-    result["n"] = n
+    result["n_target"] = n
+    # A duration tool made as many requests as it made (answered or failed): per-request
+    # figures divide by those.
+    if result.get("duration_based"):
+        result["n"] = result["requests"] + result.get("socket_errors", 0)
+    else:
+        result["n"] = n
+    n = result["n"]
     result["c"] = c
     result["server_cpu_s"] = _server_cpu(emu.pid) - cpu0
     result["server"] = {
@@ -187,7 +231,7 @@ def _server_median(runs: list[dict[str, Any]], key: str) -> float | None:
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     good = [run for run in runs if "failed" not in run]
     keys = (
-        "rps", "process_rps", "cpu_us_per_req", "process_cpu_us_per_req",
+        "requests", "rps", "process_rps", "cpu_us_per_req", "process_cpu_us_per_req",
         "p50_ms", "p99_ms", "max_ms", "added_p50_ms", "added_p99_ms", "loop_lag_max_ms",
         "server_cpu_pct",
     )  # fmt: skip
@@ -206,6 +250,15 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+def rate_hint(runs: dict[str, list[dict[str, Any]]], function: str, c: int) -> float:
+    """Expected req/s at this level: the median rate of the runs so far, else from the handler."""
+    rates = [run["rps"] for tool_runs in runs.values() for run in tool_runs if run.get("rps")]
+    if rates:
+        return float(statistics.median(rates))
+    mean_s = MEAN_SERVICE_S.get(function)
+    return c / mean_s if mean_s else FALLBACK_RATE
+
+
 def run_section(
     emu: Any, function: str, tools: list[str], levels: list[int], per_conn: int, repeat: int,
     fixed_n: int | None = None,
@@ -217,7 +270,8 @@ def run_section(
         runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
         for _ in range(repeat):
             for tool in tools:
-                runs[tool].append(measure(emu, function, tool, n, c))
+                hint = rate_hint(runs, function, c)
+                runs[tool].append(measure(emu, function, tool, n, c, hint))
         section[str(c)] = {
             "n": n,
             "tools": {tool: {"summary": summarise(r), "runs": r} for tool, r in runs.items()},
@@ -229,6 +283,13 @@ def _fmt(value: float | None, digits: int = 1, signed: bool = False) -> str:
     if value is None:
         return "-"
     return f"{value:+,.{digits}f}" if signed else f"{value:,.{digits}f}"
+
+
+def _n_cell(level: dict[str, Any], summary: dict[str, Any], tool: str) -> str:
+    """N of a row: the level's N, or (duration tools) the median count the tool made."""
+    if bench_tools.wrk_threads(tool) is not None and summary.get("requests"):
+        return f"{summary['requests']:,.0f}"
+    return f"{level['n']:,}"
 
 
 def latency_table(section: dict[str, dict[str, Any]]) -> list[str]:
@@ -244,7 +305,7 @@ def latency_table(section: dict[str, dict[str, Any]]) -> list[str]:
                 f" ({len(s['failed'])} runs failed)" if s["failed"] else ""
             )
             lines.append(
-                f"| {c} | {level['n']:,} | {tool} | {_fmt(s['rps'], 0)} "
+                f"| {c} | {_n_cell(level, s, tool)} | {tool} | {_fmt(s['rps'], 0)} "
                 f"| {_fmt(s['cpu_us_per_req'])} | {_fmt(s['process_cpu_us_per_req'])} "
                 f"| {_fmt(s['p50_ms'])} | {_fmt(s['p99_ms'])} | {_fmt(s['max_ms'])} "
                 f"| {_fmt(s['server_p50_ms'])} | {_fmt(s['server_p99_ms'])} "
@@ -255,71 +316,114 @@ def latency_table(section: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _ratio(mine: dict[str, Any], hey: dict[str, Any], key: str) -> float | None:
-    if mine[key] is None or not hey[key]:
+def _ratio(mine: dict[str, Any], ref: dict[str, Any] | None, key: str) -> float | None:
+    if ref is None or mine.get(key) is None or not ref.get(key):
         return None
-    return mine[key] / hey[key]
+    return float(mine[key] / ref[key])
 
 
-def ratios(section: dict[str, dict[str, Any]], tool: str) -> list[dict[str, Any]]:
-    """``tool`` against hey per level: CPU per request ratios and added-p99 difference."""
+def _summary(level: dict[str, Any], tool: str) -> dict[str, Any] | None:
+    data = level["tools"].get(tool)
+    return data["summary"] if data else None
+
+
+def ratios(section: dict[str, dict[str, Any]], tool: str, ref: str) -> list[dict[str, Any]]:
+    """``tool`` against ``ref`` per level: CPU per request ratios and added-p99 difference."""
     rows = []
     for c, level in section.items():
-        tools = level["tools"]
-        if tool not in tools or "hey" not in tools:
+        mine, other = _summary(level, tool), _summary(level, ref)
+        if mine is None or other is None:
             continue
-        mine, hey = tools[tool]["summary"], tools["hey"]["summary"]
-
         diff = None
-        if mine["added_p99_ms"] is not None and hey["added_p99_ms"] is not None:
-            diff = mine["added_p99_ms"] - hey["added_p99_ms"]
+        if mine["added_p99_ms"] is not None and other["added_p99_ms"] is not None:
+            diff = mine["added_p99_ms"] - other["added_p99_ms"]
         rows.append(
             {
                 "c": int(c),
-                "cpu_ratio": _ratio(mine, hey, "cpu_us_per_req"),
-                "process_cpu_ratio": _ratio(mine, hey, "process_cpu_us_per_req"),
-                "rps_ratio": _ratio(mine, hey, "rps"),
-                "added_p99_minus_hey_ms": diff,
+                "cpu_ratio": _ratio(mine, other, "cpu_us_per_req"),
+                "process_cpu_ratio": _ratio(mine, other, "process_cpu_us_per_req"),
+                "rps_ratio": _ratio(mine, other, "rps"),
+                "added_p99_minus_ref_ms": diff,
             }
         )
     return rows
 
 
-def ratio_table(section: dict[str, dict[str, Any]], tools: list[str]) -> list[str]:
+def ratio_table(section: dict[str, dict[str, Any]]) -> list[str]:
+    """Every tool's CPU per request as a multiple of wrk's (one thread), the floor's and hey's."""
     lines = [
-        "| C | tool | CPU/req x hey (load) | CPU/req x hey (process) | req/s x hey "
-        "| added p99 - hey's added p99 (ms) |",
-        "|---|---|---|---|---|---|",
+        f"| C | tool | CPU/req x {WRK_REFERENCE} | CPU/req x {FLOOR} | CPU/req x hey "
+        f"| added p99 ms | added p99 - {WRK_REFERENCE}'s (ms) |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for tool in tools:
-        for row in ratios(section, tool):
+    for c, level in section.items():
+        wrk, floor, hey = (_summary(level, t) for t in (WRK_REFERENCE, FLOOR, "hey"))
+        for tool in level["tools"]:
+            if tool == FLOOR:
+                continue
+            mine = level["tools"][tool]["summary"]
+            diff = None
+            if wrk is not None and None not in (mine["added_p99_ms"], wrk["added_p99_ms"]):
+                diff = mine["added_p99_ms"] - wrk["added_p99_ms"]
             lines.append(
-                f"| {row['c']} | {tool} | {_fmt(row['cpu_ratio'], 2)} "
-                f"| {_fmt(row['process_cpu_ratio'], 2)} | {_fmt(row['rps_ratio'], 2)} "
-                f"| {_fmt(row['added_p99_minus_hey_ms'], signed=True)} |"
+                f"| {c} | {tool} | {_fmt(_ratio(mine, wrk, 'cpu_us_per_req'), 2)} "
+                f"| {_fmt(_ratio(mine, floor, 'cpu_us_per_req'), 2)} "
+                f"| {_fmt(_ratio(mine, hey, 'cpu_us_per_req'), 2)} "
+                f"| {_fmt(mine['added_p99_ms'], signed=True)} | {_fmt(diff, signed=True)} |"
             )
     return lines
 
 
-def targets(result: dict[str, Any]) -> list[str]:
-    """Issue 5's three targets, checked on this run's medians."""
+# The engine's goals next to wrk (one thread): CPU per request at most this multiple of
+# wrk's, added p99 at most wrk's plus this many ms, at these levels.
+WRK_CPU_GOAL = 1.5
+WRK_P99_SLACK_MS = 2.0
+WRK_GOAL_LEVELS = (200, 500, 1000)
+
+
+def wrk_goals(result: dict[str, Any]) -> list[str]:
+    """The engine next to wrk (one thread), checked on this run's medians."""
+    if not {"engine", WRK_REFERENCE} <= set(result["tools"]):
+        return [f"- Engine vs {WRK_REFERENCE}: not checked (one of them did not run)."]
+    lines = []
+    for profile, section in result["latency"].items():
+        rows = [r for r in ratios(section, "engine", WRK_REFERENCE) if r["c"] in WRK_GOAL_LEVELS]
+        cpu = [r for r in rows if r["cpu_ratio"] is not None]
+        p99 = [r for r in rows if r["added_p99_minus_ref_ms"] is not None]
+        if not rows:
+            continue
+        cpu_met = sum(r["cpu_ratio"] <= WRK_CPU_GOAL for r in cpu)
+        p99_met = sum(r["added_p99_minus_ref_ms"] <= WRK_P99_SLACK_MS for r in p99)
+        cpu_text = ", ".join(f"C={r['c']} {r['cpu_ratio']:.2f}x" for r in cpu)
+        p99_text = ", ".join(f"C={r['c']} {r['added_p99_minus_ref_ms']:+.1f}" for r in p99)
+        lines += [
+            f"- {profile}: engine CPU per request <= {WRK_CPU_GOAL}x {WRK_REFERENCE}'s (load) in "
+            f"{cpu_met} of {len(cpu)} levels ({cpu_text}).",
+            f"- {profile}: engine added p99 <= {WRK_REFERENCE}'s + {WRK_P99_SLACK_MS:g} ms in "
+            f"{p99_met} of {len(p99)} levels (engine minus {WRK_REFERENCE}, ms: {p99_text}).",
+        ]
+    return lines
+
+
+def hey_goals(result: dict[str, Any]) -> list[str]:
+    """The engine next to hey, checked on this run's medians."""
     if not {"engine", "hey"} <= set(result["tools"]):
-        return ["- Not checked: the targets compare the engine with hey; one of them did not run."]
+        return ["- Engine vs hey: not checked (one of them did not run)."]
     cpu_cells, cpu_met, proc_met, p99_cells, p99_met = 0, 0, 0, 0, 0
     worst_cpu, worst_p99 = 0.0, float("-inf")
     for section in result["latency"].values():
-        for row in ratios(section, "engine"):
+        for row in ratios(section, "engine", "hey"):
             if row["cpu_ratio"] is not None:
                 cpu_cells += 1
                 cpu_met += row["cpu_ratio"] <= 1.0
                 proc_met += (row["process_cpu_ratio"] or 99) <= 1.0
                 worst_cpu = max(worst_cpu, row["cpu_ratio"])
-            if row["added_p99_minus_hey_ms"] is not None:
+            if row["added_p99_minus_ref_ms"] is not None:
                 p99_cells += 1
-                p99_met += row["added_p99_minus_hey_ms"] <= 0
-                worst_p99 = max(worst_p99, row["added_p99_minus_hey_ms"])
+                p99_met += row["added_p99_minus_ref_ms"] <= 0
+                worst_p99 = max(worst_p99, row["added_p99_minus_ref_ms"])
     if not cpu_cells:
-        return ["- Not checked: no latency section ran."]
+        return ["- Engine vs hey: not checked (no latency section ran)."]
     lines = [
         f"- Engine CPU per request <= 1.0x hey's: load phase in {cpu_met} of {cpu_cells} "
         f"cells (worst {worst_cpu:.2f}x); whole process (Python start-up included) in "
@@ -362,7 +466,7 @@ def throughput_table(section: dict[str, dict[str, Any]]) -> list[str]:
         for tool, data in level["tools"].items():
             s = data["summary"]
             lines.append(
-                f"| {c} | {level['n']:,} | {tool} | {_fmt(s['rps'], 0)} "
+                f"| {c} | {_n_cell(level, s, tool)} | {tool} | {_fmt(s['rps'], 0)} "
                 f"| {_fmt(s['process_rps'], 0)} "
                 f"| {_fmt(s['cpu_us_per_req'])} | {_fmt(s['process_cpu_us_per_req'])} "
                 f"| {_fmt(s['p99_ms'], 2)} | {_fmt(s['server_p99_ms'], 3)} "
@@ -372,11 +476,21 @@ def throughput_table(section: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _versions(m: dict[str, Any]) -> str:
+    """The tools' versions that this run recorded (older results lack the newer tools)."""
+    parts = [f"Python {m['python']}", f"uvloop {m['uvloop']}"]
+    for tool in ("hey", "locust", "wrk", "autocannon", "node"):
+        if m.get(tool):
+            parts.append(f"{tool} {m[tool]}")
+    if m.get("floor"):
+        parts.append(f"floor client: {m['floor']}")
+    return ", ".join(parts)
+
+
 def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['kernel']}, Python {m['python']}, "
-        f"uvloop {m['uvloop']}, hey {m['hey']}, locust {m['locust']}. "
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['kernel']}, {_versions(m)}. "
         f"Code: {result['code']}. "
         f"Median of {result['repeat']} interleaved runs per cell; "
         f"harness wall time {result['wall_s'] / 60:.1f} min.",
@@ -388,9 +502,9 @@ def markdown(result: dict[str, Any]) -> str:
             "",
             *latency_table(section),
             "",
+            *ratio_table(section),
+            "",
         ]
-        if "hey" in result["tools"]:
-            lines += [*ratio_table(section, [t for t in result["tools"] if t != "hey"]), ""]
     if result.get("throughput"):
         lines += [
             f"### throughput: zero-duration function, N = {result['throughput_n']:,}, "
@@ -398,8 +512,10 @@ def markdown(result: dict[str, Any]) -> str:
             "",
             *throughput_table(result["throughput"]),
             "",
+            *ratio_table(result["throughput"]),
+            "",
         ]
-    lines += ["### Issue 5 targets (this run)", "", *targets(result)]
+    lines += ["### Goals, checked on this run", "", *wrk_goals(result), *hey_goals(result)]
     if result["skipped"]:
         lines += ["", *[f"Skipped: {why}" for why in result["skipped"]]]
     return "\n".join(lines) + "\n"
@@ -414,7 +530,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--levels", default="50,200,500,1000", help="concurrency levels")
     parser.add_argument("--per-conn", type=int, default=20, help="N = this x concurrency")
     parser.add_argument("--profiles", default=",".join(PROFILES))
-    parser.add_argument("--tools", default=",".join(ALL_TOOLS))
+    parser.add_argument(
+        "--tools",
+        default=",".join(all_tools()),
+        help="engine, hey, locust, wrk-tK (wrk with K threads), autocannon, floor",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--throughput-levels", default="200,1000", help="'' to skip the section")
     parser.add_argument("--throughput-requests", type=int, default=40_000)
@@ -426,6 +546,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", help="also write the markdown tables to this file")
     parser.add_argument("--render", help="only print the markdown of a saved JSON result")
     args = parser.parse_args(argv)
+    unknown = [t for t in args.tools.split(",") if t and not bench_tools.known_tool(t)]
+    if unknown:
+        parser.error(
+            f"--tools {','.join(unknown)} not known; use engine, hey, locust, wrk-t1 "
+            "(wrk-tK: K threads), autocannon, floor"
+        )
     if args.render:
         print(markdown(json.loads(Path(args.render).read_text())), end="")
         return 0
@@ -448,7 +574,7 @@ def _run(
     from pytest_lambda_slo.emulator import Emulator
 
     tools, skipped = [], []
-    for tool in args.tools.split(","):
+    for tool in filter(None, args.tools.split(",")):
         why = bench_tools.missing_tool(tool)
         if why:
             skipped.append(why)
