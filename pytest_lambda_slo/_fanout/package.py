@@ -230,6 +230,7 @@ def build_package(fanout: LambdaFanout, *, prefer_installed: bool = True) -> Pac
     files: dict[str, bytes] = {}
     bundled: list[Bundled] = []
     notes: list[str] = []
+    missing: list[str] = []
     for name, requirement in wanted.items():
         installed = _installed(name)
         if (
@@ -262,12 +263,20 @@ def build_package(fanout: LambdaFanout, *, prefer_installed: bool = True) -> Pac
             )
             continue
         version = installed.version if installed is not None else None
-        wheel = find_or_fetch_wheel(name, version, architecture, python_version, wheel_dir)
+        try:
+            wheel = find_or_fetch_wheel(name, version, architecture, python_version, wheel_dir)
+        except RegistryUnreachable:
+            raise
+        except PackageError as exc:
+            missing.append(str(exc))  # fetch the others first: one message names them all
+            continue
         wheel_name, wheel_version, _, _ = parse_wheel_filename(wheel.name)
         _add(files, _wheel_files(wheel), str(wheel_name))
         pure = all(tag.platform == "any" for tag in parse_wheel_filename(wheel.name)[3])
         bundled.append(Bundled(str(wheel_name), str(wheel_version), not pure, wheel.name))
         notes.append(f"{wheel_name}: wheel {wheel.name} from {wheel_dir}")
+    if missing:
+        raise PackageError("; ".join(missing))
 
     plugin_version = metadata.version(PLUGIN_DISTRIBUTION)
     _add(files, _plugin_files(plugin_version), PLUGIN_DISTRIBUTION)
