@@ -30,7 +30,7 @@ VERSION_TAG = "lambda-slo:version"
 BUILD_TAG = "lambda-slo:build"
 CODE_TAG = "lambda-slo:code"
 PLACEHOLDER_ROLE = "arn:aws:iam::123456789012:role/lambda-slo-generator"
-CONTROL_RETRIES = {"max_attempts": 3, "mode": "standard"}
+CONTROL_RETRIES = {"total_max_attempts": 3, "mode": "standard"}
 # A shard's answer can take the function's whole timeout; wait that long and then some.
 INVOKE_READ_MARGIN_S = 60.0
 CONNECT_TIMEOUT_S = 10.0
@@ -118,7 +118,7 @@ def invoke_client(fanout: LambdaFanout, session: Any = None) -> Any:
         region = aws_auth.resolve_region(fanout.region, session)
     aws_auth.frozen_credentials(session)
     config = Config(
-        retries={"max_attempts": 0, "mode": "standard"},
+        retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=fanout.timeout_s + INVOKE_READ_MARGIN_S,
         max_pool_connections=max(10, fanout.shards),
@@ -224,7 +224,13 @@ def ensure_generator(
         if action == "updated" or tags.get(BUILD_TAG) != package.build_hash:
             arn = str(config.get("FunctionArn") or name)
             _call(client.tag_resource, "TagResource", name, Resource=arn, Tags=package.tags())
-        reserved = (current.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
+        # GetFunctionConcurrency, not GetFunction's "Concurrency": moto omits a 0 there.
+        reserved = _call(
+            client.get_function_concurrency,
+            "GetFunctionConcurrency",
+            name,
+            FunctionName=name,
+        ).get("ReservedConcurrentExecutions")
         if reserved == 0:
             say(f"lambda-slo fanout: {name} was stopped (reserved concurrency 0); re-enabling")
             _call(
