@@ -43,6 +43,11 @@ def split(total: int, index: int, parts: int) -> int:
     return total // parts + (1 if index < total % parts else 0)
 
 
+def split_cap(cap: int | None, index: int, parts: int) -> int | None:
+    """Part ``index`` of a request cap (None: no cap), so the parts never sum past it."""
+    return None if cap is None else split(cap, index, parts)
+
+
 def highest_us_for(timeout_s: float, deadline_s: float) -> int:
     """A shape's histogram range: latencies reach the timeout, in-flight time the deadline."""
     return int((max(timeout_s, deadline_s) + 1.0) * 1_000_000)
@@ -59,7 +64,7 @@ class RunInfo:
     timeout_s: float
     deadline_s: float
     duration_limit_s: float | None
-    stopped: str | None  # None, "deadline", "cancelled"
+    stopped: str | None  # None, "deadline", "cancelled", "request_cap" (see Engine.take)
     event_loop: str  # "uvloop" or "asyncio"
     loop_lag_max_ms: float
     loop_lag_p99_ms: float
@@ -88,6 +93,9 @@ class BurstParams:
     timeout_s: float
     deadline_s: float
     duration_s: float | None
+    # Most requests the run may send (what the session's request cap left for a run of
+    # unknown size); None: no bound beyond the shape.
+    request_cap: int | None = None
 
     kind = "burst"
 
@@ -113,6 +121,7 @@ class BurstParams:
             self,
             requests=None if self.requests is None else split(self.requests, index, workers),
             concurrency=split(self.concurrency, index, workers),
+            request_cap=split_cap(self.request_cap, index, workers),
         )
 
     @property
@@ -192,6 +201,7 @@ class Engine:
         self.in_flight = 0
         self.peak_in_flight = 0
         self._remaining = params.requests
+        self._cap_left: int | None = params.request_cap
         self._end_ns: int | None = None
         self._released_ns = 0
         self._last_done_ns = 0
@@ -294,16 +304,32 @@ class Engine:
         outcome: Outcome = self.prepared.classify(None, kind, None)
         self.measurements.record(outcome)
 
+    def take(self) -> bool:
+        """Count one request against the run's request cap; False (stopped) once it is spent.
+
+        Every shape calls this before each request it starts, so no shape can send past
+        what the session's cap left for the run.
+        """
+        left = self._cap_left
+        if left is None:
+            return True
+        if left <= 0:
+            self.stopped = self.stopped or "request_cap"
+            return False
+        self._cap_left = left - 1
+        return True
+
     # the closed model ----------------------------------------------------------------------
     def _claim(self) -> bool:
         """Take the next request to send, if the burst has one left."""
         if self._end_ns is not None and perf_counter_ns() >= self._end_ns:
             return False
-        if self._remaining is None:
-            return True
-        if self._remaining <= 0:
+        if self._remaining is not None and self._remaining <= 0:
             return False
-        self._remaining -= 1
+        if not self.take():
+            return False
+        if self._remaining is not None:
+            self._remaining -= 1
         return True
 
     async def _worker(self, slot: Slot) -> None:

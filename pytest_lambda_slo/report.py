@@ -113,6 +113,11 @@ def render_burst(test_id: str, result: BurstResult) -> list[str]:
             f"  deadline cut to {result.extras['deadline_capped']:g}s: what was left of "
             "lambda_slo_max_load_time"
         )
+    if result.extras.get("request_cap") is not None:
+        lines += _wrapped(
+            f"stopped at the request cap: {result.extras['request_cap']} requests were left "
+            "of lambda_slo_max_requests"
+        )
     serialised = result.extras.get("xdist_serialised")
     if serialised:
         lines.append(

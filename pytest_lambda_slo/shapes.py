@@ -23,6 +23,7 @@ from .engine import (
     _cancel_all,
     highest_us_for,
     split,
+    split_cap,
 )
 from .errors import ConfigError
 from .recorder import Measurements
@@ -121,6 +122,7 @@ class RateParams:
     deadline_s: float
     offset: int = 0
     stride: int = 1
+    request_cap: int | None = None  # see BurstParams.request_cap
 
     kind = "rate"
 
@@ -156,6 +158,7 @@ class RateParams:
             connections=split(self.connections, index, workers),
             offset=index,
             stride=workers,
+            request_cap=split_cap(self.request_cap, index, workers),
         )
 
 
@@ -226,6 +229,8 @@ class RateEngine(_Scheduled):
         failure = self._failure
         self._idle = list(self.slots)
         for k in range(p.requests):  # at most max_in_flight tasks at a time
+            if not self.take():
+                break
             intended = start + int((p.offset + k * p.stride) * interval_ns)
             await _sleep_until(intended)
             failure.check()
@@ -291,6 +296,7 @@ class RampParams:
     offset: int = 0
     stride: int = 1
     think_time_s: float = 0.0  # each user's pause after a response (Locust's wait_time)
+    request_cap: int | None = None  # see BurstParams.request_cap
 
     kind = "ramp"
     requests = None  # closed loop for a time: no request count
@@ -316,7 +322,11 @@ class RampParams:
 
     def share(self, index: int, workers: int) -> RampParams:
         return replace(
-            self, users=split(self.total_users, index, workers), offset=index, stride=workers
+            self,
+            users=split(self.total_users, index, workers),
+            offset=index,
+            stride=workers,
+            request_cap=split_cap(self.request_cap, index, workers),
         )
 
 
@@ -375,7 +385,7 @@ class RampEngine(_Scheduled):
 
     async def _user(self, slot: Slot, end_ns: int) -> None:
         think_ns = int(self.params.think_time_s * 1e9)
-        while perf_counter_ns() < end_ns:
+        while perf_counter_ns() < end_ns and self.take():
             await self.send_one(slot)
             if think_ns:
                 # Like a Locust user's wait_time: a throttled user does not spin on 429s.

@@ -272,13 +272,11 @@ def merge_results(
     released = min((m["released_ns"] for m in marks if m["released_ns"]), default=0)
     last_done = max((m["last_done_ns"] for m in marks), default=0)
     stops = {info["stopped"] for info in infos}
-    stopped = (
-        "cancelled"
-        if cancelled or "cancelled" in stops
-        else "deadline"
-        if "deadline" in stops
-        else None
-    )
+    # The most telling reason first: a cancellation, then the deadline, then the cap.
+    stopped = "cancelled" if cancelled else None
+    for reason in ("cancelled", "deadline", "request_cap"):
+        if stopped is None and reason in stops:
+            stopped = reason
     info = RunInfo(
         started_at=min((i["started_at"] for i in infos), default=time.time()),
         duration_s=(last_done - released) / 1e9 if released and last_done > released else 0.0,
