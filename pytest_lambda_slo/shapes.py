@@ -26,6 +26,7 @@ from .engine import (
     split_cap,
 )
 from .errors import ConfigError
+from .firstwave import wave_size
 from .recorder import Measurements
 from .units import parse_count, parse_duration, parse_positive_number
 
@@ -143,6 +144,10 @@ class RateParams:
     def engine_class(self) -> type[Engine]:
         return RateEngine
 
+    @property
+    def first_wave(self) -> int:
+        return wave_size(self.rps / self.stride, self.requests)
+
     def check_workers(self, workers: int) -> None:
         if workers > min(self.total_requests, self.max_in_flight):
             raise ConfigError(
@@ -211,6 +216,8 @@ class RateEngine(_Scheduled):
     connection was busy (a new one was dialled first). It is still sent, and still measured
     from its intended start.
     """
+
+    HOLDS_FIRST_WAVE = False  # the open model never waits for responses
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -313,6 +320,10 @@ class RampParams:
     @property
     def engine_class(self) -> type[Engine]:
         return RampEngine
+
+    @property
+    def first_wave(self) -> int:
+        return wave_size(self.spawn_rate / self.stride, self.users)
 
     def check_workers(self, workers: int) -> None:
         if workers > self.total_users:

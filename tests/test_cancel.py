@@ -125,7 +125,7 @@ def test_ctrl_c_stops_the_burst_prints_partials_and_leaves_nothing(
     else:  # the plugin's own report of the interrupted run, without --lambda-slo-report
         for line in (
             "lambda-slo report",
-            "  INTERRUPTED: interrupted: 10 requests measured, 30 not sent",
+            "  INTERRUPTED: Ctrl-C: 10 requests measured, 30 not sent",
             "  requests: 10, ok: 0, throttled: 0 (0.0%), errors: 10 (100.0%)",
             "  not sent (deadline or cap): 30",
             "  error kinds: cancelled: 10",
