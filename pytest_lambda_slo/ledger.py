@@ -79,6 +79,15 @@ class Ledger:
     def reserve(self, requests: int | None, duration_s: float | None, what: str) -> Grant:
         """Reserve a run's requests (all that remain when unknown); refuse what would not fit."""
         with self._entries() as entries:
+            used = int(entries["requests"])
+            left = self.max_requests - used
+            cap = f"the session cap lambda_slo_max_requests={self.max_requests}"
+            held = f"({used} sent or held by runs in progress); raise the ini key if you really "
+            if requests is not None and requests > left:
+                raise LoadAborted(
+                    f"{what} would send {requests} requests but only {max(left, 0)} of {cap} "
+                    f"remain {held}mean it"
+                )
             load_used = float(entries["load_s"])
             load_left = self.max_load_time_s - load_used
             if load_left <= 0 or (duration_s is not None and duration_s > load_left):
@@ -88,20 +97,8 @@ class Ledger:
                     f"({load_used:.1f}s used or held by runs in progress); raise the ini key "
                     "if you really mean it"
                 )
-            used = int(entries["requests"])
-            left = self.max_requests - used
-            cap = f"the session cap lambda_slo_max_requests={self.max_requests}"
-            if requests is not None and requests > left:
-                raise LoadAborted(
-                    f"{what} would send {requests} requests but only {max(left, 0)} of {cap} "
-                    f"remain ({used} sent or held by runs in progress); raise the ini key if "
-                    "you really mean it"
-                )
             if requests is None and left <= 0:
-                raise LoadAborted(
-                    f"{what} cannot start: no request is left of {cap} ({used} sent or held "
-                    "by runs in progress); raise the ini key if you really mean it"
-                )
+                raise LoadAborted(f"{what} cannot start: no request is left of {cap} {held}mean it")
             granted = left if requests is None else requests
             reserved_s = duration_s or 0.0
             entries["requests"] = used + granted
