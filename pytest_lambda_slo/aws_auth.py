@@ -204,6 +204,11 @@ class RequestSigner:
         self._credentials = frozen_credentials(session)
         self.signatures = 0  # how many times sign() ran: the amortisation is observable
 
+    @property
+    def access_key_id(self) -> str:
+        """The access key id requests are signed with: an identifier for messages, no secret."""
+        return str(self._credentials.access_key)
+
     def expired(self) -> bool:
         """True when the last signature is older than the window (or nothing was signed)."""
         signed_at = self._signed_at

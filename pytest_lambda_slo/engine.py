@@ -16,9 +16,10 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, NoReturn
 
-from .errors import ConfigError, LoadAborted
+from .errors import AuthRefused, ConfigError, LoadAborted, UserCallableError
+from .firstwave import FirstWave
 from .loops import LagSampler, new_event_loop
 from .recorder import Measurements, Outcome
 from .targets import PreparedTarget, as_target
@@ -43,6 +44,11 @@ def split(total: int, index: int, parts: int) -> int:
     return total // parts + (1 if index < total % parts else 0)
 
 
+def split_cap(cap: int | None, index: int, parts: int) -> int | None:
+    """Part ``index`` of a request cap (None: no cap), so the parts never sum past it."""
+    return None if cap is None else split(cap, index, parts)
+
+
 def highest_us_for(timeout_s: float, deadline_s: float) -> int:
     """A shape's histogram range: latencies reach the timeout, in-flight time the deadline."""
     return int((max(timeout_s, deadline_s) + 1.0) * 1_000_000)
@@ -59,7 +65,9 @@ class RunInfo:
     timeout_s: float
     deadline_s: float
     duration_limit_s: float | None
-    stopped: str | None  # None, "deadline", "cancelled"
+    # None, "deadline", "cancelled", "request_cap" (Engine.take), "callable_error" (a user's
+    # callable raised) or "auth_refused" (the first wave was all refusals: firstwave.py)
+    stopped: str | None
     event_loop: str  # "uvloop" or "asyncio"
     loop_lag_max_ms: float
     loop_lag_p99_ms: float
@@ -88,6 +96,9 @@ class BurstParams:
     timeout_s: float
     deadline_s: float
     duration_s: float | None
+    # Most requests the run may send (what the session's request cap left for a run of
+    # unknown size); None: no bound beyond the shape.
+    request_cap: int | None = None
 
     kind = "burst"
 
@@ -99,6 +110,11 @@ class BurstParams:
     @property
     def engine_class(self) -> type[Engine]:
         return Engine
+
+    @property
+    def first_wave(self) -> int:
+        """Responses judged for authentication refusals before the rest may be sent."""
+        return min(self.concurrency, self.request_cap or self.concurrency)
 
     def check_workers(self, workers: int) -> None:
         if workers > self.concurrency:
@@ -113,6 +129,7 @@ class BurstParams:
             self,
             requests=None if self.requests is None else split(self.requests, index, workers),
             concurrency=split(self.concurrency, index, workers),
+            request_cap=split_cap(self.request_cap, index, workers),
         )
 
     @property
@@ -171,6 +188,9 @@ class Slot:
 class Engine:
     """One load run on the current event loop: connections, timing, classification, records."""
 
+    # A closed model holds requests past the first wave until it is judged (firstwave.py).
+    HOLDS_FIRST_WAVE = True
+
     def __init__(
         self,
         prepared: PreparedTarget,
@@ -192,6 +212,8 @@ class Engine:
         self.in_flight = 0
         self.peak_in_flight = 0
         self._remaining = params.requests
+        self._cap_left: int | None = params.request_cap
+        self._wave = FirstWave(params.first_wave)
         self._end_ns: int | None = None
         self._released_ns = 0
         self._last_done_ns = 0
@@ -233,6 +255,8 @@ class Engine:
         ``intended_ns`` (open model) is when the request should have started: the latency
         is then measured from it and the latency from the actual send is kept as uncorrected.
         """
+        if self.HOLDS_FIRST_WAVE and not self._wave.passed:
+            await self._wave.admit()
         if slot.pending_error is None and (slot.conn is None or slot.conn.closed):
             await self.connect(slot)
         if slot.pending_error is not None:
@@ -277,10 +301,32 @@ class Engine:
         if error is None or error in _TIMED_ERRORS:
             latency = result.latency_ns if intended_ns is None else result.t_end - intended_ns
         # result.response is None for every error but body_too_large (the capped response).
-        outcome = self.prepared.classify(result.response, error, latency)
+        try:
+            outcome = self.prepared.classify(result.response, error, latency)
+        except UserCallableError as exc:
+            self._stop_on_callable(exc, result)
         if intended_ns is not None and outcome.latency_ns is not None:
             outcome.uncorrected_ns = result.latency_ns
         self.measurements.record(outcome)
+        self._judge_first_wave(outcome)
+
+    def _stop_on_callable(self, exc: UserCallableError, result: Result) -> NoReturn:
+        """A user's callable raised on this response: record it as far as it is known, stop."""
+        outcome = getattr(exc, "outcome", None)  # classified without that callable's verdict
+        if outcome is not None:
+            self.measurements.record(outcome)
+        self.stopped = "callable_error"
+        status = result.response.status_code if result.response is not None else None
+        raise UserCallableError(
+            f"{exc} on response {self.measurements.count} (status {status}); the run stopped"
+        ) from exc.__cause__
+
+    def _judge_first_wave(self, outcome: Outcome) -> None:
+        wave = self._wave
+        if not wave.decided and wave.judge(outcome):
+            self.stopped = "auth_refused"
+            signer = getattr(self.prepared, "signer", None)  # a SigV4-signed target's
+            raise AuthRefused(wave.message(getattr(signer, "access_key_id", None)))
 
     def _record_pending_error(self, slot: Slot) -> None:
         """The request meant for ``slot`` failed to connect: that failure is its outcome."""
@@ -293,17 +339,35 @@ class Engine:
         self._last_done_ns = perf_counter_ns()
         outcome: Outcome = self.prepared.classify(None, kind, None)
         self.measurements.record(outcome)
+        if not self._wave.decided:
+            self._judge_first_wave(outcome)  # not a refusal: releases a held first wave
+
+    def take(self) -> bool:
+        """Count one request against the run's request cap; False (stopped) once it is spent.
+
+        Every shape calls this before each request it starts, so no shape can send past
+        what the session's cap left for the run.
+        """
+        left = self._cap_left
+        if left is None:
+            return True
+        if left <= 0:
+            self.stopped = self.stopped or "request_cap"
+            return False
+        self._cap_left = left - 1
+        return True
 
     # the closed model ----------------------------------------------------------------------
     def _claim(self) -> bool:
         """Take the next request to send, if the burst has one left."""
         if self._end_ns is not None and perf_counter_ns() >= self._end_ns:
             return False
-        if self._remaining is None:
-            return True
-        if self._remaining <= 0:
+        if self._remaining is not None and self._remaining <= 0:
             return False
-        self._remaining -= 1
+        if not self.take():
+            return False
+        if self._remaining is not None:
+            self._remaining -= 1
         return True
 
     async def _worker(self, slot: Slot) -> None:
@@ -465,11 +529,15 @@ def _aborted(engine: Engine, message: str) -> LoadAborted:
     return aborted_with(message, engine.measurements, info)
 
 
-def aborted_with(message: str, measurements: Measurements, info: RunInfo) -> LoadAborted:
-    """A LoadAborted carrying the partial ``.measurements`` and ``.run_info``."""
-    exc = LoadAborted(
-        f"{message}: {measurements.count} requests measured, {measurements.unsent} not sent"
-    )
+def aborted_with(
+    message: str,
+    measurements: Measurements,
+    info: RunInfo,
+    kind: type[LoadAborted] = LoadAborted,
+) -> LoadAborted:
+    """A LoadAborted (or ``kind``) carrying the partial ``.measurements`` and ``.run_info``."""
+    exc = kind(f"{message}: {measurements.count} requests measured, {measurements.unsent} not sent")
+    exc.reason = message  # type: ignore[attr-defined]
     exc.measurements = measurements  # type: ignore[attr-defined]
     exc.run_info = info  # type: ignore[attr-defined]
     return exc
@@ -493,6 +561,7 @@ def _run_on_own_loop(
     if engines is not None:
         engines.append(engine)
     interrupted = False
+    stop: LoadAborted | None = None  # the run stopped itself (a user's callable, refusals)
     sigint_installed = False
     previous_sigint: Any = None
     previous_wakeup_fd = -1
@@ -527,6 +596,8 @@ def _run_on_own_loop(
                 pass
         except asyncio.CancelledError:
             pass
+        except LoadAborted as exc:
+            stop = exc
     finally:
         if handle is not None:
             handle.detach()
@@ -546,7 +617,10 @@ def _run_on_own_loop(
     if main.cancelled() and engine.stopped is None:
         engine.stopped = "cancelled"  # cancelled before the run even started
     if interrupted:
-        raise KeyboardInterrupt("load run interrupted") from _aborted(engine, "interrupted")
+        raise KeyboardInterrupt("load run interrupted") from _aborted(engine, "Ctrl-C")
+    if stop is not None:
+        info = engine.run_info()
+        raise aborted_with(str(stop), engine.measurements, info, type(stop)) from stop.__cause__
     if engine.stopped == "cancelled":
         raise _aborted(engine, "load run cancelled")
     return engine.measurements, engine.run_info()

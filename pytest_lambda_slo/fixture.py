@@ -13,6 +13,7 @@ from typing import Any
 
 from .budgets import DEFAULT_THROTTLE_RATE
 from .errors import ConfigError, LoadAborted, SaturationWarning
+from .ledger import Grant
 from .locks import target_lock
 from .recorder import Measurements
 from .result import BurstResult
@@ -225,80 +226,104 @@ class LambdaSLO:
         except ConfigError as exc:
             raise ConfigError(str(exc)) from None
 
-    def _capped(self, plan: _Plan, extras: dict[str, Any]) -> Any:
-        """The params with a deadline that never reaches past the session's load-time cap."""
-        remaining = max(self._state.remaining_load_time_s(), 0.001)
-        if plan.params.deadline_s <= remaining:
-            return plan.params
-        extras["deadline_capped"] = round(remaining, 3)  # said in the report
-        return replace(plan.params, deadline_s=remaining)
+    def _capped(self, plan: _Plan, grant: Grant, extras: dict[str, Any]) -> Any:
+        """The params within the grant: a run of unknown size stops at the requests left,
+        and no deadline reaches past what is left of the session's load-time cap."""
+        changes: dict[str, Any] = {}
+        if not grant.sized:
+            changes["request_cap"] = grant.requests
+        left = max(grant.load_left_s, 0.001)
+        if plan.params.deadline_s > left:
+            extras["deadline_capped"] = round(left, 3)  # said in the report if it mattered
+            changes["deadline_s"] = left
+        return replace(plan.params, **changes) if changes else plan.params
 
     def _run_sync(self, name: str, plan: _Plan, force_cold: bool) -> BurstResult:
         from . import engine
 
-        with self._guard(plan, force_cold) as extras:
+        with self._guard(plan, force_cold) as (grant, extras):
             try:
                 measurements, run = engine.execute_sync(
-                    name, plan.target, self._capped(plan, extras), plan.workers
+                    name, plan.target, self._capped(plan, grant, extras), plan.workers
                 )
             except BaseException as exc:
-                self._keep_partial(plan, extras, exc)
+                self._keep_partial(plan, grant, extras, exc)
                 raise
-        return self._finish(plan, measurements, run, extras)
+            return self._finish(plan, grant, measurements, run, extras)
 
     async def _run_async(self, plan: _Plan, force_cold: bool) -> BurstResult:
         from . import engine
 
-        with self._guard(plan, force_cold) as extras:
+        with self._guard(plan, force_cold) as (grant, extras):
             try:
                 measurements, run = await engine.execute_async(
-                    plan.target, self._capped(plan, extras), plan.workers
+                    plan.target, self._capped(plan, grant, extras), plan.workers
                 )
             except BaseException as exc:
-                self._keep_partial(plan, extras, exc)
+                self._keep_partial(plan, grant, extras, exc)
                 raise
-        return self._finish(plan, measurements, run, extras)
+            return self._finish(plan, grant, measurements, run, extras)
 
-    def _keep_partial(self, plan: _Plan, extras: dict[str, Any], exc: BaseException) -> None:
-        """On Ctrl-C or cancellation keep what was measured, so the report can show it."""
+    def _keep_partial(
+        self, plan: _Plan, grant: Grant, extras: dict[str, Any], exc: BaseException
+    ) -> None:
+        """On Ctrl-C, cancellation or an early stop keep what was measured, for the report."""
         aborted = exc if isinstance(exc, LoadAborted) else exc.__cause__
         measurements = getattr(aborted, "measurements", None)
         run = getattr(aborted, "run_info", None)
         if measurements is None or run is None:
             return
         extras["interrupted"] = str(aborted)
-        self._finish(plan, measurements, run, extras)
+        self._finish(plan, grant, measurements, run, extras)
 
     @contextlib.contextmanager
-    def _guard(self, plan: _Plan, force_cold: bool) -> Iterator[dict[str, Any]]:
-        """Session caps, the cross-worker target lock and forced cold starts around a run."""
+    def _guard(self, plan: _Plan, force_cold: bool) -> Iterator[tuple[Grant, dict[str, Any]]]:
+        """The cross-worker target lock, the session caps and forced cold starts around a run.
+
+        The caps are reserved once the target is ours, so a run waiting for the lock holds
+        none of the session's budget; a run that ends without a result gives it all back.
+        """
         target, params = plan.target, plan.params
         requests = params.total_requests if params.kind == "rate" else params.requests
-        self._state.reserve(requests, params.duration_s, target.describe())
         extras: dict[str, Any] = {}
         with target_lock(target) as waited:
-            worker = os.environ.get("PYTEST_XDIST_WORKER")
-            if worker:
-                extras["xdist_serialised"] = {"worker": worker, "waited_s": round(waited, 3)}
-            if not force_cold:
-                extras["_started"] = time.monotonic()  # load time, lock waits excluded
-                yield extras
-                return
-            forcer = getattr(target, "force_cold", None)
-            if forcer is None:
-                raise ConfigError(
-                    f"force_cold=True needs a target that can change the function's "
-                    f"configuration (InvokeTarget); {target.describe()} cannot"
-                )
-            with forcer() as done:
-                extras["force_cold"] = done
-                extras["_started"] = time.monotonic()
-                yield extras
+            grant = self._state.ledger.reserve(requests, params.duration_s, target.describe())
+            extras["_grant_open"] = True
+            try:
+                worker = os.environ.get("PYTEST_XDIST_WORKER")
+                if worker:
+                    extras["xdist_serialised"] = {"worker": worker, "waited_s": round(waited, 3)}
+                if not force_cold:
+                    extras["_started"] = time.monotonic()  # load time, lock waits excluded
+                    yield grant, extras
+                    return
+                forcer = getattr(target, "force_cold", None)
+                if forcer is None:
+                    raise ConfigError(
+                        f"force_cold=True needs a target that can change the function's "
+                        f"configuration (InvokeTarget); {target.describe()} cannot"
+                    )
+                with forcer() as done:
+                    extras["force_cold"] = done
+                    extras["_started"] = time.monotonic()
+                    yield grant, extras
+            finally:
+                if extras.pop("_grant_open", False):  # no result was accounted
+                    self._state.ledger.settle(grant, 0, 0.0)
 
     def _finish(
-        self, plan: _Plan, measurements: Measurements, run: Any, extras: dict[str, Any]
+        self,
+        plan: _Plan,
+        grant: Grant,
+        measurements: Measurements,
+        run: Any,
+        extras: dict[str, Any],
     ) -> BurstResult:
         run_dict = run.to_dict()
+        if run_dict.get("stopped") != "deadline":
+            extras.pop("deadline_capped", None)  # the cut deadline never came into play
+        if run_dict.get("stopped") == "request_cap":
+            extras["request_cap"] = grant.requests
         assess_saturation(run_dict, self._state.settings)
         cost_fn = getattr(plan.target, "estimate_cost", None)
         if cost_fn is not None and measurements.billed_mb_ms:
@@ -316,7 +341,9 @@ class LambdaSLO:
         )
         if result.saturated and result.saturation_policy == "warn":
             warnings.warn(SaturationWarning(result.saturation_note), stacklevel=4)
-        self._state.account(result, time.monotonic() - extras.pop("_started", time.monotonic()))
+        wall_s = time.monotonic() - extras.pop("_started", time.monotonic())
+        extras.pop("_grant_open", None)
+        self._state.ledger.settle(grant, result.count + result.unsent, max(wall_s, result.duration))
         self.results.append(result)
         return result
 

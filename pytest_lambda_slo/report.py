@@ -108,7 +108,7 @@ def _wrap(line: str) -> list[str]:
 def _stopped(text: str) -> str:
     """Say once what stopped the run: "interrupted: 10 requests measured, ..." is Ctrl-C."""
     reason, _, rest = text.partition(": ")
-    if reason == "interrupted" and rest:
+    if reason in ("interrupted", "Ctrl-C") and rest:
         return f"  INTERRUPTED (Ctrl-C): {rest}"
     return f"  INTERRUPTED: {text}"
 
@@ -125,6 +125,11 @@ def render_burst(test_id: str, result: BurstResult) -> list[str]:
         lines.append(
             f"  deadline cut to {result.extras['deadline_capped']:g}s: what was left of "
             "lambda_slo_max_load_time"
+        )
+    if result.extras.get("request_cap") is not None:
+        lines.append(
+            f"  stopped at the request cap: {result.extras['request_cap']} requests were left "
+            "of lambda_slo_max_requests"
         )
     serialised = result.extras.get("xdist_serialised")
     if serialised:

@@ -1,4 +1,4 @@
-"""Per-session state: settings, caps on total load, recorded runs, saturation judgement."""
+"""Per-session state: settings, the caps' ledger, recorded runs, saturation judgement."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .budgets import DEFAULT_THROTTLE_RATE
-from .errors import LoadAborted
+from .ledger import Ledger
 from .result import BurstResult
 
 
@@ -30,35 +30,13 @@ class SessionState:
     records: list[tuple[str, BurstResult]] = field(default_factory=list)
     ini_budgets: dict[str, float] = field(default_factory=dict)
     json_error: str | None = None
-    requests_used: int = 0
-    load_time_used_s: float = 0.0
+    # Under xdist: the controller's ledger file shared by every worker (else in memory).
+    ledger_path: str | None = None
+    ledger: Ledger = field(init=False)
 
-    def reserve(self, requests: int | None, duration_s: float | None, what: str) -> None:
-        """Refuse a run that would pass the session caps (runaway protection)."""
+    def __post_init__(self) -> None:
         s = self.settings
-        if requests is not None and self.requests_used + requests > s.max_requests:
-            raise LoadAborted(
-                f"{what} would send {requests} requests but only "
-                f"{s.max_requests - self.requests_used} of the session cap "
-                f"lambda_slo_max_requests={s.max_requests} remain; raise the ini key if you "
-                "really mean it"
-            )
-        if self.load_time_used_s >= s.max_load_time_s or (
-            duration_s is not None and self.load_time_used_s + duration_s > s.max_load_time_s
-        ):
-            raise LoadAborted(
-                f"{what} would pass the session's load-time cap "
-                f"lambda_slo_max_load_time={s.max_load_time_s:g}s "
-                f"({self.load_time_used_s:.1f}s used); raise the ini key if you really mean it"
-            )
-
-    def remaining_load_time_s(self) -> float:
-        return self.settings.max_load_time_s - self.load_time_used_s
-
-    def account(self, result: BurstResult, wall_s: float) -> None:
-        """Count a finished run against the caps (its wall time, deadline waits included)."""
-        self.requests_used += result.count + result.unsent
-        self.load_time_used_s += max(wall_s, result.duration)
+        self.ledger = Ledger(s.max_requests, s.max_load_time_s, self.ledger_path)
 
 
 MIN_LAG_JUDGED_S = 1.0

@@ -23,8 +23,10 @@ from .engine import (
     _cancel_all,
     highest_us_for,
     split,
+    split_cap,
 )
 from .errors import ConfigError
+from .firstwave import wave_size
 from .recorder import Measurements
 from .units import parse_count, parse_duration, parse_positive_number
 
@@ -121,6 +123,7 @@ class RateParams:
     deadline_s: float
     offset: int = 0
     stride: int = 1
+    request_cap: int | None = None  # see BurstParams.request_cap
 
     kind = "rate"
 
@@ -141,6 +144,10 @@ class RateParams:
     def engine_class(self) -> type[Engine]:
         return RateEngine
 
+    @property
+    def first_wave(self) -> int:
+        return wave_size(self.rps / self.stride, self.requests)
+
     def check_workers(self, workers: int) -> None:
         if workers > min(self.total_requests, self.max_in_flight):
             raise ConfigError(
@@ -156,6 +163,7 @@ class RateParams:
             connections=split(self.connections, index, workers),
             offset=index,
             stride=workers,
+            request_cap=split_cap(self.request_cap, index, workers),
         )
 
 
@@ -209,6 +217,8 @@ class RateEngine(_Scheduled):
     from its intended start.
     """
 
+    HOLDS_FIRST_WAVE = False  # the open model never waits for responses
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.active = 0  # slots taken (connecting or in flight)
@@ -226,6 +236,8 @@ class RateEngine(_Scheduled):
         failure = self._failure
         self._idle = list(self.slots)
         for k in range(p.requests):  # at most max_in_flight tasks at a time
+            if not self.take():
+                break
             intended = start + int((p.offset + k * p.stride) * interval_ns)
             await _sleep_until(intended)
             failure.check()
@@ -291,6 +303,7 @@ class RampParams:
     offset: int = 0
     stride: int = 1
     think_time_s: float = 0.0  # each user's pause after a response (Locust's wait_time)
+    request_cap: int | None = None  # see BurstParams.request_cap
 
     kind = "ramp"
     requests = None  # closed loop for a time: no request count
@@ -308,6 +321,10 @@ class RampParams:
     def engine_class(self) -> type[Engine]:
         return RampEngine
 
+    @property
+    def first_wave(self) -> int:
+        return wave_size(self.spawn_rate / self.stride, self.users)
+
     def check_workers(self, workers: int) -> None:
         if workers > self.total_users:
             raise ConfigError(
@@ -316,7 +333,11 @@ class RampParams:
 
     def share(self, index: int, workers: int) -> RampParams:
         return replace(
-            self, users=split(self.total_users, index, workers), offset=index, stride=workers
+            self,
+            users=split(self.total_users, index, workers),
+            offset=index,
+            stride=workers,
+            request_cap=split_cap(self.request_cap, index, workers),
         )
 
 
@@ -375,7 +396,7 @@ class RampEngine(_Scheduled):
 
     async def _user(self, slot: Slot, end_ns: int) -> None:
         think_ns = int(self.params.think_time_s * 1e9)
-        while perf_counter_ns() < end_ns:
+        while perf_counter_ns() < end_ns and self.take():
             await self.send_one(slot)
             if think_ns:
                 # Like a Locust user's wait_time: a throttled user does not spin on 429s.

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .errors import ConfigError
+from .errors import ConfigError, UserCallableError
 from .recorder import Outcome
 from .response import Response
 
@@ -337,13 +337,29 @@ class _PreparedHttpTarget:
     ) -> Outcome:
         if response is None:
             return Outcome("error", latency_ns, error_kind=error_kind or "unknown")
-        status = response.status_code
         cold: bool | None = None
+        raised: Exception | None = None
         if self._cold_header is not None:
             value = response.headers.get(self._cold_header)
             cold = None if value is None else value.strip().lower() == "true"
         elif self._cold_fn is not None:
-            cold = bool(self._cold_fn(response))
+            try:
+                cold = bool(self._cold_fn(response))
+            except Exception as exc:  # the user's code: the run stops with their traceback
+                raised = exc
+        outcome = self._outcome(response, error_kind, latency_ns, cold)
+        if raised is not None:
+            error = UserCallableError(
+                f"the cold_start= callable raised {type(raised).__name__}: {raised}"
+            )
+            error.outcome = outcome  # type: ignore[attr-defined]
+            raise error from raised
+        return outcome
+
+    def _outcome(
+        self, response: Response, error_kind: str | None, latency_ns: int | None, cold: bool | None
+    ) -> Outcome:
+        status = response.status_code
         if status in self._throttle:
             return Outcome(
                 "throttle", latency_ns, status=status, bytes_received=response.body_bytes

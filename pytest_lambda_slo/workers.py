@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import ConfigError, LambdaSLOError
+from .errors import AuthRefused, ConfigError, LambdaSLOError, LoadAborted, UserCallableError
 from .procs import reap
 from .recorder import Measurements
 from .units import parse_count
@@ -45,6 +45,17 @@ STOP_WAIT_S = 5.0
 RESULT_GRACE_S = 30.0
 _POLL_S = 0.05
 _LEN = struct.Struct("!Q")
+# A worker's run that stopped itself: the parent stops the others and raises the same error.
+_STOPS: dict[str, type[LoadAborted]] = {
+    cls.__name__: cls for cls in (UserCallableError, AuthRefused)
+}
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker process (the exception stayed there)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def parse_workers(value: object) -> int:
@@ -143,6 +154,12 @@ class _Worker:
         self.stderr.close()
 
 
+def _stop_of(worker: _Worker) -> dict[str, str] | None:
+    """Why this worker's run stopped itself (a user's callable, refusals), if it did."""
+    result = worker.messages.get("result")
+    return result.get("stop") if isinstance(result, dict) else None
+
+
 class _Stop(Exception):
     """The run was asked to stop (Ctrl-C in the parent or a cancelled async caller)."""
 
@@ -175,6 +192,9 @@ def _collect(
         for worker in waiting:
             if worker.fd in readable:
                 worker.read()
+                if not stopping and _stop_of(worker):
+                    for other in workers:  # one worker stopped itself: so does the run
+                        other.stop()
     if stopping:
         return
     for worker in workers:
@@ -239,10 +259,15 @@ def run_workers(target: Any, params: Any, n: int, handle: Any = None) -> tuple[M
             worker.close()
     if stopped == "interrupted":
         raise KeyboardInterrupt("load run interrupted") from aborted_with(
-            "interrupted", measurements, info
+            "Ctrl-C", measurements, info
         )
     if stopped == "cancelled":
         raise aborted_with("load run cancelled", measurements, info)
+    for worker in workers:
+        stop = _stop_of(worker)
+        if stop:
+            error = aborted_with(stop["reason"], measurements, info, _STOPS[stop["kind"]])
+            raise error from RemoteTraceback(stop["traceback"])
     return measurements, info
 
 
@@ -272,13 +297,11 @@ def merge_results(
     released = min((m["released_ns"] for m in marks if m["released_ns"]), default=0)
     last_done = max((m["last_done_ns"] for m in marks), default=0)
     stops = {info["stopped"] for info in infos}
-    stopped = (
-        "cancelled"
-        if cancelled or "cancelled" in stops
-        else "deadline"
-        if "deadline" in stops
-        else None
-    )
+    # The most telling reason first: a cancellation, then the deadline, then the cap.
+    stopped = "cancelled" if cancelled else None
+    for reason in ("callable_error", "auth_refused", "cancelled", "deadline", "request_cap"):
+        if stopped is None and reason in stops:
+            stopped = reason
     info = RunInfo(
         started_at=min((i["started_at"] for i in infos), default=time.time()),
         duration_s=(last_done - released) / 1e9 if released and last_done > released else 0.0,
@@ -326,7 +349,6 @@ def _read_exact(fd: int, size: int) -> bytes:
 def worker_main() -> int:
     """Entry point of a worker process (see the module docstring for the protocol)."""
     from .engine import _Handle, _run_on_own_loop
-    from .errors import LoadAborted
     from .transport import Dialer
 
     # Our messages keep the original stdout; anything user code prints goes to stderr.
@@ -405,9 +427,19 @@ def worker_main() -> int:
     runner.join()
     status = "ok"
     result = outcome[0]
+    stop: dict[str, str] | None = None
     if isinstance(result, LoadAborted):
         measurements, info = result.measurements, result.run_info  # type: ignore[attr-defined]
         status = "cancelled"
+        if type(result).__name__ in _STOPS:
+            import traceback
+
+            cause = result.__cause__
+            stop = {
+                "kind": type(result).__name__,
+                "reason": result.reason,  # type: ignore[attr-defined]
+                "traceback": "".join(traceback.format_exception(cause)) if cause else "",
+            }
     elif isinstance(result, BaseException):
         import traceback
 
@@ -429,6 +461,7 @@ def worker_main() -> int:
                 "measurements": measurements.to_dict(),
                 "run_info": info.to_dict(),
                 "marks": marks,
+                "stop": stop,
             }
         }
     )

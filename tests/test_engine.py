@@ -145,24 +145,31 @@ def test_run_info_to_dict_and_the_default_loop_switch(
     assert data["loop_lag_max_ms"] >= data["loop_lag_p99_ms"] >= 0
 
 
-def test_a_bug_in_a_classifier_is_raised_not_swallowed(server: HttpServer) -> None:
-    def broken(response: object) -> bool:
+def _break_the_classifier(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in the plugin's own classifier (a user's callable raising is a stop instead)."""
+
+    def broken(*args: object) -> None:
         raise ZeroDivisionError("classifier bug")
 
-    target = HttpTarget(server.url("/"), cold_start=broken)
+    monkeypatch.setattr("pytest_lambda_slo.targets._PreparedHttpTarget.classify", broken)
+
+
+def test_a_bug_in_a_classifier_is_raised_not_swallowed(
+    server: HttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _break_the_classifier(monkeypatch)
+    target = HttpTarget(server.url("/"))
     with pytest.raises(ZeroDivisionError, match="classifier bug"):
         run_burst(target, requests=10, concurrency=2, timeout=5)
 
 
 def test_a_classifier_bug_is_reported_once(
-    server: HttpServer, caplog: pytest.LogCaptureFixture
+    server: HttpServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every slot hits the same bug: the first is raised, the others are not logged again
     # as "Task exception was never retrieved" when their tasks are collected.
-    def broken(response: object) -> bool:
-        raise ZeroDivisionError("classifier bug")
-
-    target = HttpTarget(server.url("/"), cold_start=broken)
+    _break_the_classifier(monkeypatch)
+    target = HttpTarget(server.url("/"))
     for _ in range(3):
         with pytest.raises(ZeroDivisionError, match="classifier bug"):
             run_burst(target, requests=8, concurrency=4, timeout=5)

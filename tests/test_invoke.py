@@ -12,7 +12,12 @@ import pytest
 
 from pytest_lambda_slo import aws_auth
 from pytest_lambda_slo.control import FORCE_COLD_VARIABLE, force_cold, wait_until_updated
-from pytest_lambda_slo.errors import ConfigError, LambdaSLOError, MissingExtraError
+from pytest_lambda_slo.errors import (
+    AuthRefused,
+    ConfigError,
+    LambdaSLOError,
+    MissingExtraError,
+)
 from pytest_lambda_slo.invoke import InvokeTarget, parse_function
 from pytest_lambda_slo.recorder import Measurements
 from pytest_lambda_slo.response import Headers, Response
@@ -679,12 +684,14 @@ def test_a_tampered_signature_is_refused_with_403(emu: Any) -> None:
     from pytest_lambda_slo.engine import run_burst
 
     target = TamperedInvokeTarget("coldwarm", region="us-east-1", endpoint_url=emu.url)
-    measurements, _ = run_burst(target, requests=6, concurrency=2, timeout=10)
-    assert dict(measurements.status_codes) == {403: 6}, (
+    with pytest.raises(AuthRefused) as caught:  # the first wave (2) was all refusals
+        run_burst(target, requests=6, concurrency=2, timeout=10)
+    measurements = caught.value.measurements  # type: ignore[attr-defined]
+    assert dict(measurements.status_codes) == {403: 2}, (
         "a request with a corrupted SigV4 signature must be refused with 403, got "
         f"{dict(measurements.status_codes)}"
     )
-    assert dict(measurements.error_kinds) == {"InvalidSignatureException": 6}
+    assert dict(measurements.error_kinds) == {"InvalidSignatureException": 2}
     assert measurements.ok == 0
     assert emu.function_stats("coldwarm")["invocations"] == 0, (
         "a forged request reached the function"
@@ -695,9 +702,12 @@ def test_a_wrong_secret_is_refused_with_403(emu: Any, monkeypatch: pytest.Monkey
     from pytest_lambda_slo.engine import run_burst
 
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-emulators-secret")
-    measurements, _ = run_burst(invoke(emu, "coldwarm"), requests=3, concurrency=1, timeout=10)
-    assert dict(measurements.status_codes) == {403: 3}
-    assert dict(measurements.error_kinds) == {"InvalidSignatureException": 3}
+    with pytest.raises(AuthRefused, match=f"AWS access key id {ACCESS_KEY}") as caught:
+        run_burst(invoke(emu, "coldwarm"), requests=3, concurrency=1, timeout=10)
+    measurements = caught.value.measurements  # type: ignore[attr-defined]
+    assert dict(measurements.status_codes) == {403: 1}  # the first wave, then it stopped
+    assert dict(measurements.error_kinds) == {"InvalidSignatureException": 1}
+    assert measurements.unsent == 2
 
 
 def test_throttle_reasons_match_the_emulator(emu: Any) -> None:

@@ -206,11 +206,14 @@ def server() -> Iterator[HttpServer]:
         yield srv
 
 
-def test_a_bug_in_a_classifier_is_raised_from_rate_and_ramp(server: HttpServer) -> None:
-    def broken(response: object) -> bool:
+def test_a_bug_in_a_classifier_is_raised_from_rate_and_ramp(
+    server: HttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
         raise ZeroDivisionError("classifier bug")
 
-    target = HttpTarget(server.url("/"), cold_start=broken)
+    monkeypatch.setattr("pytest_lambda_slo.targets._PreparedHttpTarget.classify", broken)
+    target = HttpTarget(server.url("/"))
     with pytest.raises(ZeroDivisionError, match="classifier bug"):
         run_rate(target, rps=50, duration="200ms", timeout=5)
     with pytest.raises(ZeroDivisionError, match="classifier bug"):

@@ -60,6 +60,7 @@ class EmulatorApp:
         self.doors = {f: FrontDoor(f) for f in self.model.functions.values()}
         self.parse_errors = 0
         self.handler_errors = 0
+        self.sigv4_refusals = 0
         h = os.urandom(8).hex()
         # Request ids look like UUIDs: a random prefix per process plus a counter.
         self._rid_prefix = f"{h[:8]}-{h[8:12]}-4{h[12:15]}-8{h[1:4]}-"
@@ -136,6 +137,7 @@ class EmulatorApp:
                 self.config.require_sigv4,
             )
         except SigV4Error as exc:
+            self.sigv4_refusals += 1
             body = dumps({"message": str(exc), "Type": "User"})
             conn.send(req, 403, error_head(exc.error_type), body)
             return False
@@ -351,6 +353,7 @@ class EmulatorApp:
             fn.stats = new_stats(now)
         self.parse_errors = 0
         self.handler_errors = 0
+        self.sigv4_refusals = 0
         if environments:
             self.model.reset_environments(now)
 
@@ -379,6 +382,7 @@ class EmulatorApp:
                 "scaling": self.config.scaling,
                 "parse_errors": self.parse_errors,
                 "handler_errors": self.handler_errors,
+                "sigv4_refusals": self.sigv4_refusals,  # requests refused before any function
                 "pid": os.getpid(),
             },
             "functions": functions,
