@@ -13,24 +13,21 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from ..errors import ConfigError
-from .config import (
-    DISTRIBUTION_FORMS,
+from .app import EmulatorApp
+from .config import DISTRIBUTION_FORMS, FUNCTION_KEYS, PROFILES, FunctionConfig, parse_function_spec
+from .server import Connection
+from .settings import (
     EMULATOR_KEYS,
-    FUNCTION_KEYS,
-    PROFILES,
+    READY_KEY,
+    SIGV4_ENV,
     EmulatorConfig,
-    FunctionConfig,
     load_toml,
     parse_emulator_options,
-    parse_function_spec,
     parse_log_level,
 )
 
 PROG = "lambda-slo-emulator"
-READY_KEY = "lambda_slo_emulator"  # key of the JSON object printed as the first stdout line
 DEFAULT_FUNCTION = "hello"
-# Keeps the secret off the command line (where `ps` shows it); --require-sigv4 wins.
-SIGV4_ENV = "LAMBDA_SLO_EMULATOR_SIGV4"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,9 +118,6 @@ def _raise_fd_limit() -> None:
 
 async def serve(config: EmulatorConfig) -> None:
     """Listen, print the ready line, serve until SIGTERM/SIGINT."""
-    from .app import EmulatorApp
-    from .server import Connection
-
     loop = asyncio.get_running_loop()
     app = EmulatorApp(config, loop)
     max_body = config.max_payload

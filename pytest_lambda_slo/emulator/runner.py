@@ -16,12 +16,12 @@ from typing import IO, Any
 
 from ..errors import ConfigError, LambdaSLOError
 from ..procs import reap
-from .cli import READY_KEY, SIGV4_ENV
-from .config import (
+from .config import FunctionConfig, parse_function_spec
+from .settings import (
+    READY_KEY,
+    SIGV4_ENV,
     EmulatorConfig,
-    FunctionConfig,
     parse_emulator_options,
-    parse_function_spec,
     parse_log_level,
 )
 

@@ -62,11 +62,11 @@ class Request:
 
 
 class App(Protocol):
-    handler_errors: int  # handler exceptions, shown in /_emulator/stats
-
     def handle(self, request: Request, conn: Connection) -> None: ...
 
     def on_parse_error(self) -> None: ...
+
+    def on_handler_error(self) -> None: ...  # counted in /_emulator/stats
 
 
 class Connection(asyncio.Protocol):
@@ -239,7 +239,7 @@ class Connection(asyncio.Protocol):
                     self._app.handle(req, self)
                 except Exception:
                     log.exception("handler failed")
-                    self._app.handler_errors += 1
+                    self._app.on_handler_error()
                     if self._current is req:
                         self.send_error_500(req)
             if self._paused and len(queue) < _MAX_QUEUED // 2 and self._transport is not None:
