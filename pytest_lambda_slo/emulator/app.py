@@ -7,8 +7,10 @@ module; it owns the server-wide parts: SigV4 checks, ``/_emulator/*``, stats, th
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -24,7 +26,10 @@ from .sigv4 import SigV4Error, verify
 from .stats import new_stats
 from .wire import JSON, CannedAnswers, dumps, error_head, unknown_path
 
+log = logging.getLogger("pytest_lambda_slo.emulator")
 _monotonic = time.monotonic
+# Writes a door's answer to a request whose signature failed.
+Denied = Callable[[Request, Connection, SigV4Error], None]
 _API_PREFIXES = (b"/2015-03-31/functions/", b"/2017-10-31/functions/", b"/2019-09-30/functions/")
 
 
@@ -78,17 +83,18 @@ class EmulatorApp:
         if req.too_large:  # before SigV4: the dropped body cannot be hashed
             self._too_large(req, conn)
             return
-        if path.startswith(b"/url/"):
-            if self.config.require_sigv4 is None or self._signed(req, conn, path, query):
-                self.doors.function_url(req, conn, path)
-            return
-        if path.startswith(b"/_emulator/"):
+        if path.startswith(b"/_emulator/"):  # never signed
             self._emulator(req, conn, path, query)
             return
-        if self.config.require_sigv4 is not None and not self._signed(req, conn, path, query):
+        doors = self.doors
+        if path.startswith(b"/url/"):
+            if self._signed(req, path, query, "lambda", conn, doors.url_denied):
+                doors.function_url(req, conn, path)
+        elif path.startswith(b"/apigw/"):
+            if self._signed(req, path, query, "execute-api", conn, doors.apigw_denied):
+                doors.apigw(req, conn, path)
+        elif not self._signed(req, path, query, "lambda", conn, self._api_denied):
             return
-        if path.startswith(b"/apigw/"):
-            self.doors.apigw(req, conn, path)
         elif path.rstrip(b"/") == b"/2015-03-31/functions" and req.method == b"GET":
             self.control.list_functions(req, conn)  # before the prefixes: ".../functions/"
         elif path.startswith(_API_PREFIXES):
@@ -96,8 +102,19 @@ class EmulatorApp:
         else:
             unknown_path(req, conn, path)
 
-    def _signed(self, req: Request, conn: Connection, path: bytes, query: bytes) -> bool:
-        assert self.config.require_sigv4 is not None
+    def _signed(
+        self,
+        req: Request,
+        path: bytes,
+        query: bytes,
+        service: str,
+        conn: Connection,
+        denied: Denied,
+    ) -> bool:
+        """True when SigV4 is off or the request is signed for ``service``; else answer 403."""
+        credentials = self.config.require_sigv4
+        if credentials is None:
+            return True
         headers: dict[str, str] = {}
         for name, value in req.headers:
             key = name.decode("latin-1")
@@ -110,13 +127,18 @@ class EmulatorApp:
                 query.decode("latin-1"),
                 headers,
                 req.body,
-                self.config.require_sigv4,
+                credentials,
+                service=service,
             )
         except SigV4Error as exc:
-            body = dumps({"message": str(exc), "Type": "User"})
-            conn.send(req, 403, error_head(exc.error_type), body)
+            log.info("SigV4 refused %s: %s: %s", path[:200], exc.error_type, exc)
+            denied(req, conn, exc)
             return False
         return True
+
+    def _api_denied(self, req: Request, conn: Connection, exc: SigV4Error) -> None:
+        body = dumps({"message": str(exc), "Type": "User"})
+        conn.send(req, 403, error_head(exc.error_type), body)
 
     def _too_large(self, req: Request, conn: Connection) -> None:
         limit = self.config.max_payload

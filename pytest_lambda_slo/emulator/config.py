@@ -63,6 +63,7 @@ class FunctionConfig:
     error_rate: float = 0.0
     unhandled: float = 0.0
     body_size: int = 5
+    echo: bool = False
     cold_header: bool = False
     stage_rate: float | None = None
     stage_burst: int | None = None
@@ -150,6 +151,7 @@ _PARSERS: dict[str, Any] = {
     "error_rate": parse_rate,
     "unhandled": parse_rate,
     "body_size": _body_size,
+    "echo": parse_bool,
     "cold_header": parse_bool,
     "stage_rate": lambda v, name: parse_positive_number(v, name=name),
     "stage_burst": lambda v, name: parse_count(v, name=name, minimum=1),

@@ -1,7 +1,9 @@
 """The HTTP front doors: Function URL (``/url/{name}/``) and API Gateway REST proxy (``/apigw/``).
 
 Each door maps the execution model's outcomes to what that AWS front door answers: a Lambda
-throttle is a 429 at a Function URL but a 500 behind API Gateway, a function error a 502.
+throttle is a 429 at a Function URL but a 500 behind API Gateway, a function error a 502; a
+failed IAM (SigV4) check is answered in the door's own shape. Every answer carries the ids
+AWS sends (request id, trace id; API Gateway's own id), so a client can name slow requests.
 """
 
 from __future__ import annotations
@@ -14,12 +16,25 @@ from .ids import Ids
 from .model import URL_RATE_LIMIT, Invocation
 from .server import Connection, Request
 from .settings import EmulatorConfig
-from .wire import CannedAnswers, dumps, error_head, function_missing, reply, wire_reason
+from .sigv4 import SigV4Error
+from .wire import Canned, CannedAnswers, dumps, error_head, function_missing, reply, wire_reason
 
 _monotonic = time.monotonic
 _APIGW_500 = b'{"message": "Internal server error"}'
 _APIGW_429 = b'{"message":"Too Many Requests"}'
 _URL_502 = b'{"Message":"Internal Server Error"}'
+_URL_403 = b'{"Message":"Forbidden"}'
+_OCTETS = b"application/octet-stream"
+
+
+def _success(canned: Canned, inv: Invocation, req: Request) -> tuple[bytes, bytes]:
+    """Head lines and body of a 200: the canned body, or with ``echo`` the request's body."""
+    head = canned.cold_head if inv.cold else canned.warm_head
+    if not inv.function.config.echo:
+        return head, canned.body
+    # Swap the canned content-type for the request's (the x-cold-start line stays).
+    ctype = b"content-type: " + (req.header(b"content-type") or _OCTETS) + b"\r\n"
+    return ctype + head.partition(b"\r\n")[2], req.body
 
 
 class HttpDoors:
@@ -37,7 +52,19 @@ class HttpDoors:
     def _arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self.config.region}:{self.config.account_id}:function:{name}"
 
+    def _url_ids(self, req: Request, rid: str) -> bytes:
+        trace = self.ids.trace_id(req.header(b"x-amzn-trace-id"))
+        return b"x-amzn-requestid: " + rid.encode() + b"\r\nx-amzn-trace-id: " + trace + b"\r\n"
+
+    def _apigw_ids(self, req: Request, rid: str) -> bytes:
+        return self._url_ids(req, rid) + b"x-amz-apigw-id: " + self.ids.apigw_id() + b"\r\n"
+
     # Function URL: /url/{name}/...
+    def url_denied(self, req: Request, conn: Connection, exc: SigV4Error) -> None:
+        """A Function URL with AWS_IAM auth refuses a bad signature: 403 Forbidden."""
+        extra = self._url_ids(req, self.ids.request_id())
+        conn.send(req, 403, error_head("AccessDeniedException", extra), _URL_403)
+
     def function_url(self, req: Request, conn: Connection, path: bytes) -> None:
         end = path.find(b"/", 5)
         raw = path[5:] if end < 0 else path[5:end]
@@ -47,50 +74,54 @@ class HttpDoors:
             return
         now = _monotonic()
         executor = self.executor
+        rid = self.ids.request_id()
+        ids = self._url_ids(req, rid)
         if fn.url_rate is not None and not fn.url_rate.take(now):
             result: Invocation | str = executor.throttled(fn, now, URL_RATE_LIMIT)
         else:
             result = executor.start_invocation(fn, now)
         if result.__class__ is str:
             body = dumps({"message": "Rate Exceeded.", "Reason": wire_reason(result)})  # type: ignore[arg-type]
-            head = error_head("TooManyRequestsException", b"retry-after: 1\r\n")
+            head = error_head("TooManyRequestsException", b"retry-after: 1\r\n" + ids)
             reply(req, conn, fn, 429, head, body)
             return
         canned = self.canned.get(fn)
         inv: Invocation = result  # type: ignore[assignment]
-        inv.request_id = self.ids.request_id()
+        inv.request_id = rid
 
         def done(inv: Invocation, error: str | None, _s: float) -> None:
-            rid = inv.request_id.encode()
             if error is not None:
-                head = error_head("ServiceException", b"x-amzn-requestid: " + rid + b"\r\n")
-                reply(req, conn, fn, 502, head, _URL_502)
+                reply(req, conn, fn, 502, error_head("ServiceException", ids), _URL_502)
                 return
-            head = (canned.cold_head if inv.cold else canned.warm_head) + b"x-amzn-requestid: "
-            reply(req, conn, fn, 200, head + rid + b"\r\n", canned.body)
+            head, body = _success(canned, inv, req)
+            reply(req, conn, fn, 200, head + ids, body)
 
         executor.execute(inv, done, req, conn)
 
     # API Gateway REST proxy: /apigw/{name}/...
+    def apigw_denied(self, req: Request, conn: Connection, exc: SigV4Error) -> None:
+        """An IAM-authorised API Gateway route refuses a bad signature: 403 with the reason."""
+        extra = self._apigw_ids(req, self.ids.request_id())
+        conn.send(req, 403, error_head(exc.error_type, extra), dumps({"message": str(exc)}))
+
     def apigw(self, req: Request, conn: Connection, path: bytes) -> None:
         end = path.find(b"/", 7)
         raw = path[7:] if end < 0 else path[7:end]
         fn = self.model.by_bytes.get(raw)
+        rid = self.ids.request_id()
+        ids = self._apigw_ids(req, rid)
         if fn is None:
-            body = b'{"message":"Not Found"}'
-            conn.send(req, 404, error_head("NotFoundException"), body)
+            conn.send(req, 404, error_head("NotFoundException", ids), b'{"message":"Not Found"}')
             return
         now = _monotonic()
-        rid = self.ids.request_id()
-        extra = b"x-amzn-requestid: " + rid.encode() + b"\r\n"
         if fn.stage is not None and not fn.stage.take(now):
             fn.stats.stage_throttles += 1
-            reply(req, conn, fn, 429, error_head("TooManyRequestsException", extra), _APIGW_429)
+            reply(req, conn, fn, 429, error_head("TooManyRequestsException", ids), _APIGW_429)
             return
         executor = self.executor
         result = executor.start_invocation(fn, now)
         if result.__class__ is str:
-            head = error_head("InternalServerErrorException", extra)
+            head = error_head("InternalServerErrorException", ids)
             reply(req, conn, fn, 500, head, _APIGW_500)
             return
         canned = self.canned.get(fn)
@@ -99,10 +130,10 @@ class HttpDoors:
 
         def done(inv: Invocation, error: str | None, _s: float) -> None:
             if error is not None:
-                head = error_head("InternalServerErrorException", extra)
+                head = error_head("InternalServerErrorException", ids)
                 reply(req, conn, fn, 502, head, _APIGW_500)
                 return
-            head = (canned.cold_head if inv.cold else canned.warm_head) + extra
-            reply(req, conn, fn, 200, head, canned.body)
+            head, body = _success(canned, inv, req)
+            reply(req, conn, fn, 200, head + ids, body)
 
         executor.execute(inv, done, req, conn)

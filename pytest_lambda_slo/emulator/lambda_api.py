@@ -132,7 +132,8 @@ class LambdaApi:
                 return
         version = qualifier if qualifier and qualifier.isdigit() else "$LATEST"
         rid = self.ids.request_id()
-        rid_line = f"x-amzn-requestid: {rid}\r\n".encode()
+        trace = self.ids.trace_id(req.header(b"x-amzn-trace-id"))
+        rid_line = b"x-amzn-requestid: %s\r\nx-amzn-trace-id: %s\r\n" % (rid.encode(), trace)
         if invocation_type == "DryRun":
             reply(req, conn, fn, 204, rid_line, b"")
             return
@@ -163,11 +164,13 @@ class LambdaApi:
         tail = (req.header(b"x-amz-log-type") or b"").lower() == b"tail"
         head = rid_line + f"x-amz-executed-version: {version}\r\n".encode()
         canned = self.canned.get(fn)
+        # With echo the answer is the event as received (an empty payload is the event {}).
+        answer = (req.body or b"{}") if fn.config.echo else canned.payload
 
         def done(inv: Invocation, error: str | None, handler_s: float) -> None:
             extra = head
             if error is None:
-                payload = canned.payload
+                payload = answer
             else:
                 kind = HANDLED if error == HANDLED else UNHANDLED
                 extra += f"x-amz-function-error: {kind}\r\n".encode()
