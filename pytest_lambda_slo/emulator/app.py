@@ -15,11 +15,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from .control import ControlPlane
+from .deploy import UPLOAD_LIMIT, Deployments
 from .doors import HttpDoors
 from .execution import Executor
 from .ids import Ids
 from .lambda_api import LambdaApi
 from .model import Model
+from .sandbox import Sandbox
 from .server import Connection, Request
 from .settings import EmulatorConfig
 from .sigv4 import SigV4Error, verify
@@ -44,12 +46,14 @@ class EmulatorApp:
         self.model = Model(config, now)
         self.parse_errors = 0
         self.handler_errors = 0
-        self.executor = Executor(self.model, loop, self.on_handler_error)
+        self.sandbox = Sandbox(config)
+        self.executor = Executor(self.model, loop, self.on_handler_error, self.sandbox)
         ids = Ids()
         canned = CannedAnswers()
         self.doors = HttpDoors(config, self.executor, ids, canned)
         self.control = ControlPlane(config, self.model, loop)
-        self.api = LambdaApi(config, self.executor, ids, canned, self.control)
+        self.deployments = Deployments(config, self.model, loop, self.control, canned)
+        self.api = LambdaApi(config, self.executor, ids, canned, self.control, self.deployments)
         self._timer: asyncio.TimerHandle | None = None
 
     # lifecycle
@@ -63,6 +67,20 @@ class EmulatorApp:
         for function in self.model.functions.values():
             if function.update_handle is not None:
                 function.update_handle.cancel()
+
+    async def shutdown(self) -> None:
+        """Stop, kill and reap every handler process, remove the unpacked code."""
+        self.stop()
+        await self.sandbox.close()
+        self.deployments.close()
+
+    def body_limit(self, method: bytes, url: bytes) -> int:
+        """Request body limit: code uploads may be larger than an invocation's payload."""
+        if method in (b"POST", b"PUT") and url.startswith(b"/2015-03-31/functions"):
+            path = url.partition(b"?")[0].rstrip(b"/")
+            if path == b"/2015-03-31/functions" or path.endswith(b"/code"):
+                return max(UPLOAD_LIMIT, self.config.max_payload)
+        return self.config.max_payload
 
     def _tick(self) -> None:
         now = _monotonic()
@@ -95,8 +113,13 @@ class EmulatorApp:
                 doors.apigw(req, conn, path)
         elif not self._signed(req, path, query, "lambda", conn, self._api_denied):
             return
-        elif path.rstrip(b"/") == b"/2015-03-31/functions" and req.method == b"GET":
-            self.control.list_functions(req, conn)  # before the prefixes: ".../functions/"
+        elif path.rstrip(b"/") == b"/2015-03-31/functions":  # before the prefixes
+            if req.method == b"POST":
+                self.deployments.create(req, conn)
+            else:
+                self.control.list_functions(req, conn)
+        elif path.startswith(b"/2017-03-31/tags/"):
+            self.deployments.tags(req, conn, path, query)
         elif path.startswith(_API_PREFIXES):
             self.api.handle(req, conn, path, query)
         else:

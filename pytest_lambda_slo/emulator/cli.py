@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", help="region in ARNs. Default: us-east-1")
     p.add_argument("--account-id", metavar="ID", help="account in ARNs. Default: 123456789012")
     p.add_argument("--seed", metavar="N", help="random seed for durations and errors")
+    p.add_argument(
+        "--max-handler-processes",
+        metavar="N",
+        help="cap on processes running real handlers (zip functions). Default: 64",
+    )
     p.add_argument("--log-level", default="WARNING", help="stderr log level. Default: WARNING")
     return p
 
@@ -122,7 +127,10 @@ async def serve(config: EmulatorConfig) -> None:
     app = EmulatorApp(config, loop)
     max_body = config.max_payload
     server = await loop.create_server(
-        lambda: Connection(app, max_body), config.host, config.port, backlog=4096
+        lambda: Connection(app, max_body, app.body_limit),
+        config.host,
+        config.port,
+        backlog=4096,
     )
     port = server.sockets[0].getsockname()[1]
     host = f"[{config.host}]" if ":" in config.host else config.host
@@ -144,8 +152,8 @@ async def serve(config: EmulatorConfig) -> None:
     try:
         await stop.wait()
     finally:
-        app.stop()
         server.close()
+        await app.shutdown()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

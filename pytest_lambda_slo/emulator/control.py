@@ -54,6 +54,24 @@ class ControlPlane:
         }
         if fn.variables:
             out["Environment"] = {"Variables": dict(fn.variables)}
+        deployment = fn.deployment
+        if deployment is not None:
+            out.update(
+                {
+                    "Runtime": deployment.runtime,
+                    "Role": deployment.role,
+                    "Handler": deployment.handler,
+                    "CodeSize": deployment.code.size,
+                    "CodeSha256": deployment.code.sha256,
+                    "Description": deployment.description,
+                    "LastModified": deployment.last_modified,
+                    "State": deployment.state,
+                    "Architectures": list(deployment.architectures),
+                }
+            )
+            if deployment.state == "Pending":
+                out["StateReason"] = "The function is being created."
+                out["StateReasonCode"] = "Creating"
         return out
 
     def get_function(self, req: Request, conn: Connection, fn: Function) -> None:
@@ -63,6 +81,8 @@ class ControlPlane:
         }
         if fn.config.reserved is not None:
             out["Concurrency"] = {"ReservedConcurrentExecutions": fn.config.reserved}
+        if fn.tags:
+            out["Tags"] = dict(fn.tags)
         conn.send(req, 200, JSON, dumps(out))
 
     def get_configuration(self, req: Request, conn: Connection, fn: Function) -> None:

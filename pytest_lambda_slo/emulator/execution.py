@@ -1,7 +1,9 @@
-"""Request execution: acquire an environment, run the handler for its time, release, answer.
+"""Request execution: acquire an environment, run the handler, release, answer.
 
-Every front door (Invoke API, Function URL, API Gateway) starts invocations here and hands in
-a ``done`` callback that writes its own answer; this module knows no door and no HTTP route.
+An emulated function's handler is a sampled sleep; a function created with a zip runs its
+real handler in its environment's process (sandbox.py). Every front door (Invoke API,
+Function URL, API Gateway) starts invocations here and hands in a ``done`` callback that
+writes its own answer; this module knows no door and no HTTP route.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
-from .model import Function, Invocation, Model
+from .model import PROCESS_LIMIT, Function, Invocation, Model
+from .sandbox import INIT_LIMIT_S, Sandbox, Worker, WorkerGone
 from .server import Connection, Request
-from .wire import HANDLED, TIMEOUT, UNHANDLED
+from .wire import HANDLED, TIMEOUT, UNHANDLED, dumps
 
 log = logging.getLogger("pytest_lambda_slo.emulator")
 _monotonic = time.monotonic
@@ -26,15 +30,23 @@ class Executor:
     """Runs invocations on the execution model and keeps the per-function stats."""
 
     def __init__(
-        self, model: Model, loop: asyncio.AbstractEventLoop, on_handler_error: Callable[[], None]
+        self,
+        model: Model,
+        loop: asyncio.AbstractEventLoop,
+        on_handler_error: Callable[[], None],
+        sandbox: Sandbox,
     ) -> None:
         self.model = model
         self.loop = loop
         self.rng = model.rng
+        self.sandbox = sandbox
         self._on_handler_error = on_handler_error
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def start_invocation(self, fn: Function, now: float) -> Invocation | str:
         """Acquire an environment and update stats; an Invocation or a throttle reason."""
+        if fn.deployment is not None and not fn.idle and self.sandbox.full():
+            return self.throttled(fn, now, PROCESS_LIMIT)
         result = self.model.acquire(fn, now)
         if result.__class__ is str:
             return self.throttled(fn, now, result)  # type: ignore[arg-type]
@@ -67,6 +79,11 @@ class Executor:
         conn: Connection | None = None,
     ) -> None:
         """Run the handler: sleep init (cold) plus duration, then release and call ``done``."""
+        if inv.function.deployment is not None:
+            task = self.loop.create_task(self._run_code(inv, done, req, conn))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
         cfg = inv.function.config
         rng = self.rng
         init = 0.0 if not inv.cold or cfg.init.is_zero else cfg.init.sample(rng)
@@ -140,3 +157,82 @@ class Executor:
                 log.exception("handler failed")
                 if conn is not None and req is not None:
                     conn.send_error_500(req)
+
+    async def _run_code(
+        self, inv: Invocation, done: Done | None, req: Request | None, conn: Connection | None
+    ) -> None:
+        """Run a zip's handler in the environment's process (started first on a cold start)."""
+        error: str | None = None
+        destroy = False
+        try:
+            error, destroy = await self._run_in_worker(inv)
+        except WorkerGone:
+            error, destroy = UNHANDLED, True
+            code = await self._exit_status(inv)
+            inv.response = dumps(
+                {
+                    "errorMessage": f"RequestId: {inv.request_id} Error: Runtime exited "
+                    f"with error: exit status {code}",
+                    "errorType": "Runtime.ExitError",
+                }
+            )
+        except Exception:  # a bug here must not leave the environment busy forever
+            log.exception("running a handler process failed")
+            self._on_handler_error()
+            error, destroy = UNHANDLED, True
+        self.finish(inv, error, done, req, conn, _monotonic(), destroy=destroy)
+
+    async def _run_in_worker(self, inv: Invocation) -> tuple[str | None, bool]:
+        fn = inv.function
+        deployment = fn.deployment
+        assert deployment is not None
+        cfg = fn.config
+        worker = inv.env.worker
+        if not isinstance(worker, Worker):  # a new environment: start its process
+            sandbox = self.sandbox
+            worker = sandbox.new_worker()
+            inv.env.worker = worker
+            t0 = _monotonic()
+            env = sandbox.environment(deployment, cfg.name, cfg.memory, fn.variables)
+            try:
+                ready: dict[str, Any] = await asyncio.wait_for(
+                    worker.start(deployment, env), INIT_LIMIT_S
+                )
+            except asyncio.TimeoutError:
+                ready = {
+                    "ready": False,
+                    "error": {
+                        "errorMessage": f"RequestId: {inv.request_id} Error: Init phase "
+                        f"timed out after {INIT_LIMIT_S:.2f} seconds",
+                        "errorType": "Runtime.InitTimeout",
+                    },
+                }
+            inv.init_s = _monotonic() - t0
+            inv.log = ready.get("log", "")
+            if not ready["ready"]:
+                inv.response = dumps(ready["error"])
+                return UNHANDLED, True
+        head = {
+            "request_id": inv.request_id,
+            "invoked_function_arn": fn.arn,
+            "deadline_ms": int((time.time() + cfg.timeout) * 1000),
+            "trace_id": inv.trace_id,
+        }
+        try:
+            result, body = await asyncio.wait_for(worker.invoke(head, inv.event), cfg.timeout)
+        except asyncio.TimeoutError:
+            return TIMEOUT, True  # the process is killed when the environment is destroyed
+        inv.log += result.get("log", "")
+        inv.response = body
+        # A raised exception is Unhandled, but Python's runtime keeps the environment.
+        return (None if result.get("ok") else UNHANDLED), False
+
+    async def _exit_status(self, inv: Invocation) -> int | str:
+        worker = inv.env.worker
+        proc = worker.proc if isinstance(worker, Worker) else None
+        if proc is None:
+            return "unknown"
+        try:
+            return await asyncio.wait_for(proc.wait(), 2.0)
+        except asyncio.TimeoutError:
+            return "unknown"

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from .control import ControlPlane
+from .deploy import Deployments
 from .execution import Executor
 from .ids import Ids
 from .model import Function, Invocation
@@ -63,6 +64,7 @@ class LambdaApi:
         ids: Ids,
         canned: CannedAnswers,
         control: ControlPlane,
+        deployments: Deployments,
     ) -> None:
         self.config = config
         self.executor = executor
@@ -70,6 +72,7 @@ class LambdaApi:
         self.ids = ids
         self.canned = canned
         self.control = control
+        self.deployments = deployments
 
     def _arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self.config.region}:{self.config.account_id}:function:{name}"
@@ -98,6 +101,10 @@ class LambdaApi:
             control.update_configuration(req, conn, fn)
         elif version == b"2015-03-31" and op == b"" and method == b"GET":
             control.get_function(req, conn, fn)
+        elif version == b"2015-03-31" and op == b"" and method == b"DELETE":
+            self.deployments.delete(req, conn, fn)
+        elif version == b"2015-03-31" and op == b"code" and method == b"PUT":
+            self.deployments.update_code(req, conn, fn)
         elif op == b"concurrency" and method == b"PUT" and version == b"2017-10-31":
             control.put_concurrency(req, conn, fn)
         elif op == b"concurrency" and method == b"DELETE" and version == b"2017-10-31":
@@ -130,6 +137,16 @@ class LambdaApi:
                     req, conn, "InvalidRequestContentException", "Could not parse request body"
                 )
                 return
+        if fn.deployment is not None and fn.deployment.state != "Active":
+            body = dumps(
+                {
+                    "Type": "User",
+                    "message": "The operation cannot be performed at this time. The function "
+                    f"is currently in the following state: {fn.deployment.state}",
+                }
+            )
+            conn.send(req, 409, error_head("ResourceConflictException"), body)
+            return
         version = qualifier if qualifier and qualifier.isdigit() else "$LATEST"
         rid = self.ids.request_id()
         trace = self.ids.trace_id(req.header(b"x-amzn-trace-id"))
@@ -143,6 +160,7 @@ class LambdaApi:
             # Lambda queues the event; a throttle is retried internally, never shown.
             if result.__class__ is not str:
                 result.request_id = rid  # type: ignore[union-attr]
+                result.event = req.body  # type: ignore[union-attr]
                 executor.execute(result, None)  # type: ignore[arg-type]
             reply(req, conn, fn, 202, rid_line, b"")
             return
@@ -161,6 +179,9 @@ class LambdaApi:
             return
         inv: Invocation = result  # type: ignore[assignment]
         inv.request_id = rid
+        if fn.deployment is not None:
+            inv.event = req.body
+            inv.trace_id = trace.decode()
         tail = (req.header(b"x-amz-log-type") or b"").lower() == b"tail"
         head = rid_line + f"x-amz-executed-version: {version}\r\n".encode()
         canned = self.canned.get(fn)
@@ -170,11 +191,14 @@ class LambdaApi:
         def done(inv: Invocation, error: str | None, handler_s: float) -> None:
             extra = head
             if error is None:
-                payload = answer
+                payload = answer if inv.response is None else inv.response
             else:
                 kind = HANDLED if error == HANDLED else UNHANDLED
                 extra += f"x-amz-function-error: {kind}\r\n".encode()
-                payload = dumps(error_payload(error, rid, fn))
+                if inv.response is not None:  # real code: its error object
+                    payload = inv.response
+                else:
+                    payload = dumps(error_payload(error, rid, fn))
             if tail:
                 extra += b"x-amz-log-result: " + log_tail(inv, version, handler_s, error) + b"\r\n"
             reply(req, conn, fn, 200, JSON + extra, payload)
@@ -207,6 +231,8 @@ def log_tail(inv: Invocation, version: str, handler_s: float, error: str | None)
     duration_ms = handler_s * 1000.0
     billed = max(1, math.ceil(duration_ms))
     lines = [f"START RequestId: {rid} Version: {version}"]
+    if inv.log:  # what real code printed (its Init output first, on a cold start)
+        lines.append(inv.log.rstrip("\n"))
     if error == TIMEOUT:
         lines.append(f"{rid} Task timed out after {cfg.timeout:.2f} seconds")
     lines.append(f"END RequestId: {rid}")

@@ -7,6 +7,7 @@ from collections import deque
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
+from .code import Deployment
 from .config import FunctionConfig
 from .settings import EmulatorConfig
 from .stats import FunctionStats, new_stats
@@ -19,6 +20,8 @@ ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"
 RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
 # Stats key for "no scaling token left": Lambda reports it as ACCOUNT_LIMIT on the wire.
 SCALING_LIMIT = "ScalingRateExceeded"
+# Stats key for "the emulator's cap on handler processes is reached" (sent as ACCOUNT_LIMIT).
+PROCESS_LIMIT = "HandlerProcessLimit"
 # A Function URL takes at most 10 x reserved concurrency requests per second.
 URL_RATE_LIMIT = "ReservedFunctionInvocationRateLimitExceeded"
 
@@ -95,6 +98,7 @@ class Function:
         "arn",
         "busy",
         "config",
+        "deployment",
         "environments",
         "generation",
         "idle",
@@ -103,6 +107,7 @@ class Function:
         "scaling",
         "stage",
         "stats",
+        "tags",
         "update_handle",
         "url_rate",
         "variables",
@@ -119,6 +124,7 @@ class Function:
         self.last_update_status = "Successful"
         self.revision = 1
         self.variables: dict[str, str] = {}
+        self.tags: dict[str, str] = {}
         self.update_handle: asyncio.TimerHandle | None = None
         self.scaling = scaling_bucket(config, emulator, now)
         self.stage: TokenBucket | None = None
@@ -127,6 +133,7 @@ class Function:
             self.stage = TokenBucket(float(burst), config.stage_rate, now)
 
         self.url_rate = url_rate_bucket(config, now)
+        self.deployment: Deployment | None = None  # real code (CreateFunction), else emulated
 
     def retire_all(self) -> None:
         """Retire every warm environment; busy ones are dropped when they finish."""
@@ -150,13 +157,17 @@ class Invocation:
     __slots__ = (
         "cold",
         "env",
+        "event",
         "function",
         "generation",
         "init_s",
+        "log",
         "pooled",
         "proactive",
         "request_id",
+        "response",
         "started",
+        "trace_id",
     )
 
     def __init__(
@@ -171,6 +182,11 @@ class Invocation:
         self.init_s = 0.0
         self.proactive = False  # init ran before the request arrived (not waited for)
         self.request_id = ""  # set by the front door before the handler runs
+        # Real code only: the event sent, the answer (result or error object), printed output.
+        self.event = b""
+        self.trace_id = ""
+        self.response: bytes | None = None
+        self.log = ""
 
 
 class Model:

@@ -38,6 +38,7 @@ class EmulatorConfig:
     region: str = "us-east-1"
     account_id: str = "123456789012"
     seed: int | None = None
+    max_handler_processes: int = 64
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.functions]
@@ -77,6 +78,7 @@ _EMULATOR_KEYS: dict[str, Any] = {
     "region": lambda v: _region(v),
     "account_id": lambda v: _account_id(v),
     "seed": lambda v: None if v is None else parse_count(v, name="seed"),
+    "max_handler_processes": lambda v: parse_count(v, name="max_handler_processes", minimum=1),
 }
 EMULATOR_KEYS = tuple(_EMULATOR_KEYS)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .model import SCALING_LIMIT, Function
+from .model import PROCESS_LIMIT, SCALING_LIMIT, Function
 from .server import Connection, Request
 
 JSON = b"content-type: application/json\r\n"
@@ -23,8 +23,11 @@ def error_head(error_type: str, extra: bytes = b"") -> bytes:
 
 
 def wire_reason(reason: str) -> str:
-    """The Reason Lambda sends; a scaling-rate throttle is reported as the account limit."""
-    return "ConcurrentInvocationLimitExceeded" if reason == SCALING_LIMIT else reason
+    """The Reason Lambda sends; the scaling-rate and process-cap throttles are sent as the
+    account limit."""
+    if reason == SCALING_LIMIT or reason == PROCESS_LIMIT:
+        return "ConcurrentInvocationLimitExceeded"
+    return reason
 
 
 def reply(
