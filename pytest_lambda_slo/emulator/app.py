@@ -107,10 +107,10 @@ class EmulatorApp:
         doors = self.doors
         if path.startswith(b"/url/"):
             if self._signed(req, path, query, "lambda", conn, doors.url_denied):
-                doors.function_url(req, conn, path)
+                doors.function_url(req, conn, path, query)
         elif path.startswith(b"/apigw/"):
             if self._signed(req, path, query, "execute-api", conn, doors.apigw_denied):
-                doors.apigw(req, conn, path)
+                doors.apigw(req, conn, path, query)
         elif not self._signed(req, path, query, "lambda", conn, self._api_denied):
             return
         elif path.rstrip(b"/") == b"/2015-03-31/functions":  # before the prefixes

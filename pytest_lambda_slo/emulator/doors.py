@@ -14,6 +14,7 @@ from urllib.parse import unquote
 from .execution import Executor
 from .ids import Ids
 from .model import URL_RATE_LIMIT, Invocation
+from .proxy import apigw_answer, apigw_event, url_answer, url_event
 from .server import Connection, Request
 from .settings import EmulatorConfig
 from .sigv4 import SigV4Error
@@ -52,20 +53,23 @@ class HttpDoors:
     def _arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self.config.region}:{self.config.account_id}:function:{name}"
 
-    def _url_ids(self, req: Request, rid: str) -> bytes:
+    def _url_ids(self, req: Request, rid: str) -> tuple[bytes, bytes]:
+        """Header lines of the ids, and the trace id (handed to real code)."""
         trace = self.ids.trace_id(req.header(b"x-amzn-trace-id"))
-        return b"x-amzn-requestid: " + rid.encode() + b"\r\nx-amzn-trace-id: " + trace + b"\r\n"
+        lines = b"x-amzn-requestid: " + rid.encode() + b"\r\nx-amzn-trace-id: " + trace + b"\r\n"
+        return lines, trace
 
-    def _apigw_ids(self, req: Request, rid: str) -> bytes:
-        return self._url_ids(req, rid) + b"x-amz-apigw-id: " + self.ids.apigw_id() + b"\r\n"
+    def _apigw_ids(self, req: Request, rid: str) -> tuple[bytes, bytes]:
+        lines, trace = self._url_ids(req, rid)
+        return lines + b"x-amz-apigw-id: " + self.ids.apigw_id() + b"\r\n", trace
 
     # Function URL: /url/{name}/...
     def url_denied(self, req: Request, conn: Connection, exc: SigV4Error) -> None:
         """A Function URL with AWS_IAM auth refuses a bad signature: 403 Forbidden."""
-        extra = self._url_ids(req, self.ids.request_id())
+        extra = self._url_ids(req, self.ids.request_id())[0]
         conn.send(req, 403, error_head("AccessDeniedException", extra), _URL_403)
 
-    def function_url(self, req: Request, conn: Connection, path: bytes) -> None:
+    def function_url(self, req: Request, conn: Connection, path: bytes, query: bytes) -> None:
         end = path.find(b"/", 5)
         raw = path[5:] if end < 0 else path[5:end]
         fn = self.model.by_bytes.get(raw)
@@ -75,7 +79,7 @@ class HttpDoors:
         now = _monotonic()
         executor = self.executor
         rid = self.ids.request_id()
-        ids = self._url_ids(req, rid)
+        ids, trace = self._url_ids(req, rid)
         if fn.url_rate is not None and not fn.url_rate.take(now):
             result: Invocation | str = executor.throttled(fn, now, URL_RATE_LIMIT)
         else:
@@ -88,10 +92,17 @@ class HttpDoors:
         canned = self.canned.get(fn)
         inv: Invocation = result  # type: ignore[assignment]
         inv.request_id = rid
+        if fn.deployment is not None:
+            inv.event = url_event(req, path, query, rid, self.config)
+            inv.trace_id = trace.decode()
 
         def done(inv: Invocation, error: str | None, _s: float) -> None:
             if error is not None:
                 reply(req, conn, fn, 502, error_head("ServiceException", ids), _URL_502)
+                return
+            if inv.response is not None:  # real code: its result, read as Lambda does
+                status, head, body = url_answer(inv.response)
+                reply(req, conn, fn, status, head + ids, body)
                 return
             head, body = _success(canned, inv, req)
             reply(req, conn, fn, 200, head + ids, body)
@@ -101,15 +112,15 @@ class HttpDoors:
     # API Gateway REST proxy: /apigw/{name}/...
     def apigw_denied(self, req: Request, conn: Connection, exc: SigV4Error) -> None:
         """An IAM-authorised API Gateway route refuses a bad signature: 403 with the reason."""
-        extra = self._apigw_ids(req, self.ids.request_id())
+        extra = self._apigw_ids(req, self.ids.request_id())[0]
         conn.send(req, 403, error_head(exc.error_type, extra), dumps({"message": str(exc)}))
 
-    def apigw(self, req: Request, conn: Connection, path: bytes) -> None:
+    def apigw(self, req: Request, conn: Connection, path: bytes, query: bytes) -> None:
         end = path.find(b"/", 7)
         raw = path[7:] if end < 0 else path[7:end]
         fn = self.model.by_bytes.get(raw)
         rid = self.ids.request_id()
-        ids = self._apigw_ids(req, rid)
+        ids, trace = self._apigw_ids(req, rid)
         if fn is None:
             conn.send(req, 404, error_head("NotFoundException", ids), b'{"message":"Not Found"}')
             return
@@ -127,11 +138,20 @@ class HttpDoors:
         canned = self.canned.get(fn)
         inv: Invocation = result  # type: ignore[assignment]
         inv.request_id = rid
+        if fn.deployment is not None:
+            inv.event = apigw_event(req, path, query, rid, self.config)
+            inv.trace_id = trace.decode()
 
         def done(inv: Invocation, error: str | None, _s: float) -> None:
-            if error is not None:
+            answer = None if inv.response is None else apigw_answer(inv.response)
+            if error is not None or (inv.response is not None and answer is None):
+                # A function error or a malformed proxy response: API Gateway's 502.
                 head = error_head("InternalServerErrorException", ids)
                 reply(req, conn, fn, 502, head, _APIGW_500)
+                return
+            if answer is not None:
+                status, head, body = answer
+                reply(req, conn, fn, status, head + ids, body)
                 return
             head, body = _success(canned, inv, req)
             reply(req, conn, fn, 200, head + ids, body)

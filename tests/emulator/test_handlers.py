@@ -400,3 +400,73 @@ def test_the_process_cap_throttles_and_stop_leaves_no_process(tmp_path):
     # Killed at shutdown: answered as a runtime exit while the server drains (or cut off).
     assert len(results) + len(errors) == 2
     assert all(r["errorType"] == "Runtime.ExitError" for r in results)
+
+
+WEB = """
+import json
+
+def handler(event, context):
+    if event.get("rawPath") == "/raw":
+        return {"plain": event["rawPath"]}
+    if "rawPath" in event:  # a Function URL event (payload 2.0)
+        http = event["requestContext"]["http"]
+        return {
+            "statusCode": 201,
+            "headers": {
+                "x-got": event["rawPath"],
+                "bad\\r\\nx": "y",  # not a header name: dropped
+                "ok": "v\\r\\nx-evil: 1",  # a value that would inject a header: dropped
+                "content-length": "1",  # the server frames the body itself
+            },
+            "cookies": ["a=1"],
+            "body": json.dumps({
+                "query": event.get("queryStringParameters"),
+                "body": event.get("body"),
+                "method": http["method"],
+                "rid": event["requestContext"]["requestId"],
+            }),
+        }
+    if event["path"] == "/malformed":
+        return "not a proxy response"
+    return {  # an API Gateway REST proxy event (payload 1.0)
+        "statusCode": 202,
+        "headers": {"content-type": "text/plain"},
+        "body": json.dumps({
+            "path": event["path"],
+            "proxy": event["pathParameters"]["proxy"],
+            "query": event["multiValueQueryStringParameters"],
+            "body": event["body"],
+            "method": event["httpMethod"],
+        }),
+    }
+"""
+
+
+def test_real_code_behind_the_http_doors_gets_proxy_events(client, emu):
+    create(client, "web", make_zip({"app.py": WEB}))
+    status, headers, data = call(emu, "POST", "/url/web/hello?x=1&x=2", b"data")
+    assert status == 201 and headers["x-got"] == "/hello" and headers["set-cookie"] == "a=1"
+    assert headers["content-type"] == "application/json" and headers["content-length"] == str(
+        len(data)
+    )
+    assert "bad" not in " ".join(headers) and "ok" not in headers and "x-evil" not in headers
+    answer = json.loads(data)
+    assert answer == {
+        "query": {"x": "1,2"},
+        "body": "data",
+        "method": "POST",
+        "rid": headers["x-amzn-requestid"],
+    }
+    status, headers, data = call(emu, "GET", "/url/web/raw")
+    assert status == 200 and json.loads(data) == {"plain": "/raw"}
+    status, headers, data = call(emu, "PUT", "/apigw/web/a/b?q=1&q=2", b"x")
+    assert status == 202 and headers["content-type"] == "text/plain" and headers["x-amz-apigw-id"]
+    assert json.loads(data) == {
+        "path": "/a/b",
+        "proxy": "a/b",
+        "query": {"q": ["1", "2"]},
+        "body": "x",
+        "method": "PUT",
+    }
+    status, _, data = call(emu, "GET", "/apigw/web/malformed")
+    assert (status, json.loads(data)) == (502, {"message": "Internal server error"})
