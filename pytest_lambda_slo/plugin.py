@@ -14,7 +14,11 @@ from typing import Any
 
 import pytest
 
-from .budgets import (
+from ._load.workers import MAX_WORKERS, parse_workers
+from ._pytest.fixture import LambdaSLO
+from ._pytest.ledger import create_shared_file
+from ._pytest.session import SessionState, Settings
+from ._results.budgets import (
     BUDGET_NAMES,
     BUDGETS,
     THROTTLE_BUDGETS,
@@ -23,14 +27,10 @@ from .budgets import (
     parse_default_throttle_rate,
     violation_message,
 )
+from ._results.result import BurstResult
 from .emulator.fixtures import lambda_emulator  # noqa: F401  (registers the fixture)
 from .errors import ConfigError, SLOViolation
-from .fixture import LambdaSLO
-from .ledger import create_shared_file
-from .result import BurstResult
-from .session import SessionState, Settings
 from .units import parse_count, parse_duration
-from .workers import MAX_WORKERS, parse_workers
 
 STATE_KEY = pytest.StashKey[SessionState]()
 FIXTURE_KEY = pytest.StashKey[LambdaSLO]()
@@ -357,7 +357,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     path = config.getoption("lambda_slo_json")
     if path:
-        from .report import write_json
+        from ._report.terminal import write_json
 
         try:
             write_json(path, state.records)
@@ -374,7 +374,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         # Without the report, runs cut short by Ctrl-C are still shown: what was measured.
         records = [record for record in records if record[1].extras.get("interrupted")]
     if config.getoption("lambda_slo_report") or records:
-        from .report import render_report
+        from ._report.terminal import render_report
 
         terminalreporter.write_sep("=", "lambda-slo report")
         if not records:

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from pytest_lambda_slo._pytest.ledger import Ledger, create_shared_file
 from pytest_lambda_slo.emulator import Emulator
 from pytest_lambda_slo.errors import LoadAborted
-from pytest_lambda_slo.ledger import Ledger, create_shared_file
 
 pytestmark = pytest.mark.filterwarnings("error")
 ISOLATED = ("-p", "no:cacheprovider", "-p", "no:benchmark")

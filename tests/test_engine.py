@@ -17,9 +17,9 @@ import anyio
 import pytest
 from servers import HttpServer
 
-from pytest_lambda_slo.engine import RunInfo, arun_burst, run_burst, validate_burst
+from pytest_lambda_slo._load.engine import RunInfo, arun_burst, run_burst, validate_burst
+from pytest_lambda_slo._targets.http import HttpTarget
 from pytest_lambda_slo.errors import ConfigError, LoadAborted
-from pytest_lambda_slo.targets import HttpTarget
 
 TESTS = Path(__file__).resolve().parent
 
@@ -151,7 +151,7 @@ def _break_the_classifier(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object) -> None:
         raise ZeroDivisionError("classifier bug")
 
-    monkeypatch.setattr("pytest_lambda_slo.targets._PreparedHttpTarget.classify", broken)
+    monkeypatch.setattr("pytest_lambda_slo._targets.http._PreparedHttpTarget.classify", broken)
 
 
 def test_a_bug_in_a_classifier_is_raised_not_swallowed(
@@ -256,7 +256,7 @@ CTRL_C_CHILD = textwrap.dedent(
     import sys, threading, time
     sys.path.insert(0, {tests!r})
     from servers import HttpServer
-    from pytest_lambda_slo.engine import run_burst
+    from pytest_lambda_slo._load.engine import run_burst
 
     with HttpServer() as server:
         def announce():
@@ -310,9 +310,9 @@ def test_ctrl_c_stops_the_run_and_reraises_with_the_measurements() -> None:
 def test_load_aborted_carries_partial_results_when_cancelled_from_a_thread(
     server: HttpServer,
 ) -> None:
-    from pytest_lambda_slo import engine
-    from pytest_lambda_slo.targets import as_target
-    from pytest_lambda_slo.transport import Dialer
+    from pytest_lambda_slo._http.transport import Dialer
+    from pytest_lambda_slo._load import engine
+    from pytest_lambda_slo._targets.http import as_target
 
     params = validate_burst(requests=4, concurrency=2, timeout=60)
     prepared = as_target(server.url("/never")).prepare()
@@ -399,7 +399,7 @@ class _BlockingPrepared:
 
 
 def test_a_starved_event_loop_shows_in_the_lag_figures(server: HttpServer) -> None:
-    from pytest_lambda_slo.session import Settings, assess_saturation
+    from pytest_lambda_slo._pytest.session import Settings, assess_saturation
 
     url = server.url("/delay/5")
     _, normal = run_burst(url, requests=None, concurrency=10, duration="500ms", timeout=5)
@@ -418,7 +418,7 @@ def test_a_starved_event_loop_shows_in_the_lag_figures(server: HttpServer) -> No
 
 
 def test_rate_and_ramp_report_the_engine_health_figures(server: HttpServer) -> None:
-    from pytest_lambda_slo.engine import run_ramp, run_rate
+    from pytest_lambda_slo._load.engine import run_ramp, run_rate
 
     url = server.url("/delay/5")
     _, starved = run_rate(_BlockingTarget(url, 0.03), rps=100, duration="500ms", timeout=5)

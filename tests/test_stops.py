@@ -15,10 +15,10 @@ import pytest
 from servers import HttpServer
 
 from pytest_lambda_slo import HttpTarget, InvokeTarget
+from pytest_lambda_slo._load.engine import run_burst
+from pytest_lambda_slo._load.scheduled import run_ramp, run_rate
 from pytest_lambda_slo.emulator import Emulator
-from pytest_lambda_slo.engine import run_burst
 from pytest_lambda_slo.errors import AuthRefused, UserCallableError
-from pytest_lambda_slo.shapes import run_ramp, run_rate
 
 pytestmark = pytest.mark.filterwarnings("error")
 ISOLATED = ("-p", "no:cacheprovider", "-p", "no:benchmark")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .budgets import DEFAULT_THROTTLE_RATE
+from .._results.budgets import DEFAULT_THROTTLE_RATE
+from .._results.result import BurstResult
 from .ledger import Ledger
-from .result import BurstResult
 
 
 @dataclass

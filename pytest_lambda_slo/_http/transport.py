@@ -22,9 +22,9 @@ from urllib.parse import unquote, urlsplit
 
 import httptools
 
-from .errors import ConfigError
+from .._targets.http import ParsedURL, RequestTemplate
+from ..errors import ConfigError
 from .response import Headers, Response
-from .targets import ParsedURL, RequestTemplate
 
 perf_counter_ns = time.perf_counter_ns
 _P = TypeVar("_P", bound=asyncio.Protocol)

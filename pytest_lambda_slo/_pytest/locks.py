@@ -10,8 +10,8 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-from .errors import ConfigError
-from .targets import Target
+from .._targets.http import Target
+from ..errors import ConfigError
 
 _HELD_HERE: set[str] = set()
 

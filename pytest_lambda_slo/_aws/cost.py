@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 ARCHITECTURES = ("x86_64", "arm64")
 PRICE_SOURCE = "AWS Lambda list prices, us-east-1, first tier (widely quoted figures)"

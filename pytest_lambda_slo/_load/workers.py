@@ -1,6 +1,6 @@
 """Fan one load shape out over N worker processes and merge their results exactly.
 
-Each worker is a fresh interpreter (``python -m pytest_lambda_slo.workers``, the "spawn"
+Each worker is a fresh interpreter (``python -m pytest_lambda_slo._load.workers``, the "spawn"
 model) with its own event loop. Why not ``multiprocessing``: its spawn and forkserver
 contexts start a resource-tracker process that lives on for the rest of the session, and
 spawn re-imports the caller's ``__main__``; a plain subprocess leaves nothing behind.
@@ -30,10 +30,10 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import AuthRefused, ConfigError, LambdaSLOError, LoadAborted, UserCallableError
-from .procs import reap
-from .recorder import Measurements
-from .units import parse_count
+from .._results.recorder import Measurements
+from ..errors import AuthRefused, ConfigError, LambdaSLOError, LoadAborted, UserCallableError
+from ..procs import reap
+from ..units import parse_count
 
 # Most workers we start: more than this on one machine only adds scheduling noise.
 MAX_WORKERS = 256
@@ -84,7 +84,7 @@ class _Worker:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self.stderr: IO[bytes] = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest_lambda_slo.workers"],
+            [sys.executable, "-m", "pytest_lambda_slo._load.workers"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.stderr,
@@ -276,7 +276,7 @@ def merge_results(
 ) -> tuple[Measurements, Any]:
     """One Measurements and one RunInfo from every worker's result (partial ones included)."""
     from .engine import RunInfo
-    from .shapes import achieved_rate
+    from .scheduled import achieved_rate
 
     merged = Measurements(highest_us=params.highest_us)
     infos: list[dict[str, Any]] = []
@@ -348,8 +348,8 @@ def _read_exact(fd: int, size: int) -> bytes:
 
 def worker_main() -> int:
     """Entry point of a worker process (see the module docstring for the protocol)."""
+    from .._http.transport import Dialer
     from .engine import _Handle, _run_on_own_loop
-    from .transport import Dialer
 
     # Our messages keep the original stdout; anything user code prints goes to stderr.
     out = os.fdopen(os.dup(1), "wb", buffering=0)

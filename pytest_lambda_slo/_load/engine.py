@@ -18,13 +18,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, NoReturn
 
-from .errors import AuthRefused, ConfigError, LoadAborted, UserCallableError
+from .._http.transport import Dialer, HttpConnection, Result, TransportError
+from .._results.recorder import Measurements, Outcome
+from .._targets.http import PreparedTarget, as_target
+from ..errors import AuthRefused, ConfigError, LoadAborted, UserCallableError
+from ..units import parse_count, parse_duration
 from .firstwave import FirstWave
 from .loops import LagSampler, new_event_loop
-from .recorder import Measurements, Outcome
-from .targets import PreparedTarget, as_target
-from .transport import Dialer, HttpConnection, Result, TransportError
-from .units import parse_count, parse_duration
 
 perf_counter_ns = time.perf_counter_ns
 # Added to the default overall deadline: room for connection set-up and a slow tail.
@@ -765,7 +765,7 @@ _SHAPES = ("run_rate", "arun_rate", "run_ramp", "arun_ramp")
 def __getattr__(name: str) -> Any:
     # The other shapes live in shapes.py (which imports this module): re-exported lazily.
     if name in _SHAPES:
-        from . import shapes
+        from . import scheduled as shapes
 
         return getattr(shapes, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,7 @@ import asyncio
 import math
 from collections import Counter
 
-from .recorder import Outcome
+from .._results.recorder import Outcome
 
 # How long the first wave of a rate or ramp lasts: its first requests (or users) started.
 FIRST_WAVE_S = 0.25

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from .aws_auth import protect_secrets
-from .errors import ConfigError, LambdaSLOError
+from ..errors import ConfigError, LambdaSLOError
+from .auth import protect_secrets
 
 FORCE_COLD_VARIABLE = "LAMBDA_SLO_FORCE_COLD"
 DEFAULT_WAIT_TIMEOUT_S = 120.0

@@ -15,6 +15,9 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .._results.recorder import Measurements
+from ..errors import ConfigError
+from ..units import parse_count, parse_duration, parse_positive_number
 from .engine import (
     DEADLINE_SLACK_S,
     Engine,
@@ -25,10 +28,7 @@ from .engine import (
     split,
     split_cap,
 )
-from .errors import ConfigError
 from .firstwave import wave_size
-from .recorder import Measurements
-from .units import parse_count, parse_duration, parse_positive_number
 
 perf_counter_ns = time.perf_counter_ns
 # Default in-flight cap of a rate run: rps x timeout (every request may wait its full timeout),

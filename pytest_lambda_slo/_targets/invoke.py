@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from . import aws_auth
-from .cost import ARCHITECTURES, estimate_cost
-from .errors import ConfigError, LambdaSLOError
-from .recorder import Outcome
-from .reportline import parse_log_result
-from .response import Response
-from .targets import (
+from .._aws import auth as aws_auth
+from .._aws.cost import ARCHITECTURES, estimate_cost
+from .._aws.reportline import parse_log_result
+from .._http.response import Response
+from .._results.recorder import Outcome
+from ..errors import ConfigError, LambdaSLOError
+from .http import (
     DEFAULT_MAX_BODY_BYTES,
     ParsedURL,
     RequestTemplate,
@@ -34,7 +34,7 @@ from .targets import (
 )
 
 if TYPE_CHECKING:
-    from .control import ForceCold
+    from .._aws.control import ForceCold
 
 INVOKE_FORMS = (
     "'lambda:NAME', 'lambda:NAME:QUALIFIER', or an ARN "
@@ -338,7 +338,7 @@ class InvokeTarget:
 
     def force_cold(self, **kwargs: Any) -> ForceCold:
         """A context manager that retires every warm environment first (see control.py)."""
-        from .control import force_cold
+        from .._aws.control import force_cold
 
         return force_cold(self, **kwargs)
 

@@ -6,7 +6,7 @@ import asyncio
 import os
 import time
 
-from .recorder import Histogram
+from .._results.recorder import Histogram
 
 # Set to "asyncio" to run the engine on the standard loop even when uvloop is installed.
 LOOP_ENV = "LAMBDA_SLO_EVENT_LOOP"

@@ -10,9 +10,9 @@ import textwrap
 from collections.abc import Iterable
 from typing import Any
 
-from .budgets import Verdict
-from .recorder import Histogram
-from .result import BurstResult, LatencyView
+from .._results.budgets import Verdict
+from .._results.recorder import Histogram
+from .._results.result import BurstResult, LatencyView
 
 WIDTH = 80
 _BAR = "■"

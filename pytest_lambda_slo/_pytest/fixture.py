@@ -11,15 +11,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .budgets import DEFAULT_THROTTLE_RATE
-from .errors import ConfigError, LoadAborted, SaturationWarning
+from .._load.workers import parse_workers
+from .._results.budgets import DEFAULT_THROTTLE_RATE
+from .._results.recorder import Measurements
+from .._results.result import BurstResult
+from .._targets.http import Target, as_target
+from ..errors import ConfigError, LoadAborted, SaturationWarning
 from .ledger import Grant
 from .locks import target_lock
-from .recorder import Measurements
-from .result import BurstResult
 from .session import SessionState, assess_saturation
-from .targets import Target, as_target
-from .workers import parse_workers
 
 DEFAULT_TIMEOUT = "30s"
 # What the report and the JSON show of each shape's validated parameters.
@@ -52,7 +52,8 @@ class _Plan:
 
 def _validator(kind: str) -> Callable[..., Any]:
     # The engine's own validation: one place parses shapes and computes their deadline.
-    from . import engine, shapes
+    from .._load import engine
+    from .._load import scheduled as shapes
 
     validators: dict[str, Callable[..., Any]] = {
         "burst": engine.validate_burst,
@@ -239,7 +240,7 @@ class LambdaSLO:
         return replace(plan.params, **changes) if changes else plan.params
 
     def _run_sync(self, name: str, plan: _Plan, force_cold: bool) -> BurstResult:
-        from . import engine
+        from .._load import engine
 
         with self._guard(plan, force_cold) as (grant, extras):
             try:
@@ -252,7 +253,7 @@ class LambdaSLO:
             return self._finish(plan, grant, measurements, run, extras)
 
     async def _run_async(self, plan: _Plan, force_cold: bool) -> BurstResult:
-        from . import engine
+        from .._load import engine
 
         with self._guard(plan, force_cold) as (grant, extras):
             try:

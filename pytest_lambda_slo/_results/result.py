@@ -65,7 +65,7 @@ class LatencyView:
     def percentile(self, q: float) -> float:
         """Latency at percentile ``q`` (0-100) in seconds."""
         if not 0.0 <= float(q) <= 100.0:
-            from .errors import ConfigError
+            from ..errors import ConfigError
 
             raise ConfigError(f"percentile q={q!r} is not valid; use a number from 0 to 100")
         value = self._h.percentile_us(q)

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .errors import LoadAborted
+from ..errors import LoadAborted
 
 _EMPTY = {"requests": 0, "load_s": 0.0}
 

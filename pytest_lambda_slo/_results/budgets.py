@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, SLOViolation
-from .units import DURATION_FORMS, RATE_FORMS, format_duration, parse_duration, parse_rate
+from ..errors import ConfigError, SLOViolation
+from ..units import DURATION_FORMS, RATE_FORMS, format_duration, parse_duration, parse_rate
 
 if TYPE_CHECKING:
     from .result import BurstResult

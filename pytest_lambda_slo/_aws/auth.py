@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .errors import ConfigError, MissingExtraError
+from ..errors import ConfigError, MissingExtraError
 
 INSTALL_HINT = 'pip install "pytest-lambda-slo[aws]"'
 # A signed request is reused this long. SigV4 accepts 5 minutes of clock skew, and

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .errors import ConfigError, UserCallableError
-from .recorder import Outcome
-from .response import Response
+from .._http.response import Response
+from .._results.recorder import Outcome
+from ..errors import ConfigError, UserCallableError
 
 URL_FORMS = "an 'http://' or 'https://' URL, 'lambda:NAME[:QUALIFIER]', or a Lambda function ARN"
 # Query parameters and headers whose values are secrets: never shown anywhere.
