@@ -1,0 +1,50 @@
+"""``lambda-slo report results.json [--html out.html] [--budgets p99=800ms,...]``.
+
+Prints the terminal report of every run, judges the budgets given again on the stored
+histograms, optionally renders the HTML report, and exits 1 when a budget is broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .._report.document import load_document, records_of
+from .._report.rejudge import parse_budget_list, rejudge
+from ..report import render_report
+from ..result import BurstResult
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "report",
+        help="print (and render as HTML) a results file, judging budgets again",
+        description="Exit 1 when a budget given with --budgets is broken by any run.",
+    )
+    parser.add_argument("file", metavar="RESULTS.json")
+    parser.add_argument("--html", metavar="OUT.html", help="also write the HTML report here")
+    parser.add_argument(
+        "--budgets",
+        metavar="NAME=LIMIT,...",
+        default="",
+        help="budgets to judge every run on, e.g. p99=800ms,error_rate=1%%",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    budgets = parse_budget_list(args.budgets, name="--budgets")
+    records = records_of(load_document(args.file))
+    results = [(test_id, BurstResult.from_dict(run)) for test_id, run in records]
+    verdicts = rejudge(results, budgets)
+    for line in render_report(results):
+        print(line)
+    if args.html:
+        from .._report.html import write_html
+
+        write_html(args.html, records, verdicts=verdicts)
+        print(f"HTML report: {args.html}")
+    broken = sum(1 for per_run in verdicts for v in per_run if not v.passed)
+    if budgets:
+        print(f"{len(results)} runs judged on {args.budgets}: {broken} budget(s) broken")
+    return 1 if broken else 0
