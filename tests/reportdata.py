@@ -8,11 +8,13 @@ documented form whether or not the recorder on this branch writes it yet.
 from __future__ import annotations
 
 import json
+import math
 import random
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from pytest_lambda_slo._report import hdr
 from pytest_lambda_slo.recorder import Measurements, Outcome
 from pytest_lambda_slo.report import write_json
 from pytest_lambda_slo.result import BurstResult
@@ -115,3 +117,57 @@ def write(
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(data, handle)
     return path
+
+
+# Four load tests on the shared emulator's functions (tests/conftest.py): a cold-starting
+# fast function, a slower one at a constant rate, a throttling one, and a ramp.
+SESSION_TESTS = """
+import os
+import pytest
+from pytest_lambda_slo import HttpTarget
+
+FAST = HttpTarget(os.environ["FAST_URL"], cold_start="x-cold-start")
+
+@pytest.mark.lambda_slo(p99="100ms", p50="70ms")
+def test_slow_at_a_constant_rate(lambda_slo):
+    lambda_slo.rate(os.environ["SLOW_URL"], rps=40, duration="4s")
+
+@pytest.mark.lambda_slo(p99="250ms", cold_start_p99="500ms", error_rate="1%")
+def test_fast_burst(lambda_slo):
+    lambda_slo.burst(FAST, requests=300, concurrency=12)
+
+@pytest.mark.lambda_slo(throttle_rate="5%")
+def test_tight_reserved_concurrency(lambda_slo):
+    lambda_slo.burst(os.environ["TIGHT_URL"], requests=120, concurrency=3)
+
+def test_fast_ramp(lambda_slo):
+    result = lambda_slo.ramp(FAST, users=6, spawn_rate=6, duration="2s", think_time="20ms")
+    result.check(p99="1s")
+"""
+
+
+def timeseries_like(run: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+    """A timeseries block consistent with a run: its served requests spread over seconds.
+
+    For runs written before the recorder kept per-interval data: the per-interval counts add
+    up to the run's, and the interval histograms add up to its served histogram.
+    """
+    rng = random.Random(seed)
+    hists = run["measurements"]["histograms"]
+    whole = hdr.add_all([hists["all"]["hdr"]])
+    throttled = hdr.add_all([(hists.get("throttled") or {}).get("hdr")])
+    values = [
+        low
+        for low, _high, count in hdr.buckets(hdr.difference(whole, throttled))
+        for _ in range(count)
+    ]
+    rng.shuffle(values)
+    n = max(1, math.ceil(float(run.get("duration_s") or 1.0)))
+    per_interval = [values[i::n] for i in range(n)]
+    block = timeseries(float(run["run"].get("started_at", 0.0)), per_interval)
+    block["throttled"] = [
+        run["throttles"] // n + (1 if i < run["throttles"] % n else 0) for i in range(n)
+    ]
+    block["sent"] = [ok + th for ok, th in zip(block["ok"], block["throttled"], strict=True)]
+    block["cold_starts"] = [run["cold_starts"] if i == 0 else 0 for i in range(n)]
+    return block

@@ -44,9 +44,11 @@ def test_hlog_of_a_run_with_timeseries_reads_back_with_its_served_count(tmp_path
     text = Path(path).read_text()
     assert text.startswith("#[Histogram log format version 1.2]\n")
     assert "#[BaseTime: 1764625000.250" in text and "#[StartTime: 1764625000.250000" in text
-    assert '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"' in text
+    assert (
+        '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"' in text
+    )
     # Interval_Max is in milliseconds: the first interval's maximum / 1000, floored.
-    first = [line for line in text.splitlines() if line[:1].isdigit()][0]
+    first = next(line for line in text.splitlines() if line[:1].isdigit())
     assert float(first.split(",")[2]) == intervals[0].get_max_value() // 1000
 
 
@@ -85,7 +87,9 @@ def test_github_summary_table_has_a_row_per_run_with_the_baseline_delta() -> Non
     comparisons = compare_runs(base, new, [parse_threshold("p99:10%")])
     text = github_summary_markdown(new, comparisons)
     lines = text.splitlines()
-    assert lines[2] == "| test | verdicts | p99 | cold starts | throttle share | baseline p99 delta |"
+    assert (
+        lines[2] == "| test | verdicts | p99 | cold starts | throttle share | baseline p99 delta |"
+    )
     assert len([line for line in lines if line.startswith("| t::")]) == 2
     row = next(line for line in lines if line.startswith("| t::test_api"))
     assert row.startswith("| t::test_api\\|x | FAIL: p99 (0/1 pass) | ")

@@ -1,7 +1,9 @@
 """``lambda-slo report results.json [--html out.html] [--budgets p99=800ms,...]``.
 
-Prints the terminal report of every run, judges the budgets given again on the stored
-histograms, optionally renders the HTML report, and exits 1 when a budget is broken.
+Prints the terminal report of every run, judges the budgets given on the stored
+histograms, optionally renders the HTML report, and exits 1 when any verdict is broken:
+one given with ``--budgets`` or one stored with the run (``lambda-slo merge`` judges the
+stored budgets again on the merged data).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 from typing import Any
 
 from .._report.document import load_document, records_of
+from .._report.html import write_html
 from .._report.rejudge import parse_budget_list, rejudge
 from ..report import render_report
 from ..result import BurstResult
@@ -19,7 +22,8 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "report",
         help="print (and render as HTML) a results file, judging budgets again",
-        description="Exit 1 when a budget given with --budgets is broken by any run.",
+        description="Exit 1 when a verdict is broken: a budget given with --budgets or one "
+        "stored with a run.",
     )
     parser.add_argument("file", metavar="RESULTS.json")
     parser.add_argument("--html", metavar="OUT.html", help="also write the HTML report here")
@@ -40,11 +44,13 @@ def run(args: argparse.Namespace) -> int:
     for line in render_report(results):
         print(line)
     if args.html:
-        from .._report.html import write_html
-
-        write_html(args.html, records, verdicts=verdicts)
+        # The page shows the verdicts judged here too; the rest of each run is as stored.
+        judged = [
+            (test_id, {**run, "verdicts": [v.to_dict() for v in run_verdicts]})
+            for (test_id, run), run_verdicts in zip(records, verdicts, strict=True)
+        ]
+        write_html(args.html, judged)
         print(f"HTML report: {args.html}")
     broken = sum(1 for per_run in verdicts for v in per_run if not v.passed)
-    if budgets:
-        print(f"{len(results)} runs judged on {args.budgets}: {broken} budget(s) broken")
+    print(f"{len(results)} runs, {sum(len(v) for v in verdicts)} verdicts: {broken} broken")
     return 1 if broken else 0
