@@ -231,12 +231,20 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         records = run_session(directory)
-        pages = {
-            "svg": html.render_html(records),
-            "uplot": _uplot_page(records, args.uplot_dir),
-            "matplotlib": _matplotlib_page(records),
+        builders = {
+            "svg": lambda: html.render_html(records),
+            "uplot": lambda: _uplot_page(records, args.uplot_dir),
+            "matplotlib": lambda: _matplotlib_page(records),
         }
-        print(f"{'candidate':<11}{'bytes':>10}{'median ms':>11}{'min':>8}{'max':>8}  errors")
+        pages, build_s = {}, {}
+        for name, build in builders.items():
+            started = time.perf_counter()
+            pages[name] = build()
+            build_s[name] = time.perf_counter() - started
+        print(
+            f"{'candidate':<11}{'bytes':>10}{'build s':>9}{'median ms':>11}{'min':>8}{'max':>8}"
+            "  errors"
+        )
         for name, page in pages.items():
             path = os.path.join(directory, f"{name}.html")
             with open(path, "w", encoding="utf-8") as handle:
@@ -244,7 +252,8 @@ def main() -> None:
             times, errors = measure(path, args.n)
             size = len(page.encode("utf-8"))
             print(
-                f"{name:<11}{size:>10}{statistics.median(times):>11.1f}{min(times):>8.1f}"
+                f"{name:<11}{size:>10}{build_s[name]:>9.2f}{statistics.median(times):>11.1f}"
+                f"{min(times):>8.1f}"
                 f"{max(times):>8.1f}  {len(errors)}"
             )
         if args.screenshot:

@@ -23,16 +23,28 @@ def add_parser(commands: Any) -> None:
         action="append",
         default=[],
         metavar="METRIC:LIMIT",
-        help=f"fail on a significant regression past LIMIT: {THRESHOLD_FORMS}; "
+        help="fail on a significant regression past LIMIT: "
+        + THRESHOLD_FORMS.replace("%", "%%")
+        + "; "
         "may be given several times",
     )
     parser.add_argument(
         "--alpha",
-        type=float,
+        type=_alpha,
         default=0.01,
         help="significance level, split over the thresholds (default 0.01)",
     )
     parser.set_defaults(run=run)
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid; use a number between 0 and 1")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

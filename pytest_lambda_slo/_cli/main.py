@@ -21,7 +21,8 @@ EXIT_USAGE = 2
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse prints the usage too; one line is enough for CI logs.
-        raise ConfigError(f"{self.prog}: {message}")
+        command = self.prog.removeprefix("lambda-slo").strip()
+        raise ConfigError(f"{command}: {message}" if command else message)
 
 
 def build_parser() -> argparse.ArgumentParser:

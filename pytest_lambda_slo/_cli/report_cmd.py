@@ -12,6 +12,7 @@ import argparse
 from typing import Any
 
 from .._report.document import load_document, records_of
+from .._report.hlog import write_hlogs
 from .._report.html import write_html
 from .._report.rejudge import parse_budget_list, rejudge
 from ..report import render_report
@@ -27,6 +28,9 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("file", metavar="RESULTS.json")
     parser.add_argument("--html", metavar="OUT.html", help="also write the HTML report here")
+    parser.add_argument(
+        "--hlog", metavar="DIR", help="also write one HdrHistogram interval log per run here"
+    )
     parser.add_argument(
         "--budgets",
         metavar="NAME=LIMIT,...",
@@ -51,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
         ]
         write_html(args.html, judged)
         print(f"HTML report: {args.html}")
+    if args.hlog:
+        paths = write_hlogs(args.hlog, records)
+        print(f"HdrHistogram logs: {len(paths)} files in {args.hlog}")
     broken = sum(1 for per_run in verdicts for v in per_run if not v.passed)
     print(f"{len(results)} runs, {sum(len(v) for v in verdicts)} verdicts: {broken} broken")
     return 1 if broken else 0

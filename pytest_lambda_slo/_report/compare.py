@@ -23,7 +23,7 @@ percentage points) fails only when the shift is worse than the threshold AND sig
 at ``alpha`` (default 0.01, one-sided) divided by the number of thresholds on the run
 (Bonferroni), so noise alone does not block a deploy. A small run has little power: 300
 requests a side cannot show a p99 shift at 0.01 (six exceedances split 6:0 give
-p = 0.016), so a gate needs a few thousand requests per run.
+p = 0.015), so a gate needs a few thousand requests per run.
 """
 
 from __future__ import annotations
