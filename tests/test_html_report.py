@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 import reportdata as rd
 
-from pytest_lambda_slo._report import svg
+from pytest_lambda_slo._report import hdr, svg
 from pytest_lambda_slo._report.charts import charts_for
-from pytest_lambda_slo._report.document import as_records, load_document, records_of
+from pytest_lambda_slo._report.document import as_records, load_document, new_document, records_of
 from pytest_lambda_slo._report.html import render_html, write_html
+from pytest_lambda_slo._report.merge import merge_documents
 from pytest_lambda_slo.emulator import Emulator
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -222,3 +223,19 @@ def test_report_with_time_plots_and_baseline_in_the_browser(
     assert "vs baseline" in text and "baseline p99" in text
     shot = tmp_path / "report-timeseries.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+
+def test_a_real_session_merged_with_itself_doubles_every_count(
+    session_records: list[tuple[str, dict[str, Any]]],
+) -> None:
+    document = new_document(session_records)
+    merged = merge_documents([("a.json", document), ("b.json", document)])
+    assert [r["test_id"] for r in merged["bursts"]] == [t for t, _ in session_records]
+    for (_, run), twice in zip(session_records, merged["bursts"], strict=True):
+        assert twice["count"] == 2 * run["count"] and twice["throttles"] == 2 * run["throttles"]
+        # Recomputed from the doubled histogram (percentile ranks round, so not always equal).
+        encoded = run["measurements"]["histograms"]["all"]["hdr"]
+        doubled = hdr.add_all([encoded, encoded])
+        assert twice["latency_ms"]["all"]["p99"] == hdr.percentile_ms(doubled, 99)
+        assert [v["passed"] for v in twice["verdicts"]] == [v["passed"] for v in run["verdicts"]]
+        assert twice["run"]["event_loop"] == run["run"]["event_loop"]
