@@ -307,6 +307,8 @@ class Engine:
             self._stop_on_callable(exc, result)
         if intended_ns is not None and outcome.latency_ns is not None:
             outcome.uncorrected_ns = result.latency_ns
+        outcome.done_ns = result.t_end
+        outcome.in_flight = self.in_flight + 1  # send_one already counted it out
         self.measurements.record(outcome)
         self._judge_first_wave(outcome)
 
@@ -338,6 +340,7 @@ class Engine:
     def _record_error(self, kind: str) -> None:
         self._last_done_ns = perf_counter_ns()
         outcome: Outcome = self.prepared.classify(None, kind, None)
+        outcome.done_ns = self._last_done_ns
         self.measurements.record(outcome)
         if not self._wave.decided:
             self._judge_first_wave(outcome)  # not a refusal: releases a held first wave
@@ -404,6 +407,7 @@ class Engine:
             # ... then the shape starts; a burst writes its first wave in one loop turn.
             self._started_at = time.time()
             self._released_ns = perf_counter_ns()
+            self.measurements.mark_release(self._released_ns, self._started_at)
             if params.duration_s is not None:
                 self._end_ns = self._released_ns + int(params.duration_s * 1e9)
             await self.drive()

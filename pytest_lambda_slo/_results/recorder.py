@@ -413,13 +413,16 @@ class Timeseries:
         """Add ``other`` (another worker's run) interval by interval, aligned on the release.
 
         Intervals are 2**k seconds, so the finer series is folded onto the coarser one; a
-        release instant that differs (workers share CLOCK_MONOTONIC) shifts ``other`` by the
-        nearest whole number of intervals, and the earlier release becomes the start.
+        release instant that differs shifts ``other`` by the nearest whole number of
+        intervals, and the earlier release becomes the start. Releases are compared on the
+        wall clock (``start_epoch_s``): worker processes of one machine and shards run on
+        other machines (``lambda-slo merge``, the Lambda fan-out) merge the same way; the
+        monotonic clock is only a fallback for a series that has no wall-clock instant.
         """
-        if not other._rows or other.start_ns is None:
+        if not other._rows or (other.start_ns is None and other.start_epoch_s is None):
             return
-        if self.start_ns is None:
-            self.start(other.start_ns, other.start_epoch_s or time.time())
+        if self.start_ns is None and self.start_epoch_s is None:
+            self.start(other.start_ns or 0, other.start_epoch_s or time.time())
             self.interval_ns = max(self.interval_ns, other.interval_ns)
         while self.interval_ns < other.interval_ns:
             self._coarsen()
@@ -428,11 +431,14 @@ class Timeseries:
                 f"cannot merge intervals of {other.interval_s}s into {self.interval_s}s"
             )
         factor = self.interval_ns // other.interval_ns
-        assert self.start_ns is not None
-        shift = round((other.start_ns - self.start_ns) / self.interval_ns)
+        if self.start_epoch_s is not None and other.start_epoch_s is not None:
+            shift = round((other.start_epoch_s - self.start_epoch_s) / self.interval_s)
+        else:
+            shift = round(((other.start_ns or 0) - (self.start_ns or 0)) / self.interval_ns)
         if shift < 0:
             self._rows[:0] = [_Interval() for _ in range(-shift)]
-            self.start_ns -= -shift * self.interval_ns
+            if self.start_ns is not None:
+                self.start_ns -= -shift * self.interval_ns
             if self.start_epoch_s is not None:
                 self.start_epoch_s -= -shift * self.interval_s
             shift = 0
@@ -477,8 +483,10 @@ class Timeseries:
     @classmethod
     def from_dict(cls, data: dict[str, Any], highest_us: int) -> Timeseries:
         series = cls(highest_us, float(data["interval_s"]))
-        if data.get("start_ns") is not None:
-            series.start(int(data["start_ns"]), float(data["start_epoch_s"]))
+        if data.get("start_epoch_s") is not None:
+            # A series from another machine carries no comparable monotonic instant.
+            start_ns = data.get("start_ns")
+            series.start(int(start_ns) if start_ns is not None else 0, float(data["start_epoch_s"]))
         count = len(data["sent"])
         series._extend(count)
         for name in ("sent", "ok", "throttled", "errors", "cold_starts", "in_flight_max"):

@@ -248,6 +248,9 @@ class BurstResult:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of this run (latency in milliseconds, histograms encoded)."""
         m = self.measurements
+        measurements = m.to_dict()
+        # The per-interval block is read by people and tools: it sits at the top of the run.
+        timeseries = measurements.pop("timeseries", None)
         latency = {
             name: self.view(name).summary_ms()
             for name in _VIEW_NAMES
@@ -277,14 +280,18 @@ class BurstResult:
             # Estimated USD (Invoke API runs with billed figures), else null.
             "cost": self.extras.get("cost"),
             "extras": {key: value for key, value in self.extras.items() if key != "cost"},
-            "measurements": m.to_dict(),
+            "timeseries": timeseries,
+            "measurements": measurements,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BurstResult:
         """Rebuild a result from :meth:`to_dict` output (e.g. sent by an xdist worker)."""
+        measurements = dict(data["measurements"])
+        if data.get("timeseries") and "timeseries" not in measurements:
+            measurements["timeseries"] = data["timeseries"]
         result = cls(
-            measurements=Measurements.from_dict(data["measurements"]),
+            measurements=Measurements.from_dict(measurements),
             run=dict(data.get("run", {})),
             target=data["target"],
             target_info=dict(data.get("target_info", {})),
