@@ -388,6 +388,8 @@ def test_the_process_cap_throttles_and_stop_leaves_no_process(tmp_path):
         assert emu.function_stats("capped")["throttles"]["by_reason"] == {"HandlerProcessLimit": 1}
         pids = {p.pid for p in children(emu)}
         assert len(pids) == 2
+        code_dirs = {Path(psutil.Process(pid).cwd()) for pid in pids}
+        assert len(code_dirs) == 1 and next(iter(code_dirs)).is_dir()
         client.close()
         status, _, _ = call(emu, "GET", "/_emulator/health")
         assert status == 200
@@ -397,6 +399,7 @@ def test_the_process_cap_throttles_and_stop_leaves_no_process(tmp_path):
     for thread in threads:
         thread.join(30)
     assert not any(psutil.pid_exists(pid) for pid in pids)
+    assert not any(d.exists() for d in code_dirs)  # the unpacked code is removed too
     # Killed at shutdown: answered as a runtime exit while the server drains (or cut off).
     assert len(results) + len(errors) == 2
     assert all(r["errorType"] == "Runtime.ExitError" for r in results)
