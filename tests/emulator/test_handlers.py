@@ -473,3 +473,17 @@ def test_real_code_behind_the_http_doors_gets_proxy_events(client, emu):
     }
     status, _, data = call(emu, "GET", "/apigw/web/malformed")
     assert (status, json.loads(data)) == (502, {"message": "Internal server error"})
+
+
+def test_code_uploads_may_exceed_the_invoke_payload_limit():
+    big = make_zip({"app.py": HANDLER, "pad.txt": "x" * 5000})
+    with Emulator(["plain"], update_delay=0.05, max_payload=2000) as emu:
+        client = lambda_client(emu)
+        try:
+            create(client, "big", big)  # a 5 KB zip through a 2 KB payload limit
+            with pytest.raises(botocore_exceptions.ClientError) as info:
+                client.invoke(FunctionName="big", Payload=json.dumps({"p": "y" * 3000}).encode())
+            assert info.value.response["Error"]["Code"] == "RequestTooLargeException"
+            assert invoke(client, "big", {"n": 1})[1]["event"] == {"n": 1}
+        finally:
+            client.close()
