@@ -28,11 +28,9 @@ _URL_403 = b'{"Message":"Forbidden"}'
 _OCTETS = b"application/octet-stream"
 
 
-def _success(canned: Canned, inv: Invocation, req: Request) -> tuple[bytes, bytes]:
-    """Head lines and body of a 200: the canned body, or with ``echo`` the request's body."""
+def _echo(canned: Canned, inv: Invocation, req: Request) -> tuple[bytes, bytes]:
+    """Head lines and body of an ``echo`` 200: the request's body and content-type."""
     head = canned.cold_head if inv.cold else canned.warm_head
-    if not inv.function.config.echo:
-        return head, canned.body
     # Swap the canned content-type for the request's (the x-cold-start line stays).
     ctype = b"content-type: " + (req.header(b"content-type") or _OCTETS) + b"\r\n"
     return ctype + head.partition(b"\r\n")[2], req.body
@@ -79,7 +77,8 @@ class HttpDoors:
         now = _monotonic()
         executor = self.executor
         rid = self.ids.request_id()
-        ids, trace = self._url_ids(req, rid)
+        trace = self.ids.trace_id(req.header(b"x-amzn-trace-id"))
+        ids = b"x-amzn-requestid: %s\r\nx-amzn-trace-id: %s\r\n" % (rid.encode(), trace)
         if fn.url_rate is not None and not fn.url_rate.take(now):
             result: Invocation | str = executor.throttled(fn, now, URL_RATE_LIMIT)
         else:
@@ -92,6 +91,7 @@ class HttpDoors:
         canned = self.canned.get(fn)
         inv: Invocation = result  # type: ignore[assignment]
         inv.request_id = rid
+        plain = fn.deployment is None and not fn.config.echo
         if fn.deployment is not None:
             inv.event = url_event(req, path, query, rid, self.config)
             inv.trace_id = trace.decode()
@@ -99,13 +99,15 @@ class HttpDoors:
         def done(inv: Invocation, error: str | None, _s: float) -> None:
             if error is not None:
                 reply(req, conn, fn, 502, error_head("ServiceException", ids), _URL_502)
-                return
-            if inv.response is not None:  # real code: its result, read as Lambda does
+            elif plain:  # the hot path: prebuilt bytes only
+                head = canned.cold_head if inv.cold else canned.warm_head
+                reply(req, conn, fn, 200, head + ids, canned.body)
+            elif inv.response is not None:  # real code: its result, read as Lambda does
                 status, head, body = url_answer(inv.response)
                 reply(req, conn, fn, status, head + ids, body)
-                return
-            head, body = _success(canned, inv, req)
-            reply(req, conn, fn, 200, head + ids, body)
+            else:
+                head, body = _echo(canned, inv, req)
+                reply(req, conn, fn, 200, head + ids, body)
 
         executor.execute(inv, done, req, conn)
 
@@ -119,8 +121,14 @@ class HttpDoors:
         end = path.find(b"/", 7)
         raw = path[7:] if end < 0 else path[7:end]
         fn = self.model.by_bytes.get(raw)
-        rid = self.ids.request_id()
-        ids, trace = self._apigw_ids(req, rid)
+        ids_of = self.ids
+        rid = ids_of.request_id()
+        trace = ids_of.trace_id(req.header(b"x-amzn-trace-id"))
+        ids = b"x-amzn-requestid: %s\r\nx-amzn-trace-id: %s\r\nx-amz-apigw-id: %s\r\n" % (
+            rid.encode(),
+            trace,
+            ids_of.apigw_id(),
+        )
         if fn is None:
             conn.send(req, 404, error_head("NotFoundException", ids), b'{"message":"Not Found"}')
             return
@@ -138,11 +146,16 @@ class HttpDoors:
         canned = self.canned.get(fn)
         inv: Invocation = result  # type: ignore[assignment]
         inv.request_id = rid
+        plain = fn.deployment is None and not fn.config.echo
         if fn.deployment is not None:
             inv.event = apigw_event(req, path, query, rid, self.config)
             inv.trace_id = trace.decode()
 
         def done(inv: Invocation, error: str | None, _s: float) -> None:
+            if plain and error is None:  # the hot path: prebuilt bytes only
+                head = canned.cold_head if inv.cold else canned.warm_head
+                reply(req, conn, fn, 200, head + ids, canned.body)
+                return
             answer = None if inv.response is None else apigw_answer(inv.response)
             if error is not None or (inv.response is not None and answer is None):
                 # A function error or a malformed proxy response: API Gateway's 502.
@@ -153,7 +166,7 @@ class HttpDoors:
                 status, head, body = answer
                 reply(req, conn, fn, status, head + ids, body)
                 return
-            head, body = _success(canned, inv, req)
+            head, body = _echo(canned, inv, req)
             reply(req, conn, fn, 200, head + ids, body)
 
         executor.execute(inv, done, req, conn)

@@ -115,7 +115,9 @@ class Executor:
         req: Request | None,
         conn: Connection | None,
         deadline: float = 0.0,
+        destroy: bool | None = None,
     ) -> None:
+        """Release the environment (destroyed after a crash or timeout), record, call ``done``."""
         now = _monotonic()
         if now < deadline:
             # uvloop's timer clock is coarse (ms, cached per loop turn) and can fire early:
@@ -124,19 +126,6 @@ class Executor:
                 deadline - now, self._finish, inv, error, done, req, conn, deadline
             )
             return
-        self.finish(inv, error, done, req, conn, now)
-
-    def finish(
-        self,
-        inv: Invocation,
-        error: str | None,
-        done: Done | None,
-        req: Request | None,
-        conn: Connection | None,
-        now: float,
-        destroy: bool | None = None,
-    ) -> None:
-        """Release the environment (destroyed after a crash or timeout), record, call ``done``."""
         fn = inv.function
         if destroy is None:
             destroy = error is not None and error != HANDLED
@@ -180,7 +169,7 @@ class Executor:
             log.exception("running a handler process failed")
             self._on_handler_error()
             error, destroy = UNHANDLED, True
-        self.finish(inv, error, done, req, conn, _monotonic(), destroy=destroy)
+        self._finish(inv, error, done, req, conn, destroy=destroy)
 
     async def _run_in_worker(self, inv: Invocation) -> tuple[str | None, bool]:
         fn = inv.function

@@ -10,6 +10,8 @@ import os
 import re
 import time
 
+_time = time.time
+
 # X-Ray's trace id: 1-<8 hex digits of epoch seconds>-<24 hex digits>.
 _ROOT_RE = re.compile(rb"(?i)root=(1-[0-9a-f]{8}-[0-9a-f]{24})")
 
@@ -23,6 +25,8 @@ class Ids:
         self._trace_prefix = h[18:30]
         self._apigw_prefix = os.urandom(4)
         self._n = 0
+        self._trace_sec = -1
+        self._trace_head = b""
 
     def request_id(self) -> str:
         self._n += 1
@@ -34,9 +38,12 @@ class Ids:
             match = _ROOT_RE.search(incoming)
             if match is not None:
                 return b"Root=" + match.group(1) + b";Sampled=0"
+        now = int(_time())
+        if now != self._trace_sec:  # the time part changes once a second: format it then
+            self._trace_sec = now
+            self._trace_head = f"Root=1-{now:08x}-{self._trace_prefix}".encode()
         self._n += 1
-        root = f"1-{int(time.time()):08x}-{self._trace_prefix}{self._n:012x}"
-        return f"Root={root};Sampled=0".encode()
+        return self._trace_head + b"%012x;Sampled=0" % self._n
 
     def apigw_id(self) -> bytes:
         """A 16-character base64 id like API Gateway's ``x-amz-apigw-id``."""

@@ -202,8 +202,11 @@ class Connection(asyncio.Protocol):
         req.method = self._parser.get_method()
         req.http10 = self._parser.get_http_version() == "1.0"
         if self._upload_limit is not None:
-            url = self._url[0] if len(self._url) == 1 else b"".join(self._url)
-            self._limit = self._upload_limit(req.method, url)
+            if req.method == b"POST" or req.method == b"PUT":  # uploads only: GETs stay cheap
+                url = self._url[0] if len(self._url) == 1 else b"".join(self._url)
+                self._limit = self._upload_limit(req.method, url)
+            else:
+                self._limit = self._max_body
         self._size = 0  # from here on it counts body bytes
         if req.header(b"expect") == b"100-continue" and self._transport is not None:
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")

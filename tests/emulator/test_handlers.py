@@ -388,6 +388,8 @@ def test_the_process_cap_throttles_and_stop_leaves_no_process(tmp_path):
         assert emu.function_stats("capped")["throttles"]["by_reason"] == {"HandlerProcessLimit": 1}
         pids = {p.pid for p in children(emu)}
         assert len(pids) == 2
+        code_dirs = {Path(psutil.Process(pid).cwd()) for pid in pids}
+        assert len(code_dirs) == 1 and next(iter(code_dirs)).is_dir()
         client.close()
         status, _, _ = call(emu, "GET", "/_emulator/health")
         assert status == 200
@@ -397,6 +399,7 @@ def test_the_process_cap_throttles_and_stop_leaves_no_process(tmp_path):
     for thread in threads:
         thread.join(30)
     assert not any(psutil.pid_exists(pid) for pid in pids)
+    assert not any(d.exists() for d in code_dirs)  # the unpacked code is removed too
     # Killed at shutdown: answered as a runtime exit while the server drains (or cut off).
     assert len(results) + len(errors) == 2
     assert all(r["errorType"] == "Runtime.ExitError" for r in results)
@@ -470,3 +473,17 @@ def test_real_code_behind_the_http_doors_gets_proxy_events(client, emu):
     }
     status, _, data = call(emu, "GET", "/apigw/web/malformed")
     assert (status, json.loads(data)) == (502, {"message": "Internal server error"})
+
+
+def test_code_uploads_may_exceed_the_invoke_payload_limit():
+    big = make_zip({"app.py": HANDLER, "pad.txt": "x" * 5000})
+    with Emulator(["plain"], update_delay=0.05, max_payload=2000) as emu:
+        client = lambda_client(emu)
+        try:
+            create(client, "big", big)  # a 5 KB zip through a 2 KB payload limit
+            with pytest.raises(botocore_exceptions.ClientError) as info:
+                client.invoke(FunctionName="big", Payload=json.dumps({"p": "y" * 3000}).encode())
+            assert info.value.response["Error"]["Code"] == "RequestTooLargeException"
+            assert invoke(client, "big", {"n": 1})[1]["event"] == {"n": 1}
+        finally:
+            client.close()
