@@ -23,8 +23,8 @@ def _self_cpu() -> float:
 
 
 def run(url: str, requests: int, concurrency: int, workers: int) -> dict[str, Any]:
-    from pytest_lambda_slo.engine import run_burst
-    from pytest_lambda_slo.targets import HttpTarget
+    from pytest_lambda_slo._load.engine import run_burst
+    from pytest_lambda_slo._targets.http import HttpTarget
 
     kwargs: dict[str, Any] = {}
     if workers != 1:

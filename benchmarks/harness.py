@@ -77,7 +77,7 @@ FUNCTION_OPTIONS = "idle=1h"
 
 
 def engine_has_workers() -> bool:
-    from pytest_lambda_slo.engine import run_burst
+    from pytest_lambda_slo._load.engine import run_burst
 
     return "workers" in inspect.signature(run_burst).parameters
 

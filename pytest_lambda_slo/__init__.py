@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from .budgets import BUDGETS, Verdict
-from .cost import estimate_cost
+from ._aws.cost import estimate_cost
+from ._http.response import Response
+from ._pytest.fixture import LambdaSLO
+from ._results.budgets import BUDGETS, Verdict
+from ._results.recorder import Measurements
+from ._results.result import BurstResult, LatencyView
+from ._targets.http import HttpTarget
+from ._targets.invoke import InvokeTarget
 from .emulator import Emulator, FunctionConfig
 from .errors import (
     ConfigError,
@@ -13,12 +19,6 @@ from .errors import (
     SaturationWarning,
     SLOViolation,
 )
-from .fixture import LambdaSLO
-from .invoke import InvokeTarget
-from .recorder import Measurements
-from .response import Response
-from .result import BurstResult, LatencyView
-from .targets import HttpTarget
 
 __all__ = [
     "BUDGETS",

@@ -3,7 +3,9 @@
 LambdaSLOError                 base of everything the plugin raises on purpose
 ├── ConfigError (ValueError)   bad input: a budget, duration, rate, target, shape or option
 ├── MissingExtraError (ImportError)  an optional extra is needed, e.g. ``[aws]``
-└── LoadAborted                a load run was stopped (cap, cancellation)
+└── LoadAborted                a load run was stopped (cap, cancellation); carries what was measured
+    ├── UserCallableError      a callable of the user's (cold_start=) raised; __cause__ is theirs
+    └── AuthRefused            the whole first wave was refused as unauthenticated (401/403)
 SLOViolation (AssertionError)  one or more budgets are broken; the test FAILS
 """
 
@@ -24,6 +26,17 @@ class MissingExtraError(LambdaSLOError, ImportError):
 
 class LoadAborted(LambdaSLOError):
     """A load run was stopped before it finished (cap reached, cancelled)."""
+
+
+class UserCallableError(LoadAborted):
+    """A callable of the user's that the engine calls raised: the run stopped at that response.
+
+    ``__cause__`` is the user's exception (its traceback is the test's failure).
+    """
+
+
+class AuthRefused(LoadAborted):
+    """Every response of the run's first wave was an authentication refusal: it stopped there."""
 
 
 class SLOViolation(AssertionError):

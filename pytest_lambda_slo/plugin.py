@@ -6,6 +6,7 @@ are imported only when a test uses them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Generator
@@ -13,7 +14,11 @@ from typing import Any
 
 import pytest
 
-from .budgets import (
+from ._load.workers import MAX_WORKERS, parse_workers
+from ._pytest.fixture import LambdaSLO
+from ._pytest.ledger import create_shared_file
+from ._pytest.session import SessionState, Settings
+from ._results.budgets import (
     BUDGET_NAMES,
     BUDGETS,
     THROTTLE_BUDGETS,
@@ -22,18 +27,18 @@ from .budgets import (
     parse_default_throttle_rate,
     violation_message,
 )
+from ._results.result import BurstResult
 from .emulator.fixtures import lambda_emulator  # noqa: F401  (registers the fixture)
 from .errors import ConfigError, SLOViolation
-from .fixture import LambdaSLO
-from .result import BurstResult
-from .session import SessionState, Settings
 from .units import parse_count, parse_duration
-from .workers import MAX_WORKERS, parse_workers
 
 STATE_KEY = pytest.StashKey[SessionState]()
 FIXTURE_KEY = pytest.StashKey[LambdaSLO]()
 BUDGETS_KEY = pytest.StashKey["dict[str, tuple[float, str]]"]()
 _WORKER_OUTPUT = "lambda_slo_records"
+# xdist: the ledger file the controller shares with its workers, and a worker's usage error.
+_WORKER_LEDGER = "lambda_slo_ledger"
+_WORKER_USAGE_ERROR = "lambda_slo_usage_error"
 MARKER_HELP = (
     "lambda_slo(**budgets): SLO budgets applied to every burst the test fires, e.g. "
     "@pytest.mark.lambda_slo(p99='800ms', cold_start_p99='2s', throttle_rate='1%'). "
@@ -164,8 +169,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     if config.getoption("lambda_slo_skip") and config.getoption("lambda_slo_only"):
         raise pytest.UsageError("--lambda-slo-skip and --lambda-slo-only exclude each other")
+    workerinput = getattr(config, "workerinput", {})
     try:
-        state = SessionState(_settings(config))
+        state = SessionState(_settings(config), ledger_path=workerinput.get(_WORKER_LEDGER))
         state.ini_budgets = _ini_budgets(config)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -178,6 +184,22 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"--lambda-slo-json={json_path!r} cannot be written ({problem}); "
                 "use a file path in a writable directory"
             )
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: only exists where xdist is installed
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: every worker shares one ledger, so the caps hold for the session."""
+    state = node.config.stash[STATE_KEY]
+    if state.ledger_path is None:
+        state.ledger_path = create_shared_file()
+    node.workerinput[_WORKER_LEDGER] = state.ledger_path
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None and state.ledger_path and not hasattr(config, "workerinput"):
+        with contextlib.suppress(OSError):
+            os.unlink(state.ledger_path)
 
 
 def _unwritable(path: str) -> str | None:
@@ -223,7 +245,10 @@ def pytest_collection_modifyitems(
         try:
             marker = _marker_budgets(item)
         except ConfigError as exc:
-            raise pytest.UsageError(f"{item.nodeid}: {exc}") from None
+            message = f"{item.nodeid}: {exc}"
+            if hasattr(config, "workeroutput"):  # xdist: the controller says it (see below)
+                config.workeroutput[_WORKER_USAGE_ERROR] = message
+            raise pytest.UsageError(message) from None
         declared = {name: (limit, "ini") for name, limit in ini.items()}
         declared.update({name: (limit, "marker") for name, limit in marker.items()})
         item.stash[BUDGETS_KEY] = declared
@@ -304,7 +329,14 @@ def _record(item: pytest.Item) -> str | None:
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: only exists where xdist is installed
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    """xdist controller: collect the runs each worker measured."""
+    """xdist controller: collect the runs each worker measured; raise a worker's usage error.
+
+    A usage error raised on a worker would reach the user as an INTERNALERROR of xdist's
+    scheduler; raised here, on the controller, it is pytest's one-line error (exit 4).
+    """
+    usage_error = getattr(node, "workeroutput", {}).get(_WORKER_USAGE_ERROR)
+    if usage_error:
+        raise pytest.UsageError(usage_error)
     payload = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT)
     if not payload:
         return
@@ -325,7 +357,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     path = config.getoption("lambda_slo_json")
     if path:
-        from .report import write_json
+        from ._report.terminal import write_json
 
         try:
             write_json(path, state.records)
@@ -342,7 +374,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         # Without the report, runs cut short by Ctrl-C are still shown: what was measured.
         records = [record for record in records if record[1].extras.get("interrupted")]
     if config.getoption("lambda_slo_report") or records:
-        from .report import render_report
+        from ._report.terminal import render_report
 
         terminalreporter.write_sep("=", "lambda-slo report")
         if not records:

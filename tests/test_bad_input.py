@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from servers import refused_url
 
 from pytest_lambda_slo import ConfigError, HttpTarget, InvokeTarget, LambdaSLO, LoadAborted
-from pytest_lambda_slo.budgets import (
+from pytest_lambda_slo._pytest.session import SessionState, Settings
+from pytest_lambda_slo._results.budgets import (
     BUDGET_NAMES,
     BUDGETS,
     OFF,
@@ -20,11 +21,10 @@ from pytest_lambda_slo.budgets import (
     parse_budget,
     parse_budgets,
 )
+from pytest_lambda_slo._targets.http import as_target
 from pytest_lambda_slo.emulator import Emulator
 from pytest_lambda_slo.emulator.cli import main as emulator_main
 from pytest_lambda_slo.emulator.config import FUNCTION_KEYS, FunctionConfig, parse_function_spec
-from pytest_lambda_slo.session import SessionState, Settings
-from pytest_lambda_slo.targets import as_target
 
 pytestmark = pytest.mark.filterwarnings("error")
 ISOLATED = ("-p", "no:cacheprovider", "-p", "no:benchmark")

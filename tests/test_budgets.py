@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_lambda_slo.budgets import parse_budget, parse_budgets, parse_default_throttle_rate
+from pytest_lambda_slo._results.budgets import (
+    parse_budget,
+    parse_budgets,
+    parse_default_throttle_rate,
+)
+from pytest_lambda_slo._results.recorder import Measurements, Outcome
+from pytest_lambda_slo._results.result import BurstResult
 from pytest_lambda_slo.errors import ConfigError, SLOViolation
-from pytest_lambda_slo.recorder import Measurements, Outcome
-from pytest_lambda_slo.result import BurstResult
 
 
 def make_result(latencies_ms: list[float], *, cold_every: int | None = None, throttles: int = 0,

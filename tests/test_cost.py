@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from pytest_lambda_slo.cost import DEFAULT_PRICES, PRICE_SOURCE, estimate_cost, gb_seconds
+from pytest_lambda_slo._aws.cost import DEFAULT_PRICES, PRICE_SOURCE, estimate_cost, gb_seconds
 from pytest_lambda_slo.errors import ConfigError
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_lambda_slo._http.transport import ERROR_KINDS
 from pytest_lambda_slo.emulator import Emulator
-from pytest_lambda_slo.transport import ERROR_KINDS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -17,9 +17,9 @@ import anyio
 import pytest
 from servers import HttpServer
 
-from pytest_lambda_slo.engine import RunInfo, arun_burst, run_burst, validate_burst
+from pytest_lambda_slo._load.engine import RunInfo, arun_burst, run_burst, validate_burst
+from pytest_lambda_slo._targets.http import HttpTarget
 from pytest_lambda_slo.errors import ConfigError, LoadAborted
-from pytest_lambda_slo.targets import HttpTarget
 
 TESTS = Path(__file__).resolve().parent
 
@@ -145,24 +145,31 @@ def test_run_info_to_dict_and_the_default_loop_switch(
     assert data["loop_lag_max_ms"] >= data["loop_lag_p99_ms"] >= 0
 
 
-def test_a_bug_in_a_classifier_is_raised_not_swallowed(server: HttpServer) -> None:
-    def broken(response: object) -> bool:
+def _break_the_classifier(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in the plugin's own classifier (a user's callable raising is a stop instead)."""
+
+    def broken(*args: object) -> None:
         raise ZeroDivisionError("classifier bug")
 
-    target = HttpTarget(server.url("/"), cold_start=broken)
+    monkeypatch.setattr("pytest_lambda_slo._targets.http._PreparedHttpTarget.classify", broken)
+
+
+def test_a_bug_in_a_classifier_is_raised_not_swallowed(
+    server: HttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _break_the_classifier(monkeypatch)
+    target = HttpTarget(server.url("/"))
     with pytest.raises(ZeroDivisionError, match="classifier bug"):
         run_burst(target, requests=10, concurrency=2, timeout=5)
 
 
 def test_a_classifier_bug_is_reported_once(
-    server: HttpServer, caplog: pytest.LogCaptureFixture
+    server: HttpServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every slot hits the same bug: the first is raised, the others are not logged again
     # as "Task exception was never retrieved" when their tasks are collected.
-    def broken(response: object) -> bool:
-        raise ZeroDivisionError("classifier bug")
-
-    target = HttpTarget(server.url("/"), cold_start=broken)
+    _break_the_classifier(monkeypatch)
+    target = HttpTarget(server.url("/"))
     for _ in range(3):
         with pytest.raises(ZeroDivisionError, match="classifier bug"):
             run_burst(target, requests=8, concurrency=4, timeout=5)
@@ -249,7 +256,7 @@ CTRL_C_CHILD = textwrap.dedent(
     import sys, threading, time
     sys.path.insert(0, {tests!r})
     from servers import HttpServer
-    from pytest_lambda_slo.engine import run_burst
+    from pytest_lambda_slo._load.engine import run_burst
 
     with HttpServer() as server:
         def announce():
@@ -303,9 +310,9 @@ def test_ctrl_c_stops_the_run_and_reraises_with_the_measurements() -> None:
 def test_load_aborted_carries_partial_results_when_cancelled_from_a_thread(
     server: HttpServer,
 ) -> None:
-    from pytest_lambda_slo import engine
-    from pytest_lambda_slo.targets import as_target
-    from pytest_lambda_slo.transport import Dialer
+    from pytest_lambda_slo._http.transport import Dialer
+    from pytest_lambda_slo._load import engine
+    from pytest_lambda_slo._targets.http import as_target
 
     params = validate_burst(requests=4, concurrency=2, timeout=60)
     prepared = as_target(server.url("/never")).prepare()
@@ -392,7 +399,7 @@ class _BlockingPrepared:
 
 
 def test_a_starved_event_loop_shows_in_the_lag_figures(server: HttpServer) -> None:
-    from pytest_lambda_slo.session import Settings, assess_saturation
+    from pytest_lambda_slo._pytest.session import Settings, assess_saturation
 
     url = server.url("/delay/5")
     _, normal = run_burst(url, requests=None, concurrency=10, duration="500ms", timeout=5)
@@ -411,7 +418,7 @@ def test_a_starved_event_loop_shows_in_the_lag_figures(server: HttpServer) -> No
 
 
 def test_rate_and_ramp_report_the_engine_health_figures(server: HttpServer) -> None:
-    from pytest_lambda_slo.engine import run_ramp, run_rate
+    from pytest_lambda_slo._load.engine import run_ramp, run_rate
 
     url = server.url("/delay/5")
     _, starved = run_rate(_BlockingTarget(url, 0.03), rps=100, duration="500ms", timeout=5)

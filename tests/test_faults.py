@@ -13,7 +13,7 @@ import pytest
 import trustme
 from servers import HttpServer, refused_url, tls_contexts
 
-from pytest_lambda_slo import transport
+from pytest_lambda_slo._http import transport
 from pytest_lambda_slo.emulator import Emulator
 
 pytestmark = pytest.mark.filterwarnings("error")

@@ -143,8 +143,8 @@ def test_a_bare_800_is_refused_in_marker_ini_and_check(pytester: pytest.Pytester
         test_marker="""
         import pytest
         from pytest_lambda_slo.errors import ConfigError
-        from pytest_lambda_slo.recorder import Measurements
-        from pytest_lambda_slo.result import BurstResult
+        from pytest_lambda_slo._results.recorder import Measurements
+        from pytest_lambda_slo._results.result import BurstResult
 
         @pytest.mark.lambda_slo(p99="800s")
         def test_it():

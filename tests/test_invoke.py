@@ -10,13 +10,18 @@ from typing import Any
 
 import pytest
 
-from pytest_lambda_slo import aws_auth
-from pytest_lambda_slo.control import FORCE_COLD_VARIABLE, force_cold, wait_until_updated
-from pytest_lambda_slo.errors import ConfigError, LambdaSLOError, MissingExtraError
-from pytest_lambda_slo.invoke import InvokeTarget, parse_function
-from pytest_lambda_slo.recorder import Measurements
-from pytest_lambda_slo.response import Headers, Response
-from pytest_lambda_slo.targets import as_target
+from pytest_lambda_slo._aws import auth as aws_auth
+from pytest_lambda_slo._aws.control import FORCE_COLD_VARIABLE, force_cold, wait_until_updated
+from pytest_lambda_slo._http.response import Headers, Response
+from pytest_lambda_slo._results.recorder import Measurements
+from pytest_lambda_slo._targets.http import as_target
+from pytest_lambda_slo._targets.invoke import InvokeTarget, parse_function
+from pytest_lambda_slo.errors import (
+    AuthRefused,
+    ConfigError,
+    LambdaSLOError,
+    MissingExtraError,
+)
 
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET = "fakeSecretKeyDoNotLeak0123456789abcdefgh"
@@ -549,7 +554,7 @@ def invoke(emu: Any, name: str, **kwargs: Any) -> InvokeTarget:
 def test_lambda_strings_honour_the_endpoint_variables(
     emu: Any, monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:
-    from pytest_lambda_slo.engine import run_burst
+    from pytest_lambda_slo._load.engine import run_burst
 
     monkeypatch.setenv(variable, emu.url)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
@@ -566,7 +571,7 @@ def test_lambda_strings_honour_the_endpoint_variables(
 def test_lambda_strings_honour_the_config_file_endpoint(
     emu: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, form: str
 ) -> None:
-    from pytest_lambda_slo.engine import run_burst
+    from pytest_lambda_slo._load.engine import run_burst
 
     if form == "profile":  # endpoint_url in the profile: every service
         text = f"[profile local]\nregion = eu-north-1\nendpoint_url = {emu.url}\n"
@@ -617,7 +622,7 @@ def test_the_report_names_the_resolved_endpoint_and_region(
 
 
 def test_signed_invocations_pass_and_cold_starts_match_the_emulator(emu: Any) -> None:
-    from pytest_lambda_slo.engine import run_burst
+    from pytest_lambda_slo._load.engine import run_burst
 
     measurements, _ = run_burst(invoke(emu, "coldwarm"), requests=40, concurrency=8, timeout=10)
     truth = emu.function_stats("coldwarm")
@@ -635,7 +640,7 @@ def test_signed_invocations_pass_and_cold_starts_match_the_emulator(emu: Any) ->
 
 
 def test_function_arn_is_signed_with_its_encoded_path(emu: Any) -> None:
-    from pytest_lambda_slo.engine import run_burst
+    from pytest_lambda_slo._load.engine import run_burst
 
     arn = "arn:aws:lambda:us-east-1:123456789012:function:coldwarm"
     target = InvokeTarget(arn, qualifier="$LATEST", endpoint_url=emu.url)
@@ -676,15 +681,17 @@ class TamperedInvokeTarget(InvokeTarget):
 
 
 def test_a_tampered_signature_is_refused_with_403(emu: Any) -> None:
-    from pytest_lambda_slo.engine import run_burst
+    from pytest_lambda_slo._load.engine import run_burst
 
     target = TamperedInvokeTarget("coldwarm", region="us-east-1", endpoint_url=emu.url)
-    measurements, _ = run_burst(target, requests=6, concurrency=2, timeout=10)
-    assert dict(measurements.status_codes) == {403: 6}, (
+    with pytest.raises(AuthRefused) as caught:  # the first wave (2) was all refusals
+        run_burst(target, requests=6, concurrency=2, timeout=10)
+    measurements = caught.value.measurements  # type: ignore[attr-defined]
+    assert dict(measurements.status_codes) == {403: 2}, (
         "a request with a corrupted SigV4 signature must be refused with 403, got "
         f"{dict(measurements.status_codes)}"
     )
-    assert dict(measurements.error_kinds) == {"InvalidSignatureException": 6}
+    assert dict(measurements.error_kinds) == {"InvalidSignatureException": 2}
     assert measurements.ok == 0
     assert emu.function_stats("coldwarm")["invocations"] == 0, (
         "a forged request reached the function"
@@ -692,16 +699,19 @@ def test_a_tampered_signature_is_refused_with_403(emu: Any) -> None:
 
 
 def test_a_wrong_secret_is_refused_with_403(emu: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_lambda_slo.engine import run_burst
+    from pytest_lambda_slo._load.engine import run_burst
 
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-emulators-secret")
-    measurements, _ = run_burst(invoke(emu, "coldwarm"), requests=3, concurrency=1, timeout=10)
-    assert dict(measurements.status_codes) == {403: 3}
-    assert dict(measurements.error_kinds) == {"InvalidSignatureException": 3}
+    with pytest.raises(AuthRefused, match=f"AWS access key id {ACCESS_KEY}") as caught:
+        run_burst(invoke(emu, "coldwarm"), requests=3, concurrency=1, timeout=10)
+    measurements = caught.value.measurements  # type: ignore[attr-defined]
+    assert dict(measurements.status_codes) == {403: 1}  # the first wave, then it stopped
+    assert dict(measurements.error_kinds) == {"InvalidSignatureException": 1}
+    assert measurements.unsent == 2
 
 
 def test_throttle_reasons_match_the_emulator(emu: Any) -> None:
-    from pytest_lambda_slo.engine import run_burst
+    from pytest_lambda_slo._load.engine import run_burst
 
     measurements, _ = run_burst(invoke(emu, "tight"), requests=12, concurrency=12, timeout=10)
     truth = emu.function_stats("tight")
@@ -716,7 +726,7 @@ def test_throttle_reasons_match_the_emulator(emu: Any) -> None:
 
 
 def test_function_errors_are_counted_by_kind(emu: Any) -> None:
-    from pytest_lambda_slo.engine import run_burst
+    from pytest_lambda_slo._load.engine import run_burst
 
     measurements, _ = run_burst(invoke(emu, "failing"), requests=5, concurrency=1, timeout=10)
     assert measurements.errors == 5
@@ -786,7 +796,7 @@ def test_new_user_invoke_tests_pass_and_fail_with_a_full_report(
     costs = [b["cost"] for b in document["bursts"] if b["cost"] is not None]
     assert costs and all(cost["total_usd"] > 0 for cost in costs)
     # The forced cold start was undone: the function has no leftover variable.
-    from pytest_lambda_slo.invoke import InvokeTarget as _Target
+    from pytest_lambda_slo._targets.invoke import InvokeTarget as _Target
 
     client = _Target("coldwarm", region="us-east-1", endpoint_url=emu.url).client()
     variables = client.get_function_configuration(FunctionName="coldwarm").get("Environment", {})
@@ -826,7 +836,7 @@ def test_botocore_debug_logs_carry_no_secrets(
     import logging
     import re
 
-    from pytest_lambda_slo.engine import run_burst
+    from pytest_lambda_slo._load.engine import run_burst
 
     monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
     target = invoke(emu, "coldwarm")

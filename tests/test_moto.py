@@ -20,9 +20,9 @@ pytest.importorskip("moto.server")
 
 from servers import free_port
 
-from pytest_lambda_slo.control import FORCE_COLD_VARIABLE
-from pytest_lambda_slo.engine import run_burst
-from pytest_lambda_slo.invoke import InvokeTarget
+from pytest_lambda_slo._aws.control import FORCE_COLD_VARIABLE
+from pytest_lambda_slo._load.engine import run_burst
+from pytest_lambda_slo._targets.invoke import InvokeTarget
 
 REGION = "us-east-1"
 ACCESS_KEY = "AKIDEXAMPLE"

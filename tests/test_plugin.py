@@ -223,7 +223,7 @@ def test_bad_shape_arguments(pytester: pytest.Pytester, call: str, message: str)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"E * pytest_lambda_slo.errors.ConfigError: {message}*"])
     # The caller's line, not a traceback from inside the plugin.
-    assert "pytest_lambda_slo/session.py" not in result.stdout.str()
+    assert "pytest_lambda_slo/_pytest/session.py" not in result.stdout.str()
 
 
 def test_unsupported_scheme(pytester: pytest.Pytester) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_lambda_slo.recorder import Histogram, Measurements, Outcome
+from pytest_lambda_slo._results.recorder import Histogram, Measurements, Outcome
 
 
 def test_overflow_is_counted_not_dropped() -> None:

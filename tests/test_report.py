@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pytest_lambda_slo.recorder import Measurements, Outcome
-from pytest_lambda_slo.report import WIDTH, render_burst
-from pytest_lambda_slo.result import BurstResult
+from pytest_lambda_slo._report.terminal import WIDTH, render_burst
+from pytest_lambda_slo._results.recorder import Measurements, Outcome
+from pytest_lambda_slo._results.result import BurstResult
 
 
 def _result(**extras: object) -> BurstResult:

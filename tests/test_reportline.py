@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pytest_lambda_slo.reportline import decode_log_result, parse_log_result, parse_log_tail
+from pytest_lambda_slo._aws.reportline import decode_log_result, parse_log_result, parse_log_tail
 
 TEXT_COLD = (
     "START RequestId: 6f1c0a2e-1 Version: $LATEST\n"

@@ -8,17 +8,17 @@ import anyio
 import pytest
 from servers import HttpServer
 
-from pytest_lambda_slo.emulator import Emulator
-from pytest_lambda_slo.engine import RunInfo
-from pytest_lambda_slo.errors import ConfigError
-from pytest_lambda_slo.shapes import (
+from pytest_lambda_slo._load.engine import RunInfo
+from pytest_lambda_slo._load.scheduled import (
     MAX_IN_FLIGHT_BOUND,
     arun_rate,
     run_ramp,
     run_rate,
     validate_rate,
 )
-from pytest_lambda_slo.targets import HttpTarget
+from pytest_lambda_slo._targets.http import HttpTarget
+from pytest_lambda_slo.emulator import Emulator
+from pytest_lambda_slo.errors import ConfigError
 
 FUNCTIONS = (
     "quick:duration=2ms",
@@ -206,11 +206,14 @@ def server() -> Iterator[HttpServer]:
         yield srv
 
 
-def test_a_bug_in_a_classifier_is_raised_from_rate_and_ramp(server: HttpServer) -> None:
-    def broken(response: object) -> bool:
+def test_a_bug_in_a_classifier_is_raised_from_rate_and_ramp(
+    server: HttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
         raise ZeroDivisionError("classifier bug")
 
-    target = HttpTarget(server.url("/"), cold_start=broken)
+    monkeypatch.setattr("pytest_lambda_slo._targets.http._PreparedHttpTarget.classify", broken)
+    target = HttpTarget(server.url("/"))
     with pytest.raises(ZeroDivisionError, match="classifier bug"):
         run_rate(target, rps=50, duration="200ms", timeout=5)
     with pytest.raises(ZeroDivisionError, match="classifier bug"):

@@ -8,7 +8,7 @@ import random
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from pytest_lambda_slo.recorder import (
+from pytest_lambda_slo._results.recorder import (
     Measurements,
     Outcome,
     Timeseries,

@@ -12,11 +12,11 @@ import pytest
 import trustme
 from servers import ConnectProxy, HttpServer, tls_contexts
 
-from pytest_lambda_slo import transport
-from pytest_lambda_slo.engine import run_burst
+from pytest_lambda_slo._http import transport
+from pytest_lambda_slo._http.transport import encode_request, make_ssl_context, proxy_for
+from pytest_lambda_slo._load.engine import run_burst
+from pytest_lambda_slo._targets.http import HttpTarget, RequestTemplate, parse_url
 from pytest_lambda_slo.errors import ConfigError
-from pytest_lambda_slo.targets import HttpTarget, RequestTemplate, parse_url
-from pytest_lambda_slo.transport import encode_request, make_ssl_context, proxy_for
 
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .config import Distribution, EmulatorConfig, FunctionConfig, parse_function_spec
+from .config import Distribution, FunctionConfig, parse_function_spec
 from .runner import Emulator
+from .settings import EmulatorConfig
 
 __all__ = ["Distribution", "Emulator", "EmulatorConfig", "FunctionConfig", "parse_function_spec"]

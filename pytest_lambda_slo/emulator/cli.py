@@ -13,24 +13,21 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from ..errors import ConfigError
-from .config import (
-    DISTRIBUTION_FORMS,
+from .app import EmulatorApp
+from .config import DISTRIBUTION_FORMS, FUNCTION_KEYS, PROFILES, FunctionConfig, parse_function_spec
+from .server import Connection
+from .settings import (
     EMULATOR_KEYS,
-    FUNCTION_KEYS,
-    PROFILES,
+    READY_KEY,
+    SIGV4_ENV,
     EmulatorConfig,
-    FunctionConfig,
     load_toml,
     parse_emulator_options,
-    parse_function_spec,
     parse_log_level,
 )
 
 PROG = "lambda-slo-emulator"
-READY_KEY = "lambda_slo_emulator"  # key of the JSON object printed as the first stdout line
 DEFAULT_FUNCTION = "hello"
-# Keeps the secret off the command line (where `ps` shows it); --require-sigv4 wins.
-SIGV4_ENV = "LAMBDA_SLO_EMULATOR_SIGV4"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", help="region in ARNs. Default: us-east-1")
     p.add_argument("--account-id", metavar="ID", help="account in ARNs. Default: 123456789012")
     p.add_argument("--seed", metavar="N", help="random seed for durations and errors")
+    p.add_argument(
+        "--max-handler-processes",
+        metavar="N",
+        help="cap on processes running real handlers (zip functions). Default: 64",
+    )
     p.add_argument("--log-level", default="WARNING", help="stderr log level. Default: WARNING")
     return p
 
@@ -121,14 +123,14 @@ def _raise_fd_limit() -> None:
 
 async def serve(config: EmulatorConfig) -> None:
     """Listen, print the ready line, serve until SIGTERM/SIGINT."""
-    from .app import EmulatorApp
-    from .server import Connection
-
     loop = asyncio.get_running_loop()
     app = EmulatorApp(config, loop)
     max_body = config.max_payload
     server = await loop.create_server(
-        lambda: Connection(app, max_body), config.host, config.port, backlog=4096
+        lambda: Connection(app, max_body, app.body_limit),
+        config.host,
+        config.port,
+        backlog=4096,
     )
     port = server.sockets[0].getsockname()[1]
     host = f"[{config.host}]" if ":" in config.host else config.host
@@ -150,8 +152,8 @@ async def serve(config: EmulatorConfig) -> None:
     try:
         await stop.wait()
     finally:
-        app.stop()
         server.close()
+        await app.shutdown()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

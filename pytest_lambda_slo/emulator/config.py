@@ -1,110 +1,32 @@
-"""Emulator configuration: function specs, duration distributions, profiles and TOML files."""
+"""Function configuration: the keys of a function spec, their parsers, profiles and spec text."""
 
 from __future__ import annotations
 
-import math
-import random
 import re
-import sys
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..units import DURATION_FORMS, parse_count, parse_duration, parse_positive_number, parse_rate
+from ..units import parse_count, parse_duration, parse_positive_number, parse_rate
+from .distributions import DISTRIBUTION_FORMS, Distribution, parse_distribution
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+__all__ = [
+    "DISTRIBUTION_FORMS",
+    "FUNCTION_KEYS",
+    "PROFILES",
+    "Distribution",
+    "FunctionConfig",
+    "build_function",
+    "parse_bool",
+    "parse_distribution",
+    "parse_function_spec",
+    "parse_scaling",
+]
 
-DISTRIBUTION_FORMS = (
-    f"{DURATION_FORMS}, or a distribution: normal(MEAN,STDEV), uniform(LOW,HIGH), "
-    "lognormal(MEDIAN,SIGMA) or exponential(MEAN) with durations as arguments "
-    "(SIGMA is a plain number, e.g. 0.5)"
-)
 SCALING_MODELS = ("continuous", "legacy")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_DIST_RE = re.compile(r"^\s*([a-z]+)\s*\((.*)\)\s*$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-
-
-@dataclass(frozen=True)
-class Distribution:
-    """A duration in seconds: fixed or drawn from normal/uniform/lognormal/exponential."""
-
-    kind: str  # "fixed" | "normal" | "uniform" | "lognormal" | "exponential"
-    a: float
-    b: float = 0.0
-    text: str = field(default="", compare=False)  # as the user wrote it, for round trips
-
-    def sample(self, rng: random.Random) -> float:
-        """One draw in seconds, never negative."""
-        kind = self.kind
-        if kind == "fixed":
-            return self.a
-        if kind == "uniform":
-            return rng.uniform(self.a, self.b)
-        if kind == "normal":
-            return max(0.0, rng.gauss(self.a, self.b))
-        if kind == "lognormal":
-            return self.a * math.exp(self.b * rng.gauss(0.0, 1.0))
-        return rng.expovariate(1.0 / self.a) if self.a > 0 else 0.0
-
-    @property
-    def is_zero(self) -> bool:
-        return self.kind == "fixed" and self.a == 0.0
-
-    def spec(self) -> str:
-        """Text that parses back to this distribution."""
-        if self.text:
-            return self.text
-        if self.kind == "fixed":
-            return repr(self.a)
-        if self.kind == "exponential":
-            return f"exponential({self.a!r})"
-        return f"{self.kind}({self.a!r},{self.b!r})"
-
-
-def parse_distribution(value: object, *, name: str = "duration") -> Distribution:
-    """Parse "20ms", 0.02, "normal(50ms,10ms)", "uniform(20ms,70ms)", "lognormal(40ms,0.5)"."""
-    if isinstance(value, Distribution):
-        return value
-    if isinstance(value, str):
-        match = _DIST_RE.match(value)
-        if match:
-            kind, args = match.group(1), [a.strip() for a in match.group(2).split(",")]
-            return _parse_dist_call(value, kind, args, name)
-    try:
-        seconds = parse_duration(value, name=name)
-    except ConfigError:
-        raise ConfigError(
-            f"{name}={value!r} is not a valid duration; use {DISTRIBUTION_FORMS}"
-        ) from None
-    return Distribution("fixed", seconds, text=value.strip() if isinstance(value, str) else "")
-
-
-def _parse_dist_call(value: str, kind: str, args: list[str], name: str) -> Distribution:
-    bad = ConfigError(f"{name}={value!r} is not a valid duration; use {DISTRIBUTION_FORMS}")
-    arity = {"normal": 2, "uniform": 2, "lognormal": 2, "exponential": 1}
-    if kind not in arity or len(args) != arity[kind]:
-        raise bad
-    try:
-        first = parse_duration(args[0], name=name)
-        if kind == "lognormal":
-            second = float(args[1])
-            if not math.isfinite(second) or second < 0:
-                raise ValueError(args[1])
-        elif kind == "exponential":
-            second = 0.0
-        else:
-            second = parse_duration(args[1], name=name)
-    except (ConfigError, ValueError):
-        raise bad from None
-    if kind == "uniform" and second < first:
-        raise ConfigError(f"{name}={value!r}: uniform(LOW,HIGH) needs LOW <= HIGH")
-    return Distribution(kind, first, second, text=value.strip())
 
 
 def parse_bool(value: object, *, name: str) -> bool:
@@ -141,6 +63,7 @@ class FunctionConfig:
     error_rate: float = 0.0
     unhandled: float = 0.0
     body_size: int = 5
+    echo: bool = False
     cold_header: bool = False
     stage_rate: float | None = None
     stage_burst: int | None = None
@@ -228,6 +151,7 @@ _PARSERS: dict[str, Any] = {
     "error_rate": parse_rate,
     "unhandled": parse_rate,
     "body_size": _body_size,
+    "echo": parse_bool,
     "cold_header": parse_bool,
     "stage_rate": lambda v, name: parse_positive_number(v, name=name),
     "stage_burst": lambda v, name: parse_count(v, name=name, minimum=1),
@@ -321,138 +245,3 @@ def parse_function_spec(spec: str | FunctionConfig) -> FunctionConfig:
             )
         options[key.strip()] = value.strip()
     return build_function(name, options)
-
-
-@dataclass(frozen=True)
-class EmulatorConfig:
-    """Server-wide settings: where to listen, account limits, scaling and front-door rules."""
-
-    functions: tuple[FunctionConfig, ...] = ()
-    host: str = "127.0.0.1"
-    port: int = 0
-    require_sigv4: tuple[str, str] | None = None
-    account_concurrency: int = 1000
-    scaling: str = "continuous"
-    burst: int = 500
-    update_delay: float = 0.2
-    max_payload: int = 6 * 1024 * 1024
-    region: str = "us-east-1"
-    account_id: str = "123456789012"
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        names = [f.name for f in self.functions]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ConfigError(f"function {dupes[0]!r} is defined twice; give each a unique name")
-        reserved = sum(f.reserved or 0 for f in self.functions)
-        if reserved > self.account_concurrency:
-            raise ConfigError(
-                f"reserved concurrency adds up to {reserved}, more than "
-                f"account_concurrency={self.account_concurrency}; lower reserved= values"
-            )
-
-
-def parse_sigv4(value: object) -> tuple[str, str] | None:
-    """Parse ``ACCESS_KEY_ID:SECRET`` (None/empty disables verification)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        key, secret = str(value[0]), str(value[1])
-    else:
-        key, _, secret = str(value).partition(":")
-    if not key or not secret:
-        raise ConfigError(f"require_sigv4={value!r} is not valid; use ACCESS_KEY_ID:SECRET")
-    return key, secret
-
-
-_EMULATOR_KEYS: dict[str, Any] = {
-    "host": lambda v: _host(v),
-    "port": lambda v: _port(v),
-    "require_sigv4": parse_sigv4,
-    "account_concurrency": lambda v: parse_count(v, name="account_concurrency", minimum=1),
-    "scaling": parse_scaling,
-    "burst": lambda v: parse_count(v, name="burst", minimum=1),
-    "update_delay": lambda v: parse_duration(v, name="update_delay"),
-    "max_payload": lambda v: parse_count(v, name="max_payload", minimum=1),
-    "region": lambda v: _region(v),
-    "account_id": lambda v: _account_id(v),
-    "seed": lambda v: None if v is None else parse_count(v, name="seed"),
-}
-EMULATOR_KEYS = tuple(_EMULATOR_KEYS)
-
-
-def _host(value: object) -> str:
-    # An empty host would listen on every interface: the emulator is a loopback tool.
-    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
-        raise ConfigError(f"host={value!r} is not valid; use an address like 127.0.0.1 or ::1")
-    return value.strip()
-
-
-def _region(value: object) -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]+", value):
-        raise ConfigError(f"region={value!r} is not valid; use a region like us-east-1")
-    return value
-
-
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-def parse_log_level(value: object) -> str:
-    """A logging level name (any case)."""
-    text = str(value).strip().upper()
-    if text not in LOG_LEVELS:
-        raise ConfigError(f"log_level={value!r} is not valid; use one of {', '.join(LOG_LEVELS)}")
-    return text
-
-
-def _port(value: object) -> int:
-    port = parse_count(value, name="port")
-    if port > 65535:
-        raise ConfigError(f"port={value!r} is not valid; use 0 (any free port) to 65535")
-    return port
-
-
-def _account_id(value: object) -> str:
-    text = str(value)
-    if not re.fullmatch(r"[0-9]{12}", text):
-        raise ConfigError(f"account_id={value!r} is not valid; use 12 digits")
-    return text
-
-
-def parse_emulator_options(options: dict[str, object]) -> dict[str, Any]:
-    """Validate server-wide options (names as in EmulatorConfig) and return parsed values."""
-    parsed = {}
-    for key, raw in options.items():
-        if key not in _EMULATOR_KEYS:
-            raise ConfigError(
-                f"unknown emulator option {key!r}; use one of: {', '.join(EMULATOR_KEYS)}"
-            )
-        parsed[key] = _EMULATOR_KEYS[key](raw)
-    return parsed
-
-
-def load_toml(path: str | Path) -> tuple[dict[str, Any], list[FunctionConfig]]:
-    """Read a TOML file: an [emulator] table of options and [functions.NAME] tables."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
-    unknown = sorted(set(data) - {"emulator", "functions"})
-    if unknown:
-        raise ConfigError(
-            f"config file {str(path)!r} has an unknown table {unknown[0]!r}; "
-            "use [emulator] and [functions.NAME]"
-        )
-    emulator = data.get("emulator", {})
-    functions = data.get("functions", {})
-    if not isinstance(emulator, dict) or not isinstance(functions, dict):
-        raise ConfigError(f"config file {str(path)!r}: [emulator] and [functions] must be tables")
-    configs = []
-    for name, options in functions.items():
-        if not isinstance(options, dict):
-            raise ConfigError(f"config file {str(path)!r}: functions.{name} must be a table")
-        configs.append(build_function(name, options))
-    return parse_emulator_options(emulator), configs

@@ -1,4 +1,7 @@
-"""The Lambda API routes: Invoke (RequestResponse, Event, DryRun) and the control plane."""
+"""The Lambda API's routes and its Invoke call (RequestResponse, Event, DryRun).
+
+Answered as the real Lambda API does, so boto3's Lambda client parses every answer.
+"""
 
 from __future__ import annotations
 
@@ -6,95 +9,120 @@ import base64
 import json
 import math
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from .control import ControlPlane
+from .deploy import Deployments
+from .execution import Executor
+from .ids import Ids
 from .model import Function, Invocation
 from .server import Connection, Request
-from .wire import HANDLED, JSON, TIMEOUT, UNHANDLED, dumps, error_head, wire_reason
+from .settings import EmulatorConfig
+from .wire import (
+    HANDLED,
+    JSON,
+    TIMEOUT,
+    UNHANDLED,
+    CannedAnswers,
+    bad_request,
+    dumps,
+    error_head,
+    function_missing,
+    not_found,
+    reply,
+    wire_reason,
+)
 
-if TYPE_CHECKING:
-    from .app import EmulatorApp
+
+def resolve_name(raw: bytes) -> tuple[str, str | None]:
+    """Function name and qualifier from a name, a partial ARN or a full ARN."""
+    text = unquote(raw.decode("latin-1"))
+    qualifier = None
+    if text.startswith("arn:"):
+        parts = text.split(":")
+        name = parts[6] if len(parts) > 6 else ""
+        qualifier = parts[7] if len(parts) > 7 else None
+    elif ":function:" in text:
+        rest = text.split(":function:", 1)[1]
+        name, _, q = rest.partition(":")
+        qualifier = q or None
+    else:
+        name, _, q = text.partition(":")
+        qualifier = q or None
+    return name, qualifier
 
 
 class LambdaApi:
-    """Invoke and control-plane calls, answered as the real Lambda API does (boto3 parses them)."""
+    """Routes ``/2015-03-31/functions/...`` and friends; answers Invoke itself."""
 
-    def __init__(self, app: EmulatorApp) -> None:
-        self.app = app
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        executor: Executor,
+        ids: Ids,
+        canned: CannedAnswers,
+        control: ControlPlane,
+        deployments: Deployments,
+    ) -> None:
+        self.config = config
+        self.executor = executor
+        self.model = executor.model
+        self.ids = ids
+        self.canned = canned
+        self.control = control
+        self.deployments = deployments
 
-    def list_functions(self, req: Request, conn: Connection) -> None:
-        functions = [self._configuration(f) for f in self.app.model.functions.values()]
-        conn.send(req, 200, JSON, dumps({"Functions": functions}))
-
-    def _resolve(self, raw: bytes) -> tuple[str, str | None]:
-        """Function name and qualifier from a name, a partial ARN or a full ARN."""
-        text = unquote(raw.decode("latin-1"))
-        qualifier = None
-        if text.startswith("arn:"):
-            parts = text.split(":")
-            name = parts[6] if len(parts) > 6 else ""
-            qualifier = parts[7] if len(parts) > 7 else None
-        elif ":function:" in text:
-            rest = text.split(":function:", 1)[1]
-            name, _, q = rest.partition(":")
-            qualifier = q or None
-        else:
-            name, _, q = text.partition(":")
-            qualifier = q or None
-        return name, qualifier
+    def _arn(self, name: str) -> str:
+        return f"arn:aws:lambda:{self.config.region}:{self.config.account_id}:function:{name}"
 
     def handle(self, req: Request, conn: Connection, path: bytes, query: bytes) -> None:
-        app = self.app
         parts = path.split(b"/")
         if len(parts) < 4 or not parts[3]:
-            app.not_found(req, conn, "UnknownOperationException", "Unknown operation")
+            not_found(req, conn, "UnknownOperationException", "Unknown operation")
             return
-        name, qualifier = self._resolve(parts[3])
-        fn = app.model.functions.get(name)
+        name, qualifier = resolve_name(parts[3])
+        fn = self.model.functions.get(name)
         if fn is None:
-            app.function_missing(req, conn, name)
+            function_missing(req, conn, self._arn(name))
             return
         params = parse_qs(query.decode("latin-1"))
         if "Qualifier" in params:
             qualifier = params["Qualifier"][0]
         op = parts[4] if len(parts) > 4 else b""
         version, method = parts[1], req.method
+        control = self.control
         if version == b"2015-03-31" and op == b"invocations" and method == b"POST":
             self._invoke(req, conn, fn, qualifier)
         elif version == b"2015-03-31" and op == b"configuration" and method == b"GET":
-            conn.send(req, 200, JSON, dumps(self._configuration(fn)))
+            control.get_configuration(req, conn, fn)
         elif version == b"2015-03-31" and op == b"configuration" and method == b"PUT":
-            self._update(req, conn, fn)
+            control.update_configuration(req, conn, fn)
         elif version == b"2015-03-31" and op == b"" and method == b"GET":
-            conn.send(req, 200, JSON, dumps(self._get_function(fn)))
+            control.get_function(req, conn, fn)
+        elif version == b"2015-03-31" and op == b"" and method == b"DELETE":
+            self.deployments.delete(req, conn, fn)
+        elif version == b"2015-03-31" and op == b"code" and method == b"PUT":
+            self.deployments.update_code(req, conn, fn)
         elif op == b"concurrency" and method == b"PUT" and version == b"2017-10-31":
-            self._put_concurrency(req, conn, fn)
+            control.put_concurrency(req, conn, fn)
         elif op == b"concurrency" and method == b"DELETE" and version == b"2017-10-31":
-            app.model.set_reserved(fn, None, time.monotonic())
-            conn.send(req, 204, b"", b"")
+            control.delete_concurrency(req, conn, fn)
         elif op == b"concurrency" and method == b"GET" and version == b"2019-09-30":
-            reserved = fn.config.reserved
-            body = {} if reserved is None else {"ReservedConcurrentExecutions": reserved}
-            conn.send(req, 200, JSON, dumps(body))
+            control.get_concurrency(req, conn, fn)
         else:
-            app.not_found(
+            not_found(
                 req,
                 conn,
                 "UnknownOperationException",
                 "Unknown operation " + (method + b" " + path).decode("latin-1"),
             )
 
-    def _bad_request(self, req: Request, conn: Connection, error_type: str, message: str) -> None:
-        conn.send(req, 400, error_head(error_type), dumps({"Type": "User", "message": message}))
-
     def _invoke(self, req: Request, conn: Connection, fn: Function, qualifier: str | None) -> None:
-        app = self.app
         invocation_type = (req.header(b"x-amz-invocation-type") or b"RequestResponse").decode()
         if invocation_type not in ("RequestResponse", "Event", "DryRun"):
-            self._bad_request(
+            bad_request(
                 req,
                 conn,
                 "InvalidParameterValueException",
@@ -105,22 +133,36 @@ class LambdaApi:
             try:
                 json.loads(req.body)
             except ValueError:
-                self._bad_request(
+                bad_request(
                     req, conn, "InvalidRequestContentException", "Could not parse request body"
                 )
                 return
-        version = qualifier if qualifier and qualifier.isdigit() else "$LATEST"
-        rid = app.request_id()
-        rid_line = f"x-amzn-requestid: {rid}\r\n".encode()
-        if invocation_type == "DryRun":
-            app.reply(req, conn, fn, 204, rid_line, b"")
+        if fn.deployment is not None and fn.deployment.state != "Active":
+            body = dumps(
+                {
+                    "Type": "User",
+                    "message": "The operation cannot be performed at this time. The function "
+                    f"is currently in the following state: {fn.deployment.state}",
+                }
+            )
+            conn.send(req, 409, error_head("ResourceConflictException"), body)
             return
-        result = app.start_invocation(fn, time.monotonic())
+        version = qualifier if qualifier and qualifier.isdigit() else "$LATEST"
+        rid = self.ids.request_id()
+        trace = self.ids.trace_id(req.header(b"x-amzn-trace-id"))
+        rid_line = b"x-amzn-requestid: %s\r\nx-amzn-trace-id: %s\r\n" % (rid.encode(), trace)
+        if invocation_type == "DryRun":
+            reply(req, conn, fn, 204, rid_line, b"")
+            return
+        executor = self.executor
+        result = executor.start_invocation(fn, time.monotonic())
         if invocation_type == "Event":
             # Lambda queues the event; a throttle is retried internally, never shown.
             if result.__class__ is not str:
-                app.execute(result, None)  # type: ignore[arg-type]
-            app.reply(req, conn, fn, 202, rid_line, b"")
+                result.request_id = rid  # type: ignore[union-attr]
+                result.event = req.body  # type: ignore[union-attr]
+                executor.execute(result, None)  # type: ignore[arg-type]
+            reply(req, conn, fn, 202, rid_line, b"")
             return
         if result.__class__ is str:
             reason = wire_reason(result)  # type: ignore[arg-type]
@@ -133,178 +175,76 @@ class LambdaApi:
                 }
             )
             extra = b"retry-after: 1\r\n" + rid_line
-            app.reply(req, conn, fn, 429, error_head("TooManyRequestsException", extra), body)
+            reply(req, conn, fn, 429, error_head("TooManyRequestsException", extra), body)
             return
+        inv: Invocation = result  # type: ignore[assignment]
+        inv.request_id = rid
+        if fn.deployment is not None:
+            inv.event = req.body
+            inv.trace_id = trace.decode()
         tail = (req.header(b"x-amz-log-type") or b"").lower() == b"tail"
         head = rid_line + f"x-amz-executed-version: {version}\r\n".encode()
+        canned = self.canned.get(fn)
+        # With echo the answer is the event as received (an empty payload is the event {}).
+        answer = (req.body or b"{}") if fn.config.echo else canned.payload
 
         def done(inv: Invocation, error: str | None, handler_s: float) -> None:
             extra = head
             if error is None:
-                payload = app.doors[fn].payload
+                payload = answer if inv.response is None else inv.response
             else:
                 kind = HANDLED if error == HANDLED else UNHANDLED
                 extra += f"x-amz-function-error: {kind}\r\n".encode()
-                payload = dumps(self._error_payload(error, rid, fn))
+                if inv.response is not None:  # real code: its error object
+                    payload = inv.response
+                else:
+                    payload = dumps(error_payload(error, rid, fn))
             if tail:
-                extra += (
-                    b"x-amz-log-result: "
-                    + self._log_tail(inv, rid, version, handler_s, error)
-                    + b"\r\n"
-                )
-            app.reply(req, conn, fn, 200, JSON + extra, payload)
+                extra += b"x-amz-log-result: " + log_tail(inv, version, handler_s, error) + b"\r\n"
+            reply(req, conn, fn, 200, JSON + extra, payload)
 
-        app.execute(result, done, req, conn)  # type: ignore[arg-type]
+        executor.execute(inv, done, req, conn)
 
-    def _error_payload(self, error: str, rid: str, fn: Function) -> dict[str, Any]:
-        if error == HANDLED:
-            return {
-                "errorMessage": "Emulated handled error",
-                "errorType": "EmulatedError",
-                "stackTrace": ['  File "/var/task/handler.py", line 1, in handler'],
-            }
-        if error == TIMEOUT:
-            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-            seconds = f"{fn.config.timeout:.2f}"
-            return {"errorMessage": f"{stamp} {rid} Task timed out after {seconds} seconds"}
+
+def error_payload(error: str, rid: str, fn: Function) -> dict[str, Any]:
+    """The error object of an emulated function error."""
+    if error == HANDLED:
         return {
-            "errorMessage": f"RequestId: {rid} Error: Runtime exited with error: exit status 1",
-            "errorType": "Runtime.ExitError",
+            "errorMessage": "Emulated handled error",
+            "errorType": "EmulatedError",
+            "stackTrace": ['  File "/var/task/handler.py", line 1, in handler'],
         }
+    if error == TIMEOUT:
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        seconds = f"{fn.config.timeout:.2f}"
+        return {"errorMessage": f"{stamp} {rid} Task timed out after {seconds} seconds"}
+    return {
+        "errorMessage": f"RequestId: {rid} Error: Runtime exited with error: exit status 1",
+        "errorType": "Runtime.ExitError",
+    }
 
-    def _log_tail(
-        self, inv: Invocation, rid: str, version: str, handler_s: float, error: str | None
-    ) -> bytes:
-        cfg = inv.function.config
-        duration_ms = handler_s * 1000.0
-        billed = max(1, math.ceil(duration_ms))
-        lines = [f"START RequestId: {rid} Version: {version}"]
-        if error == TIMEOUT:
-            lines.append(f"{rid} Task timed out after {cfg.timeout:.2f} seconds")
-        lines.append(f"END RequestId: {rid}")
-        report = (
-            f"REPORT RequestId: {rid}\tDuration: {duration_ms:.2f} ms\t"
-            f"Billed Duration: {billed} ms\tMemory Size: {cfg.memory} MB\t"
-            f"Max Memory Used: {cfg.used_memory} MB\t"
-        )
-        if inv.cold:
-            report += f"Init Duration: {inv.init_s * 1000.0:.2f} ms\t"
-        if error == TIMEOUT:
-            report += "Status: timeout"
-        lines.append(report)
-        text = ("\n".join(lines) + "\n").encode()
-        return base64.b64encode(text[-4096:])
 
-    def _configuration(self, fn: Function) -> dict[str, Any]:
-        app = self.app
-        cfg = fn.config
-        out: dict[str, Any] = {
-            "FunctionName": cfg.name,
-            "FunctionArn": fn.arn,
-            "Runtime": "python3.12",
-            "Role": f"arn:aws:iam::{app.config.account_id}:role/lambda-slo-emulator",
-            "Handler": "handler.handler",
-            "CodeSize": 1024,
-            "Description": f"emulated ({cfg.profile} profile)",
-            "Timeout": max(1, round(cfg.timeout)),
-            "MemorySize": cfg.memory,
-            "LastModified": "2024-01-01T00:00:00.000+0000",
-            "CodeSha256": "ZW11bGF0b3I=",
-            "Version": "$LATEST",
-            "TracingConfig": {"Mode": "PassThrough"},
-            "RevisionId": f"00000000-0000-4000-8000-{fn.revision:012d}",
-            "State": "Active",
-            "LastUpdateStatus": fn.last_update_status,
-            "PackageType": "Zip",
-            "Architectures": ["x86_64"],
-            "EphemeralStorage": {"Size": 512},
-        }
-        if fn.variables:
-            out["Environment"] = {"Variables": dict(fn.variables)}
-        return out
-
-    def _get_function(self, fn: Function) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "Configuration": self._configuration(fn),
-            "Code": {"RepositoryType": "S3", "Location": "https://example.invalid/code.zip"},
-        }
-        if fn.config.reserved is not None:
-            out["Concurrency"] = {"ReservedConcurrentExecutions": fn.config.reserved}
-        return out
-
-    def _update(self, req: Request, conn: Connection, fn: Function) -> None:
-        app = self.app
-        if fn.last_update_status == "InProgress":
-            body = dumps(
-                {
-                    "Type": "User",
-                    "message": "The operation cannot be performed at this time. An update is "
-                    f"in progress for resource: {fn.arn}",
-                }
-            )
-            conn.send(req, 409, error_head("ResourceConflictException"), body)
-            return
-        try:
-            data = json.loads(req.body or b"{}")
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-            changes: dict[str, Any] = {}
-            if "MemorySize" in data:
-                memory = data["MemorySize"]
-                if not isinstance(memory, int) or not 128 <= memory <= 10240:
-                    raise ValueError(f"MemorySize {memory!r} must be 128 to 10240")
-                changes["memory"] = memory
-            if "Timeout" in data:
-                timeout = data["Timeout"]
-                if not isinstance(timeout, int) or not 1 <= timeout <= 900:
-                    raise ValueError(f"Timeout {timeout!r} must be 1 to 900")
-                changes["timeout"] = float(timeout)
-            variables = (
-                data.get("Environment", {}).get("Variables") if "Environment" in data else None
-            )
-        except (ValueError, AttributeError) as exc:
-            self._bad_request(req, conn, "InvalidParameterValueException", str(exc))
-            return
-        if changes:
-            fn.config = replace(fn.config, **changes)
-        if variables is not None:
-            fn.variables = {str(k): str(v) for k, v in variables.items()}
-        fn.revision += 1
-        fn.retire_all()
-        fn.last_update_status = "InProgress"
-
-        def finished() -> None:
-            fn.last_update_status = "Successful"
-            fn.update_handle = None
-
-        fn.update_handle = app.loop.call_later(app.config.update_delay, finished)
-        conn.send(req, 200, JSON, dumps(self._configuration(fn)))
-
-    def _put_concurrency(self, req: Request, conn: Connection, fn: Function) -> None:
-        app = self.app
-        try:
-            data = json.loads(req.body or b"{}")
-            value = data["ReservedConcurrentExecutions"]
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError
-        except (ValueError, KeyError, TypeError):
-            self._bad_request(
-                req,
-                conn,
-                "InvalidParameterValueException",
-                "ReservedConcurrentExecutions must be a whole number >= 0",
-            )
-            return
-        unreserved = app.model.unreserved_limit + (fn.config.reserved or 0) - value
-        floor = app.model.min_unreserved()
-        if unreserved < floor:
-            self._bad_request(
-                req,
-                conn,
-                "InvalidParameterValueException",
-                f"Specified ReservedConcurrentExecutions for function decreases account's "
-                f"UnreservedConcurrentExecution below its minimum value of [{floor}].",
-            )
-            return
-        app.model.set_reserved(fn, value, time.monotonic())
-        conn.send(req, 200, JSON, dumps({"ReservedConcurrentExecutions": value}))
+def log_tail(inv: Invocation, version: str, handler_s: float, error: str | None) -> bytes:
+    """Base64 of the last 4 KB of the invocation's log: START, END and REPORT lines."""
+    cfg = inv.function.config
+    rid = inv.request_id
+    duration_ms = handler_s * 1000.0
+    billed = max(1, math.ceil(duration_ms))
+    lines = [f"START RequestId: {rid} Version: {version}"]
+    if inv.log:  # what real code printed (its Init output first, on a cold start)
+        lines.append(inv.log.rstrip("\n"))
+    if error == TIMEOUT:
+        lines.append(f"{rid} Task timed out after {cfg.timeout:.2f} seconds")
+    lines.append(f"END RequestId: {rid}")
+    report = (
+        f"REPORT RequestId: {rid}\tDuration: {duration_ms:.2f} ms\t"
+        f"Billed Duration: {billed} ms\tMemory Size: {cfg.memory} MB\t"
+        f"Max Memory Used: {cfg.used_memory} MB\t"
+    )
+    if inv.cold:
+        report += f"Init Duration: {inv.init_s * 1000.0:.2f} ms\t"
+    if error == TIMEOUT:
+        report += "Status: timeout"
+    lines.append(report)
+    text = ("\n".join(lines) + "\n").encode()
+    return base64.b64encode(text[-4096:])

@@ -5,9 +5,11 @@ from __future__ import annotations
 import random
 from collections import deque
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from .config import EmulatorConfig, FunctionConfig
+from .code import Deployment
+from .config import FunctionConfig
+from .settings import EmulatorConfig
 from .stats import FunctionStats, new_stats
 
 if TYPE_CHECKING:
@@ -18,6 +20,8 @@ ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"
 RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
 # Stats key for "no scaling token left": Lambda reports it as ACCOUNT_LIMIT on the wire.
 SCALING_LIMIT = "ScalingRateExceeded"
+# Stats key for "the emulator's cap on handler processes is reached" (sent as ACCOUNT_LIMIT).
+PROCESS_LIMIT = "HandlerProcessLimit"
 # A Function URL takes at most 10 x reserved concurrency requests per second.
 URL_RATE_LIMIT = "ReservedFunctionInvocationRateLimitExceeded"
 
@@ -66,6 +70,27 @@ def url_rate_bucket(config: FunctionConfig, now: float) -> TokenBucket | None:
     return TokenBucket(10.0 * config.reserved, 10.0 * config.reserved, now)
 
 
+class Worker(Protocol):
+    """What runs a real handler in an environment (a process); killed when it is retired."""
+
+    def kill(self) -> None: ...
+
+
+class Environment:
+    """One execution environment: when it was last used, and its worker for real code."""
+
+    __slots__ = ("last_used", "worker")
+
+    def __init__(self) -> None:
+        self.last_used = 0.0
+        self.worker: Worker | None = None
+
+    def retire(self) -> None:
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.kill()
+
+
 class Function:
     """Runtime state of one function: its warm environments, in-flight count and stats."""
 
@@ -73,6 +98,7 @@ class Function:
         "arn",
         "busy",
         "config",
+        "deployment",
         "environments",
         "generation",
         "idle",
@@ -81,6 +107,7 @@ class Function:
         "scaling",
         "stage",
         "stats",
+        "tags",
         "update_handle",
         "url_rate",
         "variables",
@@ -90,13 +117,14 @@ class Function:
         self.config = config
         self.arn = f"arn:aws:lambda:{emulator.region}:{emulator.account_id}:function:{config.name}"
         self.generation = 0
-        self.idle: deque[float] = deque()  # last-used times of warm idle envs, oldest first
+        self.idle: deque[Environment] = deque()  # warm idle environments, oldest use first
         self.environments = 0  # alive: idle + busy (those not yet retired)
         self.busy = 0
         self.stats: FunctionStats = new_stats(now)
         self.last_update_status = "Successful"
         self.revision = 1
         self.variables: dict[str, str] = {}
+        self.tags: dict[str, str] = {}
         self.update_handle: asyncio.TimerHandle | None = None
         self.scaling = scaling_bucket(config, emulator, now)
         self.stage: TokenBucket | None = None
@@ -105,34 +133,60 @@ class Function:
             self.stage = TokenBucket(float(burst), config.stage_rate, now)
 
         self.url_rate = url_rate_bucket(config, now)
+        self.deployment: Deployment | None = None  # real code (CreateFunction), else emulated
 
     def retire_all(self) -> None:
         """Retire every warm environment; busy ones are dropped when they finish."""
         self.generation += 1
         self.environments -= len(self.idle)
+        for env in self.idle:
+            env.retire()
         self.idle.clear()
 
     def reclaim(self, now: float) -> None:
         """Drop environments idle for longer than the function's ``idle`` setting."""
         idle, limit = self.idle, self.config.idle
-        while idle and now - idle[0] > limit:
-            idle.popleft()
+        while idle and now - idle[0].last_used > limit:
+            idle.popleft().retire()
             self.environments -= 1
 
 
 class Invocation:
     """One accepted invocation: which environment generation ran it and how."""
 
-    __slots__ = ("cold", "function", "generation", "init_s", "pooled", "proactive", "started")
+    __slots__ = (
+        "cold",
+        "env",
+        "event",
+        "function",
+        "generation",
+        "init_s",
+        "log",
+        "pooled",
+        "proactive",
+        "request_id",
+        "response",
+        "started",
+        "trace_id",
+    )
 
-    def __init__(self, function: Function, cold: bool, pooled: bool, started: float) -> None:
+    def __init__(
+        self, function: Function, env: Environment, cold: bool, pooled: bool, started: float
+    ) -> None:
         self.function = function
+        self.env = env
         self.cold = cold
         self.pooled = pooled  # counted in the account's unreserved pool
         self.generation = function.generation
         self.started = started
         self.init_s = 0.0
         self.proactive = False  # init ran before the request arrived (not waited for)
+        self.request_id = ""  # set by the front door before the handler runs
+        # Real code only: the event sent, the answer (result or error object), printed output.
+        self.event = b""
+        self.trace_id = ""
+        self.response: bytes | None = None
+        self.log = ""
 
 
 class Model:
@@ -144,15 +198,23 @@ class Model:
         self.functions: dict[str, Function] = {}
         self.by_bytes: dict[bytes, Function] = {}
         self.unreserved_busy = 0
+        self.unreserved_limit = config.account_concurrency
         for fc in config.functions:
             self.add(fc, now)
-        self.unreserved_limit = self._unreserved_limit()
 
     def add(self, config: FunctionConfig, now: float) -> Function:
         function = Function(config, self.config, now)
         self.functions[config.name] = function
         self.by_bytes[config.name.encode()] = function
+        self.unreserved_limit = self._unreserved_limit()
         return function
+
+    def remove(self, function: Function) -> None:
+        """Delete a function: its idle environments go now, busy ones when they finish."""
+        del self.functions[function.config.name]
+        del self.by_bytes[function.config.name.encode()]
+        function.retire_all()
+        self.unreserved_limit = self._unreserved_limit()
 
     def _unreserved_limit(self) -> int:
         reserved = sum(f.config.reserved or 0 for f in self.functions.values())
@@ -179,22 +241,29 @@ class Model:
                 return ACCOUNT_LIMIT
             pooled = True
         idle = function.idle
-        cold = True
+        env = None
         if idle:
-            last = idle.pop()  # most recently used first
-            if now - last <= function.config.idle:
-                cold = False
-            else:  # it and every older one are past their idle time
+            env = idle.pop()  # most recently used first
+            if now - env.last_used > function.config.idle:
+                # it and every older one are past their idle time
                 function.environments -= len(idle) + 1
+                env.retire()
+                for old in idle:
+                    old.retire()
                 idle.clear()
-        if cold:
+                env = None
+        if env is None:
             if not function.scaling.take(now):
                 return SCALING_LIMIT
             function.environments += 1
+            env = Environment()
+            cold = True
+        else:
+            cold = False
         function.busy += 1
         if pooled:
             self.unreserved_busy += 1
-        return Invocation(function, cold, pooled, now)
+        return Invocation(function, env, cold, pooled, now)
 
     def release(self, inv: Invocation, now: float, destroy: bool = False) -> None:
         """Finish an invocation; its environment goes back warm unless retired."""
@@ -202,10 +271,13 @@ class Model:
         function.busy -= 1
         if inv.pooled:
             self.unreserved_busy -= 1
+        env = inv.env
         if destroy or inv.generation != function.generation:
             function.environments -= 1
+            env.retire()
         else:
-            function.idle.append(now)
+            env.last_used = now
+            function.idle.append(env)
 
     def reclaim(self, now: float) -> None:
         for function in self.functions.values():

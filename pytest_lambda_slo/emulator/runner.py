@@ -16,12 +16,12 @@ from typing import IO, Any
 
 from ..errors import ConfigError, LambdaSLOError
 from ..procs import reap
-from .cli import READY_KEY, SIGV4_ENV
-from .config import (
+from .config import FunctionConfig, parse_function_spec
+from .settings import (
+    READY_KEY,
+    SIGV4_ENV,
     EmulatorConfig,
-    FunctionConfig,
     parse_emulator_options,
-    parse_function_spec,
     parse_log_level,
 )
 
@@ -44,6 +44,7 @@ class Emulator:
         region: str = "us-east-1",
         account_id: str = "123456789012",
         seed: int | None = None,
+        max_handler_processes: int = 64,
         startup_timeout: float = 20.0,
         log_level: str = "WARNING",
     ) -> None:
@@ -64,6 +65,7 @@ class Emulator:
                 "region": region,
                 "account_id": account_id,
                 "seed": seed,
+                "max_handler_processes": max_handler_processes,
             }
         )
         self.config = EmulatorConfig(functions=configs, **options)
@@ -87,6 +89,7 @@ class Emulator:
         cmd += ["--account-id", c.account_id, "--log-level", self.log_level]
         if c.seed is not None:
             cmd += ["--seed", str(c.seed)]
+        cmd += ["--max-handler-processes", str(c.max_handler_processes)]
         for function in c.functions:
             cmd += ["--function", function.to_spec()]
         return cmd

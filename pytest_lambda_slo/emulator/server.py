@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 import httptools
@@ -62,11 +63,11 @@ class Request:
 
 
 class App(Protocol):
-    handler_errors: int  # handler exceptions, shown in /_emulator/stats
-
     def handle(self, request: Request, conn: Connection) -> None: ...
 
     def on_parse_error(self) -> None: ...
+
+    def on_handler_error(self) -> None: ...  # counted in /_emulator/stats
 
 
 class Connection(asyncio.Protocol):
@@ -76,6 +77,7 @@ class Connection(asyncio.Protocol):
         "_app",
         "_body",
         "_current",
+        "_limit",
         "_max_body",
         "_parser",
         "_paused",
@@ -85,13 +87,22 @@ class Connection(asyncio.Protocol):
         "_size",
         "_transport",
         "_upgraded",
+        "_upload_limit",
         "_url",
         "_write_paused",
     )
 
-    def __init__(self, app: App, max_body: int) -> None:
+    def __init__(
+        self,
+        app: App,
+        max_body: int,
+        upload_limit: Callable[[bytes, bytes], int] | None = None,
+    ) -> None:
         self._app = app
         self._max_body = max_body
+        # (method, url) -> body limit, for the few requests allowed more (code uploads).
+        self._upload_limit = upload_limit
+        self._limit = max_body
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._queue: deque[Request] = deque()
@@ -190,6 +201,12 @@ class Connection(asyncio.Protocol):
         req = self._req
         req.method = self._parser.get_method()
         req.http10 = self._parser.get_http_version() == "1.0"
+        if self._upload_limit is not None:
+            if req.method == b"POST" or req.method == b"PUT":  # uploads only: GETs stay cheap
+                url = self._url[0] if len(self._url) == 1 else b"".join(self._url)
+                self._limit = self._upload_limit(req.method, url)
+            else:
+                self._limit = self._max_body
         self._size = 0  # from here on it counts body bytes
         if req.header(b"expect") == b"100-continue" and self._transport is not None:
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -200,7 +217,7 @@ class Connection(asyncio.Protocol):
             return
         self._body.append(body)
         self._size += len(body)
-        if self._size > self._max_body:
+        if self._size > self._limit:
             req.too_large = True
             self._body = []  # keep memory bounded; the request gets a 413
 
@@ -239,7 +256,7 @@ class Connection(asyncio.Protocol):
                     self._app.handle(req, self)
                 except Exception:
                     log.exception("handler failed")
-                    self._app.handler_errors += 1
+                    self._app.on_handler_error()
                     if self._current is req:
                         self.send_error_500(req)
             if self._paused and len(queue) < _MAX_QUEUED // 2 and self._transport is not None:

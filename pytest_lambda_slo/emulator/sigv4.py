@@ -59,11 +59,12 @@ def verify(
     body: bytes,
     credentials: tuple[str, str],
     now: datetime | None = None,
+    service: str | None = None,
 ) -> None:
     """Raise SigV4Error unless the request carries a valid signature by ``credentials``.
 
     ``raw_path`` is the path exactly as sent (percent-encoded); ``headers`` have lowercase
-    names. Any region and service in the credential scope are accepted.
+    names. Any region is accepted; the scope's service must be ``service`` when given.
     """
     authorization = headers.get("authorization")
     if not authorization:
@@ -72,7 +73,12 @@ def verify(
     scope_parts = credential.split("/")
     if len(scope_parts) != 5 or scope_parts[4] != "aws4_request":
         raise SigV4Error("IncompleteSignatureException", f"Bad credential scope {credential!r}")
-    access_key, date, region, service, _ = scope_parts
+    access_key, date, region, scope_service, _ = scope_parts
+    if service is not None and scope_service != service:
+        raise SigV4Error(
+            "InvalidSignatureException",
+            f"Credential should be scoped to correct service: '{service}'. ",
+        )
     if access_key != credentials[0]:
         raise SigV4Error(
             "UnrecognizedClientException", "The security token included in the request is invalid."
@@ -114,7 +120,7 @@ def verify(
             payload_hash,
         ]
     )
-    scope = f"{date}/{region}/{service}/aws4_request"
+    scope = f"{date}/{region}/{scope_service}/aws4_request"
     string_to_sign = "\n".join(
         [
             "AWS4-HMAC-SHA256",
@@ -124,7 +130,7 @@ def verify(
         ]
     )
     key = _hmac(("AWS4" + credentials[1]).encode("utf-8"), date)
-    key = _hmac(_hmac(_hmac(key, region), service), "aws4_request")
+    key = _hmac(_hmac(_hmac(key, region), scope_service), "aws4_request")
     expected = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature):
         raise SigV4Error(

@@ -6,7 +6,7 @@ import time
 from collections import deque
 from typing import Any
 
-from ..recorder import Histogram
+from .histogram import Histogram
 
 # Histogram range: 1 us to 15 minutes (Lambda's maximum timeout) plus headroom.
 HIGHEST_US = 1_000_000_000

@@ -7,12 +7,11 @@ import random
 import pytest
 
 from pytest_lambda_slo.emulator.config import (
-    EmulatorConfig,
     FunctionConfig,
-    load_toml,
     parse_distribution,
     parse_function_spec,
 )
+from pytest_lambda_slo.emulator.settings import EmulatorConfig, load_toml
 from pytest_lambda_slo.errors import ConfigError
 
 

@@ -202,7 +202,7 @@ def test_stats_shape_and_reset(emu):
     for name in ("duration", "init", "latency"):
         assert set(plain["histograms"][name]) >= {"count", "p50", "p99", "max", "encoded"}
     assert plain["histograms"]["latency"]["count"] == 3
-    from pytest_lambda_slo.recorder import Histogram
+    from pytest_lambda_slo._results.recorder import Histogram
 
     latency = plain["histograms"]["latency"]
     decoded = Histogram.decode(latency["encoded"], latency["highest_us"])
@@ -279,7 +279,7 @@ def test_a_client_that_does_not_read_is_pushed_back(lambda_emulator):
 
 
 def test_a_handler_never_finishes_before_its_duration(lambda_emulator):
-    from pytest_lambda_slo.recorder import Histogram
+    from pytest_lambda_slo._results.recorder import Histogram
 
     emu = lambda_emulator("d:duration=20ms")
     request = b"GET /url/d/ HTTP/1.1\r\nHost: x\r\n\r\n"

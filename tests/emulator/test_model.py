@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_lambda_slo.emulator.config import EmulatorConfig, parse_function_spec
+from pytest_lambda_slo.emulator.config import parse_function_spec
 from pytest_lambda_slo.emulator.model import (
     ACCOUNT_LIMIT,
     RESERVED_LIMIT,
@@ -10,6 +10,7 @@ from pytest_lambda_slo.emulator.model import (
     Invocation,
     Model,
 )
+from pytest_lambda_slo.emulator.settings import EmulatorConfig
 
 
 def make(*specs: str, **options) -> Model:

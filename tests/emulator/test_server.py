@@ -7,9 +7,11 @@ import logging
 
 import pytest
 
+from pytest_lambda_slo.emulator import doors
 from pytest_lambda_slo.emulator.app import EmulatorApp
-from pytest_lambda_slo.emulator.config import EmulatorConfig, parse_function_spec
+from pytest_lambda_slo.emulator.config import parse_function_spec
 from pytest_lambda_slo.emulator.server import Connection
+from pytest_lambda_slo.emulator.settings import EmulatorConfig
 
 
 async def exchange(app, request: bytes) -> bytes:
@@ -39,6 +41,9 @@ class Exploding:
     def on_parse_error(self):
         pass
 
+    def on_handler_error(self):
+        self.handler_errors += 1
+
 
 def test_handler_exception_is_500_service_exception(caplog):
     app = Exploding()
@@ -51,15 +56,15 @@ def test_handler_exception_is_500_service_exception(caplog):
 
 
 @pytest.mark.parametrize("spec", ["f", "f:duration=1ms"])
-def test_exception_in_a_response_callback_is_500(caplog, spec):
+def test_exception_in_a_response_callback_is_500(caplog, monkeypatch, spec):
+    def broken_reply(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(doors, "reply", broken_reply)
+
     async def run():
         config = EmulatorConfig(functions=(parse_function_spec(spec),))
         app = EmulatorApp(config, asyncio.get_running_loop())
-
-        def broken_reply(*args, **kwargs):
-            raise RuntimeError("boom")
-
-        app.reply = broken_reply
         try:
             return await exchange(app, b"GET /url/f/ HTTP/1.1\r\nHost: x\r\n\r\n"), app
         finally:

@@ -1,0 +1,1 @@
+"""AWS specifics: credentials and SigV4, forced cold starts, cost, the REPORT line."""

@@ -1,0 +1,1 @@
+"""The pytest side: the lambda_slo fixture, session state, caps and locks."""

@@ -1,0 +1,1 @@
+"""What a run measured: HDR recording, results, budgets and verdicts."""

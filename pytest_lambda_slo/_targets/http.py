@@ -1,0 +1,395 @@
+"""Targets: what is loaded, how one request is built and how its response is classified.
+
+A target is anything with ``describe()``, ``shape_info()`` and ``prepare()``. ``prepare()``
+returns a :class:`PreparedTarget`: the engine asks it for the :class:`RequestTemplate`
+to send (the same object while it stays valid, so the wire bytes are built once) and
+hands every response, or transport error, back to ``classify``.
+"""
+
+from __future__ import annotations
+
+import json as _json
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .._http.response import Response
+from .._results.recorder import Outcome
+from ..errors import ConfigError, UserCallableError
+
+URL_FORMS = "an 'http://' or 'https://' URL, 'lambda:NAME[:QUALIFIER]', or a Lambda function ARN"
+# Query parameters and headers whose values are secrets: never shown anywhere.
+SECRET_QUERY_KEYS = frozenset(
+    {
+        "x-amz-signature",
+        "x-amz-credential",
+        "x-amz-security-token",
+        "signature",
+        "sig",
+        "token",
+        "access_token",
+        "api_key",
+        "apikey",
+        "key",
+        "password",
+        "secret",
+    }
+)
+SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-amz-security-token",
+        "x-amz-signature",
+        "x-api-key",
+        "cookie",
+    }
+)
+REDACTED = "<redacted>"
+
+
+@dataclass(frozen=True)
+class ParsedURL:
+    """A URL split into what a connection needs."""
+
+    scheme: str
+    host: str
+    port: int
+    target: str  # path and query, as written on the request line
+    original: str
+
+    @property
+    def host_header(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+def parse_url(url: object) -> ParsedURL:
+    """Parse an http(s) URL; raise ConfigError naming the value and the accepted forms."""
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError(f"target URL {url!r} is not valid; use {URL_FORMS}")
+    shown = redact_url(url.strip())  # error messages never carry user info or signed params
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"target URL {shown!r} is not valid ({exc}); use {URL_FORMS}") from None
+    scheme = parts.scheme.lower()
+    if not scheme or "://" not in url:
+        raise ConfigError(
+            f"target URL {shown!r} has no scheme; did you mean 'https://{shown.strip()}'? "
+            f"(use {URL_FORMS})"
+        )
+    if scheme not in ("http", "https"):
+        raise ConfigError(
+            f"target URL {shown!r} has unsupported scheme {scheme!r}; use {URL_FORMS}"
+        )
+    if not parts.hostname:
+        raise ConfigError(f"target URL {shown!r} has no host; use {URL_FORMS}")
+    if any(ch.isspace() or ord(ch) < 33 or ord(ch) == 127 for ch in url.strip()):
+        raise ConfigError(
+            f"target URL {shown!r} contains white space or control characters; "
+            f"percent-encode them ({URL_FORMS})"
+        )
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return ParsedURL(
+        scheme=scheme,
+        host=parts.hostname,
+        port=port or (443 if scheme == "https" else 80),
+        target=target,
+        original=url.strip(),
+    )
+
+
+def redact_url(url: str) -> str:
+    """The URL without user info and with secret query values replaced."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = REDACTED + "@" + netloc.rsplit("@", 1)[-1]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode(
+            [(k, REDACTED if k.lower() in SECRET_QUERY_KEYS else v) for k, v in pairs], safe="<>"
+        )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(k, REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in headers]
+
+
+@dataclass(frozen=True)
+class RequestTemplate:
+    """One request to send. The engine caches its wire bytes per template object."""
+
+    method: str
+    url: ParsedURL
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = b""
+
+
+@runtime_checkable
+class PreparedTarget(Protocol):
+    """What the engine drives: a request source and a classifier."""
+
+    url: ParsedURL
+    verify: bool | str
+    max_body_bytes: int
+
+    def current_request(self) -> RequestTemplate:
+        """The request to send now (the same object while it stays valid)."""
+
+    def classify(
+        self, response: Response | None, error_kind: str | None, latency_ns: int | None
+    ) -> Outcome:
+        """Turn a response (or a transport error kind) into an Outcome."""
+
+
+class Target(Protocol):
+    def describe(self) -> str:
+        """A one-line, secret-free description for reports."""
+
+    def shape_info(self) -> dict[str, Any]:
+        """Secret-free fields for the JSON report."""
+
+    def prepare(self) -> PreparedTarget: ...
+
+
+ColdStartDetector = Callable[[Response], Any]
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+HEADER_FORMS = "a mapping like {'Authorization': '...'} or a list of (name, value) pairs"
+
+
+def check_throttle_statuses(statuses: object) -> tuple[int, ...]:
+    """The statuses a target counts as throttles, checked (shared by every target)."""
+    forms = "use a list of HTTP status codes like (429,) or [500] for an API Gateway REST API"
+    if isinstance(statuses, (int, str, bytes)) or not isinstance(statuses, Iterable):
+        raise ConfigError(f"throttle_statuses={statuses!r} is not valid; {forms}")
+    checked = tuple(statuses)
+    for status in checked:
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ConfigError(f"throttle_statuses contains {status!r}; {forms}")
+    return checked
+
+
+def check_transport_options(verify: object, max_body_bytes: object) -> None:
+    """TLS verification and the body cap, checked when a target is built."""
+    if not isinstance(verify, (bool, str)) or (
+        isinstance(verify, str) and not os.path.isfile(verify)
+    ):
+        raise ConfigError(
+            f"verify={verify!r} is not valid; use True, False or the path of an existing CA "
+            "bundle file"
+        )
+    if (
+        isinstance(max_body_bytes, bool)
+        or not isinstance(max_body_bytes, int)
+        or (max_body_bytes < 0)
+    ):
+        raise ConfigError(
+            f"max_body_bytes={max_body_bytes!r} is not valid; use a whole number >= 0"
+        )
+
+
+def _check_headers(headers: object) -> tuple[tuple[str, str], ...]:
+    """Header pairs, refusing names that are not HTTP tokens and values with CR/LF/NUL."""
+    if headers is None:
+        return ()
+    if isinstance(headers, Mapping):
+        items = list(headers.items())
+    elif isinstance(headers, (list, tuple)) and all(
+        isinstance(item, (list, tuple)) and len(item) == 2 for item in headers
+    ):
+        items = [tuple(item) for item in headers]
+    else:
+        raise ConfigError(f"headers={headers!r} is not valid; use {HEADER_FORMS}")
+    pairs = []
+    for name, value in items:
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            raise ConfigError(
+                f"header name {name!r} is not valid; use letters, digits and -_ (an HTTP token)"
+            )
+        text = str(value)
+        if any(ch in text for ch in "\r\n\0"):
+            # Refused, not stripped: CR/LF in a value would inject headers into the request.
+            raise ConfigError(f"header {name!r} has CR, LF or NUL in its value; remove them")
+        pairs.append((name, text))
+    return tuple(pairs)
+
+
+def _encode_body(body: object, json_value: object) -> tuple[bytes, str | None]:
+    """The request body and its content type, checked when the target is built."""
+    if body is not None and json_value is not None:
+        raise ConfigError("HttpTarget takes body= or json=, not both")
+    if json_value is not None:
+        try:
+            return _json.dumps(json_value, separators=(",", ":")).encode(), "application/json"
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"json= is not JSON serialisable ({exc}); use dicts, lists, "
+                              "strings, numbers, booleans and None") from None  # fmt: skip
+    if body is None:
+        return b"", None
+    if isinstance(body, str):
+        return body.encode(), None
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body), None
+    raise ConfigError(f"body={body!r} is not valid; use bytes or str (or json= for JSON)")
+
+
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class HttpTarget:
+    """An HTTP(S) endpoint: API Gateway, a Function URL, or any URL in front of a Lambda."""
+
+    url: str
+    method: str = "GET"
+    headers: Mapping[str, str] | None = None
+    body: bytes | str | None = None
+    json: Any = None
+    throttle_statuses: Iterable[int] = (429,)
+    cold_start: str | ColdStartDetector | None = None
+    verify: bool | str = True
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    _parsed: ParsedURL = field(init=False, repr=False, compare=False)
+    _header_pairs: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
+    _body_bytes: tuple[bytes, str | None] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_parsed", parse_url(self.url))
+        if not isinstance(self.method, str) or not self.method.isalpha():
+            raise ConfigError(f"method={self.method!r} is not valid; use an HTTP method like 'GET'")
+        object.__setattr__(self, "method", self.method.upper())
+        object.__setattr__(self, "_header_pairs", _check_headers(self.headers))
+        object.__setattr__(self, "_body_bytes", _encode_body(self.body, self.json))
+        object.__setattr__(
+            self, "throttle_statuses", check_throttle_statuses(self.throttle_statuses)
+        )
+        cold = self.cold_start
+        if cold is not None and not isinstance(cold, str) and not callable(cold):
+            raise ConfigError(
+                f"cold_start={cold!r} is not valid; use a response header name such as "
+                "'x-cold-start' or a callable taking the response"
+            )
+        check_transport_options(self.verify, self.max_body_bytes)
+
+    def __repr__(self) -> str:
+        # Tracebacks with --showlocals print targets: never show header values or signatures.
+        headers = dict(redact_headers(self._header_pairs))
+        return f"HttpTarget({redact_url(self.url)!r}, method={self.method!r}, headers={headers!r})"
+
+    def describe(self) -> str:
+        return f"{self.method} {redact_url(self.url)}"
+
+    def shape_info(self) -> dict[str, Any]:
+        cold = self.cold_start
+        return {
+            "kind": "http",
+            "method": self.method,
+            "url": redact_url(self.url),
+            "throttle_statuses": list(self.throttle_statuses),  # type: ignore[arg-type]
+            "cold_start": cold if isinstance(cold, str) or cold is None else "callable",
+        }
+
+    def prepare(self) -> PreparedTarget:
+        return _PreparedHttpTarget(self)
+
+
+class _PreparedHttpTarget:
+    """Wire form of an HttpTarget: one template, and the classification rules."""
+
+    def __init__(self, target: HttpTarget) -> None:
+        self.url = target._parsed
+        self.verify = target.verify
+        self.max_body_bytes = target.max_body_bytes
+        headers = {k.lower(): (k, v) for k, v in target._header_pairs}
+        body, content_type = target._body_bytes
+        if content_type:
+            headers.setdefault("content-type", ("Content-Type", content_type))
+        headers.setdefault("host", ("Host", self.url.host_header))
+        headers.setdefault("user-agent", ("User-Agent", "pytest-lambda-slo"))
+        headers.setdefault("accept", ("Accept", "*/*"))
+        if body or target.method in ("POST", "PUT", "PATCH"):
+            headers["content-length"] = ("Content-Length", str(len(body)))
+        self._template = RequestTemplate(target.method, self.url, tuple(headers.values()), body)
+        self._throttle = frozenset(target.throttle_statuses)  # type: ignore[arg-type]
+        cold = target.cold_start
+        self._cold_header = cold.lower() if isinstance(cold, str) else None
+        self._cold_fn = cold if callable(cold) else None
+
+    def current_request(self) -> RequestTemplate:
+        return self._template
+
+    def classify(
+        self, response: Response | None, error_kind: str | None, latency_ns: int | None
+    ) -> Outcome:
+        if response is None:
+            return Outcome("error", latency_ns, error_kind=error_kind or "unknown")
+        cold: bool | None = None
+        raised: Exception | None = None
+        if self._cold_header is not None:
+            value = response.headers.get(self._cold_header)
+            cold = None if value is None else value.strip().lower() == "true"
+        elif self._cold_fn is not None:
+            try:
+                cold = bool(self._cold_fn(response))
+            except Exception as exc:  # the user's code: the run stops with their traceback
+                raised = exc
+        outcome = self._outcome(response, error_kind, latency_ns, cold)
+        if raised is not None:
+            error = UserCallableError(
+                f"the cold_start= callable raised {type(raised).__name__}: {raised}"
+            )
+            error.outcome = outcome  # type: ignore[attr-defined]
+            raise error from raised
+        return outcome
+
+    def _outcome(
+        self, response: Response, error_kind: str | None, latency_ns: int | None, cold: bool | None
+    ) -> Outcome:
+        status = response.status_code
+        if status in self._throttle:
+            return Outcome(
+                "throttle", latency_ns, status=status, bytes_received=response.body_bytes
+            )
+        if error_kind is None and status >= 300:
+            # No redirect is followed, so a 3xx is a front door not serving the function
+            # (a redirect loop would otherwise pass every budget): an error of its own kind.
+            error_kind = f"http_{status // 100}xx"
+        kind = "ok" if error_kind is None else "error"
+        return Outcome(
+            kind,
+            latency_ns,
+            status=status,
+            error_kind=error_kind,
+            cold=cold,
+            bytes_received=response.body_bytes,
+        )
+
+
+def as_target(target: object) -> Target:
+    """Accept a target object, an http(s) URL or 'lambda:NAME[:QUALIFIER]' / a Lambda ARN."""
+    if isinstance(target, str):
+        text = target.strip()
+        if text.startswith("lambda:") or text.startswith("arn:"):
+            from .invoke import InvokeTarget  # optional extra: imported only when used
+
+            return InvokeTarget.from_string(text)
+        return HttpTarget(text)
+    if hasattr(target, "prepare") and hasattr(target, "describe"):
+        return target  # type: ignore[return-value]
+    raise ConfigError(
+        f"target {target!r} is not valid; use {URL_FORMS}, HttpTarget or InvokeTarget"
+    )

@@ -1,0 +1,481 @@
+"""InvokeTarget: a Lambda function called through the Invoke API, SigV4-signed, log tail parsed.
+
+Every request is the same signed POST, so the signature is computed once and reused for
+a bounded window (see aws_auth.DEFAULT_SIGN_WINDOW_S). The response's tail log gives the
+server-side figures: Init/Restore Duration marks a cold start; Duration, Billed Duration
+and memory feed the server histograms and the cost estimate. Region and endpoint are
+resolved the way botocore resolves them (so AWS_ENDPOINT_URL_LAMBDA points a
+``"lambda:NAME"`` string at a local emulator), once per target, and named in the report.
+"""
+
+from __future__ import annotations
+
+import json as _json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from .._aws import auth as aws_auth
+from .._aws.cost import ARCHITECTURES, estimate_cost
+from .._aws.reportline import parse_log_result
+from .._http.response import Response
+from .._results.recorder import Outcome
+from ..errors import ConfigError, LambdaSLOError
+from .http import (
+    DEFAULT_MAX_BODY_BYTES,
+    ParsedURL,
+    RequestTemplate,
+    check_throttle_statuses,
+    check_transport_options,
+    parse_url,
+    redact_url,
+)
+
+if TYPE_CHECKING:
+    from .._aws.control import ForceCold
+
+INVOKE_FORMS = (
+    "'lambda:NAME', 'lambda:NAME:QUALIFIER', or an ARN "
+    "'arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]' (ACCOUNT: 12 digits)"
+)
+INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
+_SUCCESS_STATUS = {"RequestResponse": 200, "Event": 202, "DryRun": 204}
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_QUALIFIER_RE = re.compile(r"^(\$LATEST|[A-Za-z0-9_-]{1,128})$")
+_ARN_RE = re.compile(
+    r"^arn:(?P<partition>aws[a-zA-Z-]*):lambda:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):"
+    r"(?P<account>\d{12}):function:(?P<name>[^:]+)(?::(?P<qualifier>[^:]+))?$"
+)
+_PARTIAL_ARN_RE = re.compile(r"^(?P<account>\d{12}):function:(?P<name>[^:]+)(?::(?P<q>[^:]+))?$")
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    """A function named by name or ARN, split into the parts a request needs."""
+
+    name: str  # plain function name
+    path_name: str  # what goes into the URL path: the name or the ARN without qualifier
+    qualifier: str | None
+    region: str | None  # from an ARN
+    partition: str = "aws"
+
+
+def parse_function(function: object, qualifier: object = None) -> FunctionRef:
+    """Parse a function name, partial or full ARN; raise ConfigError naming the value and forms."""
+    if isinstance(qualifier, int) and not isinstance(qualifier, bool) and qualifier >= 1:
+        qualifier = str(qualifier)  # a version number given as a number
+    if not isinstance(function, str) or not function.strip():
+        raise ConfigError(f"Lambda function {function!r} is not valid; use {INVOKE_FORMS}")
+    text = function.strip()
+    region = None
+    partition = "aws"
+    found_qualifier: str | None = None
+    if match := _ARN_RE.match(text):
+        name, found_qualifier = match["name"], match["qualifier"]
+        region, partition = match["region"], match["partition"]
+        path_name = f"arn:{partition}:lambda:{region}:{match['account']}:function:{name}"
+    elif partial := _PARTIAL_ARN_RE.match(text):
+        name, found_qualifier = partial["name"], partial["q"]
+        path_name = f"{partial['account']}:function:{name}"
+    elif text.startswith("arn:"):
+        raise ConfigError(f"Lambda function ARN {function!r} is not valid; use {INVOKE_FORMS}")
+    else:
+        name, colon, rest = text.partition(":")
+        found_qualifier = rest if colon else None  # "fn:" gives "", refused below
+        path_name = name
+    if not _NAME_RE.match(name):
+        raise ConfigError(
+            f"Lambda function name {name!r} in {function!r} is not valid (1-64 letters, digits, "
+            f"'-' or '_'); use {INVOKE_FORMS}"
+        )
+    if qualifier is not None and found_qualifier is not None and qualifier != found_qualifier:
+        raise ConfigError(
+            f"qualifier={qualifier!r} conflicts with {found_qualifier!r} in {function!r}; "
+            "give the qualifier once"
+        )
+    final = qualifier if qualifier is not None else found_qualifier
+    if final is not None and (not isinstance(final, str) or not _QUALIFIER_RE.match(final)):
+        raise ConfigError(
+            f"Lambda qualifier {final!r} is not valid; use '$LATEST', a version number "
+            "or an alias name (letters, digits, '-' or '_')"
+        )
+    return FunctionRef(name, path_name, final, region, partition)
+
+
+def _encode_payload(payload: Any) -> bytes:
+    if payload is None:
+        return b"{}"
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        raw = bytes(payload)
+    elif isinstance(payload, str):
+        raw = payload.encode()
+    else:
+        try:
+            return _json.dumps(payload, separators=(",", ":")).encode()
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"payload of type {type(payload).__name__} is not JSON serialisable ({exc}); "
+                "use a dict/list/str/number, or JSON text as str or bytes"
+            ) from None
+    try:
+        _json.loads(raw)
+    except ValueError as exc:
+        # The payload itself is not quoted: it may hold tokens or personal data.
+        where = f" at position {exc.pos}" if isinstance(exc, _json.JSONDecodeError) else ""
+        raise ConfigError(
+            f"payload ({len(raw)} bytes) is not JSON (invalid{where}); the Invoke API takes "
+            "a JSON event: pass a dict/list, or JSON text as str or bytes"
+        ) from None
+    return raw
+
+
+@dataclass(frozen=True, repr=False)
+class InvokeTarget:
+    """A Lambda function invoked directly through the Invoke API (SigV4, LogType=Tail)."""
+
+    function: str
+    qualifier: str | None = None
+    payload: Any = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+    invocation_type: str = "RequestResponse"
+    verify: bool | str = True
+    throttle_statuses: tuple[int, ...] = (429,)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # A successful RequestResponse body must be JSON (what Lambda's runtimes return);
+    # set False for a function that answers raw bytes.
+    expect_json: bool = True
+    sign_window_s: float = aws_auth.DEFAULT_SIGN_WINDOW_S
+    # For the cost estimate: the function's architecture and, optionally, your own prices
+    # (see cost.estimate_cost).
+    architecture: str = "x86_64"
+    prices: Mapping[str, Any] | None = field(default=None, hash=False)
+    _ref: FunctionRef = field(init=False, repr=False, compare=False)
+    _body: bytes = field(init=False, repr=False, compare=False)
+    # (region, endpoint) once resolved; kept so every report line and lock names the same.
+    _resolved: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ref = parse_function(self.function, self.qualifier)
+        object.__setattr__(self, "_ref", ref)
+        object.__setattr__(self, "qualifier", ref.qualifier)
+        if self.region is not None and (not isinstance(self.region, str) or not self.region):
+            raise ConfigError(f"region={self.region!r} is not valid; use a region like 'eu-west-1'")
+        if ref.region and self.region and ref.region != self.region:
+            raise ConfigError(
+                f"region={self.region!r} conflicts with region {ref.region!r} of the function ARN"
+            )
+        if self.invocation_type not in INVOCATION_TYPES:
+            raise ConfigError(
+                f"invocation_type={self.invocation_type!r} is not valid; use one of "
+                + ", ".join(INVOCATION_TYPES)
+            )
+        if self.endpoint_url is not None:
+            parse_url(self.endpoint_url)  # ConfigError on a bad URL
+        object.__setattr__(
+            self, "throttle_statuses", check_throttle_statuses(self.throttle_statuses)
+        )
+        check_transport_options(self.verify, self.max_body_bytes)
+        window = self.sign_window_s
+        if (
+            isinstance(window, bool)
+            or not isinstance(window, (int, float))
+            or not 0 < window <= 240
+        ):
+            raise ConfigError(
+                f"sign_window_s={window!r} is not valid; use seconds in (0, 240] "
+                "(SigV4 allows 5 minutes of clock skew)"
+            )
+        if self.architecture not in ARCHITECTURES:
+            raise ConfigError(
+                f"architecture={self.architecture!r} is not valid; use one of "
+                + ", ".join(ARCHITECTURES)
+            )
+        object.__setattr__(self, "_body", _encode_payload(self.payload))
+
+    @classmethod
+    def from_string(cls, text: str, **kwargs: Any) -> InvokeTarget:
+        """Build from 'lambda:NAME[:QUALIFIER]', 'lambda:ARN' or a bare Lambda function ARN."""
+        if not isinstance(text, str):
+            raise ConfigError(f"Lambda target {text!r} is not valid; use {INVOKE_FORMS}")
+        stripped = text.strip()
+        if stripped.startswith("lambda:"):
+            function = stripped[len("lambda:") :]
+        elif stripped.startswith("arn:"):
+            function = stripped
+        else:
+            raise ConfigError(f"Lambda target {text!r} is not valid; use {INVOKE_FORMS}")
+        if not function:
+            raise ConfigError(f"Lambda target {text!r} names no function; use {INVOKE_FORMS}")
+        return cls(function, **kwargs)
+
+    # -- what reports show (no credentials: they are never held here) ---------------------
+
+    @property
+    def function_name(self) -> str:
+        return self._ref.name
+
+    def _label(self) -> str:
+        ref = self._ref
+        return ref.path_name + (f":{ref.qualifier}" if ref.qualifier else "")
+
+    def _known(self) -> tuple[str | None, str | None]:
+        """(region, endpoint) as far as they can be resolved; None where they cannot yet."""
+        try:
+            return self.resolve()
+        except LambdaSLOError:  # no botocore, region or profile: prepare() says so
+            return self.region or self._ref.region, self.endpoint_url
+
+    def __repr__(self) -> str:
+        # Not the dataclass repr: an endpoint URL may carry user info, a payload may be big.
+        return f"InvokeTarget({self.describe()!r})"
+
+    def describe(self) -> str:
+        region, endpoint = self._known()
+        text = f"lambda:{self._label()} ({self.invocation_type}, {region or 'no region set'})"
+        if endpoint:
+            text += f" via {redact_url(endpoint)}"
+        return text
+
+    def shape_info(self) -> dict[str, Any]:
+        region, endpoint = self._known()
+        where = redact_url(endpoint) if endpoint else str(region)
+        return {
+            "kind": "lambda_invoke",
+            "function": self._ref.path_name,
+            "qualifier": self._ref.qualifier,
+            "region": region,
+            "endpoint_url": redact_url(endpoint) if endpoint else None,
+            "profile": self.profile,
+            "invocation_type": self.invocation_type,
+            "payload_bytes": len(self._body),
+            "throttle_statuses": list(self.throttle_statuses),
+            "sign_window_s": self.sign_window_s,
+            "architecture": self.architecture,
+            # One lock per function and endpoint: a forced cold start hits every qualifier.
+            "lock_key": f"lambda:{self._ref.path_name}@{where}",
+        }
+
+    def estimate_cost(self, measurements: Any) -> dict[str, Any]:
+        """Estimated USD cost of a run: billed invocations and their GB-seconds."""
+        region: str | None
+        try:
+            region = self.resolved_region()
+        except Exception:  # cost is best effort: an unknown region uses default prices
+            region = None
+        return estimate_cost(
+            measurements.hist("billed").count,
+            measurements.billed_mb_ms,
+            region=region,
+            architecture=self.architecture,
+            prices=self.prices,
+        )
+
+    # -- AWS plumbing ---------------------------------------------------------------------
+
+    def session(self) -> Any:
+        """A botocore session for this target's profile (raises MissingExtraError without it)."""
+        return aws_auth.make_session(self.profile)
+
+    def resolve(self, session: Any | None = None) -> tuple[str, str]:
+        """(region, endpoint URL): the arguments, else botocore's configuration chain.
+
+        The region: ``region=``, the ARN's, else AWS_REGION / AWS_DEFAULT_REGION / the
+        profile. The endpoint: ``endpoint_url=``, else what botocore resolves (see
+        aws_auth.resolve_endpoint). Resolved once per target.
+        """
+        if self._resolved is None:
+            session = session or self.session()
+            region = self.region or self._ref.region or aws_auth.resolve_region(None, session)
+            if self.endpoint_url:
+                endpoint = self.endpoint_url.rstrip("/")
+            else:
+                endpoint = aws_auth.resolve_endpoint(session, "lambda", region)
+                parse_url(endpoint)  # a configured endpoint must be a URL we can load
+            object.__setattr__(self, "_resolved", (region, endpoint))
+        assert self._resolved is not None
+        return self._resolved
+
+    def resolved_region(self, session: Any | None = None) -> str:
+        return self.resolve(session)[0]
+
+    def resolved_endpoint(self, session: Any | None = None) -> str:
+        return self.resolve(session)[1]
+
+    def invoke_url(self, session: Any | None = None) -> str:
+        ref = self._ref
+        url = (
+            f"{self.resolved_endpoint(session)}/2015-03-31/functions/"
+            f"{quote(ref.path_name, safe='')}/invocations"
+        )
+        if ref.qualifier:
+            url += "?Qualifier=" + quote(ref.qualifier, safe="")
+        return url
+
+    def client(self, *, read_timeout: float = 60.0) -> Any:
+        """A botocore Lambda client for the control plane (SDK retries off)."""
+        session = self.session()
+        region, endpoint = self.resolve(session)
+        return aws_auth.create_client(
+            "lambda",
+            session=session,
+            region=region,
+            endpoint_url=endpoint,
+            verify=self.verify,
+            read_timeout=read_timeout,
+        )
+
+    def prepare(self) -> PreparedInvoke:
+        session = self.session()
+        region, _ = self.resolve(session)
+        signer = aws_auth.RequestSigner(
+            session, region=region, service="lambda", window_s=self.sign_window_s
+        )
+        return PreparedInvoke(self, region, signer)
+
+    def force_cold(self, **kwargs: Any) -> ForceCold:
+        """A context manager that retires every warm environment first (see control.py)."""
+        from .._aws.control import force_cold
+
+        return force_cold(self, **kwargs)
+
+
+class PreparedInvoke:
+    """Wire form of an InvokeTarget: the signed template (re-signed per window) and classify."""
+
+    def __init__(self, target: InvokeTarget, region: str, signer: aws_auth.RequestSigner) -> None:
+        self.target = target
+        self.region = region
+        self.signer = signer
+        self.url_text = target.invoke_url()
+        self.url: ParsedURL = parse_url(self.url_text)
+        self.verify = target.verify
+        self.max_body_bytes = target.max_body_bytes
+        self._body = target._body
+        # Signed: Host, Content-Type and the two X-Amz headers; User-Agent and Content-Length
+        # are sent unsigned so the signature does not depend on them.
+        self._unsigned: tuple[tuple[str, str], ...] = (
+            ("Host", self.url.host_header),
+            ("Content-Type", "application/json"),
+            ("X-Amz-Invocation-Type", target.invocation_type),
+            ("X-Amz-Log-Type", "Tail" if target.invocation_type == "RequestResponse" else "None"),
+        )
+        self._throttle = frozenset(target.throttle_statuses)
+        self._success = _SUCCESS_STATUS[target.invocation_type]
+        self._expect_json = target.expect_json and target.invocation_type == "RequestResponse"
+        self._template: RequestTemplate | None = None
+
+    def current_request(self) -> RequestTemplate:
+        template = self._template
+        if template is None or self.signer.expired():
+            template = self._template = self._sign()
+        return template
+
+    def _sign(self) -> RequestTemplate:
+        headers = self.signer.sign("POST", self.url_text, self._unsigned, self._body)
+        headers.append(("User-Agent", "pytest-lambda-slo"))
+        headers.append(("Content-Length", str(len(self._body))))
+        return RequestTemplate("POST", self.url, tuple(headers), self._body)
+
+    def classify(
+        self, response: Response | None, error_kind: str | None, latency_ns: int | None
+    ) -> Outcome:
+        if response is None:
+            return Outcome("error", latency_ns, error_kind=error_kind or "unknown")
+        status = response.status_code
+        size = response.body_bytes
+        # One pass over the raw headers gives all three Lambda headers (no case-insensitive map).
+        log_result, function_error, error_type = _lambda_headers(response.headers.raw)
+        if status in self._throttle:
+            reason = _error_field(response, "Reason") or error_type or "unknown"
+            return Outcome(
+                "throttle", latency_ns, status=status, bytes_received=size, throttle_reason=reason
+            )
+        server = parse_log_result(log_result)
+        cold: bool | None = None
+        proactive = False
+        if server is not None:
+            init = server.get("init", server.get("restore"))
+            cold = init is not None
+            # An Init Duration longer than the whole round trip: the caller cannot have
+            # waited for it, so Lambda initialised this environment ahead of the request.
+            if cold and latency_ns is not None and latency_ns < init * 1e6:  # type: ignore[operator]
+                cold, proactive = False, True
+        if error_kind is None:
+            if status >= 400:
+                error_kind = error_type or ("http_5xx" if status >= 500 else "http_4xx")
+            elif function_error:
+                error_kind = f"function_error:{function_error}"
+                body_type = _error_field(response, "errorType")
+                if body_type:
+                    error_kind += f":{body_type}"
+            elif status != self._success:
+                error_kind = f"unexpected_status_{status}"
+            elif self._expect_json and not response.truncated and not _is_json(response.content):
+                error_kind = "invalid_response"
+        return Outcome(
+            "ok" if error_kind is None else "error",
+            latency_ns,
+            status=status,
+            error_kind=error_kind,
+            cold=cold,
+            bytes_received=size,
+            server=server,
+            proactive_init=proactive,
+        )
+
+
+def _lambda_headers(
+    raw: list[tuple[bytes, bytes]],
+) -> tuple[bytes | None, str | None, str | None]:
+    """X-Amz-Log-Result, X-Amz-Function-Error and x-amzn-ErrorType in one pass over raw headers.
+
+    On the hot path: cheaper than building the case-insensitive map. The log result stays
+    bytes (base64 is decoded from bytes); the error type loses its ':namespace' suffix
+    (``ResourceNotFoundException:http://...`` -> ``ResourceNotFoundException``).
+    """
+    log_result = function_error = error_type = None
+    for name, value in raw:
+        length = len(name)
+        if length == 16:  # x-amz-log-result, x-amzn-errortype
+            lower = name.lower()
+            if lower == b"x-amz-log-result":
+                log_result = value
+            elif lower == b"x-amzn-errortype":
+                error_type = value.decode("latin-1").split(":", 1)[0].strip() or None
+        elif length == 20 and name.lower() == b"x-amz-function-error":
+            function_error = value.decode("latin-1").strip() or None
+    return log_result, function_error, error_type
+
+
+# Bodies up to this size are parsed to check they are JSON; bigger ones are only sniffed
+# (first and last byte), so a 6 MB response does not cost milliseconds of generator CPU.
+JSON_CHECK_MAX_BYTES = 256 * 1024
+_JSON_ENDS = {ord("{"): b"}", ord("["): b"]", ord('"'): b'"'}
+
+
+def _is_json(content: bytes) -> bool:
+    if len(content) > JSON_CHECK_MAX_BYTES:
+        body = content.strip()
+        closing = _JSON_ENDS.get(body[0]) if body else None
+        return closing is not None and body.endswith(closing)
+    try:
+        _json.loads(content.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError is a ValueError too
+        return False
+    return True
+
+
+def _error_field(response: Response, key: str) -> str | None:
+    """A string field of a JSON error body, or None when the body is not such JSON."""
+    if response.truncated:
+        return None
+    try:
+        data = _json.loads(response.content)
+    except ValueError:
+        return None
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value else None
