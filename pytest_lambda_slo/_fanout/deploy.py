@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import aws_auth
+from .._aws import auth as aws_auth
 from ..errors import ConfigError, LambdaSLOError
 from .config import LambdaFanout
 from .contents import NAME_PREFIX

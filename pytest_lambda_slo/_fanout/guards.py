@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..cost import estimate_cost
+from .._aws.cost import estimate_cost
 from ..errors import ConfigError
 from .config import FD_LIMIT, LambdaFanout
 

@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fanout_helpers import Backend
 from servers import free_port
 
 from pytest_lambda_slo._fanout.config import LambdaFanout
+from pytest_lambda_slo._fanout.deploy import PLACEHOLDER_ROLE
 from pytest_lambda_slo._fanout.package import (
     Package,
     build_package,
     default_wheel_dir,
 )
+from pytest_lambda_slo.emulator import Emulator
 
 REGION = "us-east-1"
 ACCESS_KEY = "AKIDEXAMPLE"
@@ -155,4 +158,29 @@ def lam(moto: str, aws_env: None) -> Iterator[Any]:
 
     client = boto3.client("lambda", region_name=REGION, endpoint_url=moto)
     yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def fanout_emulator() -> Iterator[Emulator]:
+    """The plugin's emulator with no predefined functions: everything is created by the test."""
+    with Emulator(functions=[], update_delay=0.2) as emu:
+        yield emu
+
+
+@pytest.fixture(params=["moto", "emulator"])
+def backend(request: pytest.FixtureRequest, aws_env: None) -> Iterator[Backend]:
+    """Each control-plane test runs on moto's server and on the plugin's own emulator."""
+    import boto3
+
+    if request.param == "moto":
+        endpoint = request.getfixturevalue("moto")
+        role = request.getfixturevalue("moto_role")
+    else:
+        endpoint = request.getfixturevalue("fanout_emulator").url
+        role = PLACEHOLDER_ROLE
+    client = boto3.client("lambda", region_name=REGION, endpoint_url=endpoint)
+    for function in client.list_functions()["Functions"]:  # the emulator lives on: empty it
+        client.delete_function(FunctionName=function["FunctionName"])
+    yield Backend(request.param, endpoint, role, client)
     client.close()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import pytest
 
@@ -21,3 +22,13 @@ def from_registry(call: Callable[[], T]) -> T:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"the package index is unreachable and CI is not set: {exc}")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A Lambda API on loopback: its endpoint, a role it accepts, a boto3 client on it."""
+
+    name: str
+    endpoint: str
+    role: str
+    lam: Any

@@ -1,4 +1,4 @@
-"""``python -m pytest_lambda_slo._fanout.cli fanout deploy|status|cleanup`` against moto."""
+"""The fanout CLI (deploy, status, cleanup) as a subprocess, on moto and on the emulator."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 import os
 import subprocess
 import sys
-from typing import Any
+
+from fanout_helpers import Backend
 
 from pytest_lambda_slo._fanout import cli
 
@@ -22,16 +23,17 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_deploy_status_cleanup(moto: str, moto_role: str, lam: Any) -> None:
-    where = ["--endpoint-url", moto, "--region", "us-east-1"]
-    first = _cli("deploy", *where, "--role", moto_role, "--no-bundle-botocore")
+def test_deploy_status_cleanup(backend: Backend) -> None:
+    lam = backend.lam
+    where = ["--endpoint-url", backend.endpoint, "--region", "us-east-1"]
+    first = _cli("deploy", *where, "--role", backend.role, "--no-bundle-botocore")
     assert first.returncode == 0, first.stderr
     name = next(line.split("\t")[0] for line in first.stdout.splitlines() if "\tcreated\t" in line)
     assert name.startswith("lambda-slo-gen-")
     assert "generator zip " + name in first.stdout
     assert "installed build (same platform" in first.stdout or ".whl" in first.stdout
 
-    second = _cli("deploy", *where, "--role", moto_role, "--no-bundle-botocore")
+    second = _cli("deploy", *where, "--role", backend.role, "--no-bundle-botocore")
     assert second.returncode == 0, second.stderr
     assert f"{name}\treused\t" in second.stdout
 

@@ -1,4 +1,5 @@
-"""The generator's control plane against moto's Lambda API server (a third-party implementation).
+"""The generator's control plane against moto's server (a third-party implementation) and
+the plugin's emulator (which runs the deployed zip's handler).
 
 Create once, reuse (no second CreateFunction), update when the build differs, refuse a
 function the plugin did not create, list and clean up only what it tagged.
@@ -15,6 +16,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from fanout_helpers import Backend
 
 from pytest_lambda_slo._fanout.config import LambdaFanout
 from pytest_lambda_slo._fanout.deploy import (
@@ -29,6 +31,7 @@ from pytest_lambda_slo._fanout.deploy import (
     stop_all,
 )
 from pytest_lambda_slo._fanout.package import Package
+from pytest_lambda_slo.emulator import Emulator
 from pytest_lambda_slo.errors import ConfigError
 
 
@@ -62,15 +65,15 @@ def _user_function(lam: Any, role: str, name: str, tags: dict[str, str] | None =
     )
 
 
-def test_create_then_reuse(moto: str, moto_role: str, lam: Any, local_package: Package) -> None:
-    fanout = LambdaFanout(4, endpoint_url=moto, role=moto_role)
+def test_create_then_reuse(backend: Backend, local_package: Package) -> None:
+    fanout = LambdaFanout(4, endpoint_url=backend.endpoint, role=backend.role)
     client, calls = _counted(fanout)
     lines: list[str] = []
     first = ensure_generator(fanout, package=local_package, client=client, log=lines.append)
     assert first.action == "created" and first.name == local_package.function_name
     assert calls["CreateFunction"] == 1
     assert any("creating" in line for line in lines)
-    config = lam.get_function(FunctionName=first.name)
+    config = backend.lam.get_function(FunctionName=first.name)
     assert config["Configuration"]["Runtime"] == local_package.runtime
     assert config["Configuration"]["Handler"] == "pytest_lambda_slo._fanout.handler.handler"
     assert config["Configuration"]["MemorySize"] == 2048
@@ -85,21 +88,23 @@ def test_create_then_reuse(moto: str, moto_role: str, lam: Any, local_package: P
     assert second.action == "reused" and second.name == first.name
     assert calls["CreateFunction"] == 0 and calls["UpdateFunctionCode"] == 0
     assert calls["UpdateFunctionConfiguration"] == 0
-    names = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+    names = [f["FunctionName"] for f in backend.lam.list_functions()["Functions"]]
     assert names == [first.name]
 
 
 def test_update_when_the_build_differs(
-    moto: str, moto_role: str, lam: Any, local_package: Package, small_package: Package
+    backend: Backend, local_package: Package, small_package: Package
 ) -> None:
-    fanout = LambdaFanout(2, endpoint_url=moto, role=moto_role, function_name="lambda-slo-mine")
+    fanout = LambdaFanout(
+        2, endpoint_url=backend.endpoint, role=backend.role, function_name="lambda-slo-mine"
+    )
     client, calls = _counted(fanout)
     assert ensure_generator(fanout, package=local_package, client=client).action == "created"
     calls.clear()
     updated = ensure_generator(fanout, package=small_package, client=client)
     assert updated.action == "updated"
     assert calls["CreateFunction"] == 0 and calls["UpdateFunctionCode"] == 1
-    tags = lam.get_function(FunctionName="lambda-slo-mine")["Tags"]
+    tags = backend.lam.get_function(FunctionName="lambda-slo-mine")["Tags"]
     assert tags[CODE_TAG] == small_package.code_hash
     calls.clear()
     assert ensure_generator(fanout, package=small_package, client=client).action == "reused"
@@ -107,28 +112,32 @@ def test_update_when_the_build_differs(
 
 
 def test_a_function_the_plugin_did_not_create_is_refused(
-    moto: str, moto_role: str, lam: Any, local_package: Package
+    backend: Backend, local_package: Package
 ) -> None:
-    _user_function(lam, moto_role, "someone-elses")
-    fanout = LambdaFanout(2, endpoint_url=moto, role=moto_role, function_name="someone-elses")
+    _user_function(backend.lam, backend.role, "someone-elses")
+    fanout = LambdaFanout(
+        2, endpoint_url=backend.endpoint, role=backend.role, function_name="someone-elses"
+    )
     client, calls = _counted(fanout)
     with pytest.raises(ConfigError, match=r"'someone-elses' exists but is not tagged"):
         ensure_generator(fanout, package=local_package, client=client)
     assert calls["UpdateFunctionCode"] == 0 and calls["CreateFunction"] == 0
-    assert lam.get_function(FunctionName="someone-elses")["Configuration"]["Runtime"] == (
+    assert backend.lam.get_function(FunctionName="someone-elses")["Configuration"]["Runtime"] == (
         "python3.12"
     )
 
 
 def test_status_and_cleanup_touch_only_tagged_functions(
-    moto: str, moto_role: str, lam: Any, small_package: Package
+    backend: Backend, small_package: Package
 ) -> None:
-    fanout = LambdaFanout(2, endpoint_url=moto, role=moto_role, bundle_botocore=False)
+    fanout = LambdaFanout(
+        2, endpoint_url=backend.endpoint, role=backend.role, bundle_botocore=False
+    )
     made = ensure_generator(fanout, package=small_package)
     # Same prefix, no tag: not ours. Tagged, other name: not a generator name.
-    _user_function(lam, moto_role, "lambda-slo-gen-untagged")
-    _user_function(lam, moto_role, "tagged-elsewhere", {MANAGED_TAG: "true"})
-    _user_function(lam, moto_role, "unrelated")
+    _user_function(backend.lam, backend.role, "lambda-slo-gen-untagged")
+    _user_function(backend.lam, backend.role, "tagged-elsewhere", {MANAGED_TAG: "true"})
+    _user_function(backend.lam, backend.role, "unrelated")
 
     found = status(fanout)
     assert [f.name for f in found] == [made.name]
@@ -137,26 +146,29 @@ def test_status_and_cleanup_touch_only_tagged_functions(
     assert (found[0].memory, found[0].architecture) == (2048, "x86_64")
 
     assert cleanup(fanout, dry_run=True) == [made.name]
-    assert len(lam.list_functions()["Functions"]) == 4
+    assert len(backend.lam.list_functions()["Functions"]) == 4
     lines: list[str] = []
     assert cleanup(fanout, log=lines.append) == [made.name]
     assert lines == [f"lambda-slo fanout: deleting {made.name}"]
-    left = sorted(f["FunctionName"] for f in lam.list_functions()["Functions"])
+    left = sorted(f["FunctionName"] for f in backend.lam.list_functions()["Functions"])
     assert left == ["lambda-slo-gen-untagged", "tagged-elsewhere", "unrelated"]
     assert status(fanout) == []
 
 
-def test_stop_all_then_the_next_ensure_re_enables(
-    moto: str, moto_role: str, lam: Any, small_package: Package
-) -> None:
-    fanout = LambdaFanout(2, endpoint_url=moto, role=moto_role, bundle_botocore=False)
+def test_stop_all_then_the_next_ensure_re_enables(backend: Backend, small_package: Package) -> None:
+    fanout = LambdaFanout(
+        2, endpoint_url=backend.endpoint, role=backend.role, bundle_botocore=False
+    )
     made = ensure_generator(fanout, package=small_package)
     stop_all(control_client(fanout), made.name)
-    assert lam.get_function_concurrency(FunctionName=made.name)["ReservedConcurrentExecutions"] == 0
+    assert (
+        backend.lam.get_function_concurrency(FunctionName=made.name)["ReservedConcurrentExecutions"]
+        == 0
+    )
     assert status(fanout)[0].reserved_concurrency == 0
     again = ensure_generator(fanout, package=small_package)
     assert again.action == "reused"
-    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(
+    assert "ReservedConcurrentExecutions" not in backend.lam.get_function_concurrency(
         FunctionName=made.name
     )
 
@@ -236,3 +248,33 @@ def test_shard_invokes_are_never_retried_control_calls_are(aws_env: None) -> Non
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def test_the_deployed_handler_runs_on_the_emulator(
+    fanout_emulator: Emulator, aws_env: None, local_package: Package
+) -> None:
+    # The emulator runs the zip's handler in a process of its own: a probe proves the
+    # deployed code (not this process's) answers, with its compiled modules from the zip.
+    import boto3
+
+    endpoint = fanout_emulator.url
+    lam = boto3.client("lambda", region_name="us-east-1", endpoint_url=endpoint)
+    for function in lam.list_functions()["Functions"]:
+        lam.delete_function(FunctionName=function["FunctionName"])
+    fanout = LambdaFanout(2, endpoint_url=endpoint)  # no role: the placeholder ARN
+    made = ensure_generator(fanout, package=local_package)
+    fanout_emulator.reset()
+    answer = lam.invoke(FunctionName=made.name, Payload=json.dumps({"op": "probe"}).encode())
+    assert "FunctionError" not in answer
+    probe = json.loads(answer["Payload"].read())
+    assert probe["op"] == "probe" and probe["memory_mb"] == 2048
+    assert probe["build"]["build"] == local_package.build_hash
+    assert set(probe["compiled_modules"]) == {"hdrhistogram", "httptools", "uvloop"}
+    for path in probe["compiled_modules"].values():
+        assert "site-packages" not in path, path
+    unknown = lam.invoke(FunctionName=made.name, Payload=b'{"op": "explode"}')
+    assert unknown["FunctionError"] == "Unhandled"
+    assert "unknown operation 'explode'" in unknown["Payload"].read().decode()
+    stats = fanout_emulator.stats()
+    lam.close()
+    assert stats["functions"][made.name]["invocations"] == 2, stats

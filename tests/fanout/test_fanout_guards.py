@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pytest_lambda_slo._aws.cost import DEFAULT_PRICES
 from pytest_lambda_slo._fanout.config import LambdaFanout
 from pytest_lambda_slo._fanout.deploy import control_client, ensure_generator
 from pytest_lambda_slo._fanout.guards import (
@@ -22,7 +23,6 @@ from pytest_lambda_slo._fanout.guards import (
     unreserved_concurrency,
 )
 from pytest_lambda_slo._fanout.package import Package
-from pytest_lambda_slo.cost import DEFAULT_PRICES
 from pytest_lambda_slo.errors import ConfigError
 
 X86 = DEFAULT_PRICES["us-east-1"]["x86_64"]

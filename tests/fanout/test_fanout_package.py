@@ -99,9 +99,9 @@ def _check_runs_alone(package: Package, where: Path) -> None:
     assert set(probe["compiled_modules"]) == {"hdrhistogram", "httptools", "uvloop"}
     # Every module of the plugin imports from the zip alone, except the host-only ones.
     assert set(result["failed"].values()) <= HOST_ONLY, result["failed"]
-    assert "pytest_lambda_slo.engine" not in result["failed"]
-    assert "pytest_lambda_slo.workers" not in result["failed"]
-    assert "pytest_lambda_slo.invoke" not in result["failed"]
+    assert "pytest_lambda_slo._load.engine" not in result["failed"]
+    assert "pytest_lambda_slo._load.workers" not in result["failed"]
+    assert "pytest_lambda_slo._targets.invoke" not in result["failed"]
     assert "unknown operation 'nonsense'" in result["unknown"]
 
 
