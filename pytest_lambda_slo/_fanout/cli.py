@@ -51,7 +51,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             )
         if name == "cleanup":
             command.add_argument("--dry-run", action="store_true", help="say what would be deleted")
-    parser.set_defaults(handler=main)
+    parser.set_defaults(run=main)  # lambda-slo calls args.run(args)
     return parser
 
 
@@ -115,7 +115,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lambda-slo")
     add_parser(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
     args = parser.parse_args(argv)
-    return int(args.handler(args))
+    return int(args.run(args))
 
 
 if __name__ == "__main__":

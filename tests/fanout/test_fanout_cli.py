@@ -68,4 +68,14 @@ def test_add_parser_hooks_into_another_parser() -> None:
     args = parser.parse_args(["fanout", "cleanup", "--region", "eu-west-1", "--dry-run"])
     assert args.command == "fanout" and args.fanout_command == "cleanup"
     assert args.region == "eu-west-1" and args.dry_run is True
-    assert args.handler is cli.main
+    assert args.run is cli.main
+
+
+def test_it_hooks_into_the_lambda_slo_parser() -> None:
+    from pytest_lambda_slo._cli import main as lambda_slo
+
+    parser = lambda_slo.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    cli.add_parser(commands)
+    args = parser.parse_args(["fanout", "status", "--endpoint-url", "http://127.0.0.1:9"])
+    assert args.run is cli.main and args.fanout_command == "status"

@@ -165,3 +165,12 @@ def test_a_shared_pool_is_refused_or_warned(
     assert check_shared_pool(generator.arn, other_account, None, "refuse") is None
     with pytest.raises(ConfigError, match=r"cannot compare concurrency pools"):
         check_shared_pool(generator.arn, "under-test", None, "refuse")
+
+
+def test_the_docs_quote_the_real_cost_line() -> None:
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "fanout.md"
+    line = estimate_fanout_cost(LambdaFanout(12), shard_seconds=60, region="us-east-1").line()
+    text = " ".join(docs.read_text(encoding="utf-8").split())
+    assert line.split(" (")[0] in text
