@@ -525,8 +525,11 @@ def _plugin_files(version: str) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root.parent).as_posix()
-        if path.is_dir() or "__pycache__" in relative.split("/") or path.suffix == ".pyc":
+        parts = relative.split("/")
+        if path.is_dir() or path.suffix == ".pyc" or "__pycache__" in parts:
             continue
+        if any(part.startswith(".") for part in parts):
+            continue  # editor and tool leftovers (.mypy_cache, .swp), never the plugin's code
         files[relative] = path.read_bytes()
     meta = metadata.distribution(PLUGIN_DISTRIBUTION).read_text("METADATA") or (
         f"Metadata-Version: 2.1\nName: {PLUGIN_DISTRIBUTION}\nVersion: {version}\n"
