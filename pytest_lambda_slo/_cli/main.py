@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .._fanout import cli as fanout_cli
 from ..errors import ConfigError
 from . import compare_cmd, merge_cmd, report_cmd
 
@@ -29,12 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lambda-slo",
         description="Merge, report and compare pytest-lambda-slo results files "
-        "(written by --lambda-slo-json).",
+        "(written by --lambda-slo-json); manage the Lambda fan-out's generator function.",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     merge_cmd.add_parser(commands)
     report_cmd.add_parser(commands)
     compare_cmd.add_parser(commands)
+    fanout_cli.add_parser(commands)
     return parser
 
 
