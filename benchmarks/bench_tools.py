@@ -50,7 +50,8 @@ def wrk_threads(tool: str) -> int | None:
 
 def known_tool(tool: str) -> bool:
     fixed = ("engine", "hey", "locust", "autocannon", "floor")
-    return tool in fixed or tool.startswith("engine-w") or wrk_threads(tool) is not None
+    engine = tool.startswith("engine-w") or tool.startswith("engine@")
+    return tool in fixed or engine or wrk_threads(tool) is not None
 
 
 def missing_tool(tool: str) -> str | None:
@@ -142,10 +143,17 @@ def _spawn_and_reap(
         return proc.returncode, out.read(), err.read(), wall, usage.ru_utime + usage.ru_stime
 
 
-def run_engine(url: str, n: int, c: int, workers: int = 1) -> dict[str, Any]:
+def run_engine(
+    url: str, n: int, c: int, workers: int = 1, code_dir: str | None = None
+) -> dict[str, Any]:
+    """The engine child on ``url``; ``code_dir``: run the package found there (a snapshot)."""
     cmd = [sys.executable, str(ENGINE_CHILD), "--url", url, "-n", str(n), "-c", str(c)]
     cmd += ["--workers", str(workers)]
-    code, out, err, wall, cpu = _spawn_and_reap(cmd, None, 300)
+    env = None
+    if code_dir is not None:
+        env = {**os.environ, "BENCH_CODE": code_dir}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [code_dir, env.get("PYTHONPATH")]))
+    code, out, err, wall, cpu = _spawn_and_reap(cmd, env, 300)
     if code != 0:
         tail = (err.strip().splitlines() or ["no output"])[-1]
         return {"failed": f"engine exited with {code}: {tail}"}

@@ -23,6 +23,11 @@ Sections:
 
 --rev runs the engine and the emulator from ``git archive REV`` of the package (a snapshot
 in a temporary directory) instead of the working tree, so edits in progress do not leak in.
+``--rev A --rev B`` (two or more) compares revisions side by side in one run: the engine
+of each (tools ``engine@A``, ``engine@B``) runs interleaved with the others in every round,
+against one emulator (the working tree's); a table gives each revision's CPU per request
+against the first's. The engine child runs whichever layout a revision has (the public
+``run(target, Burst(...))``, or ``run_burst`` of the private or the first flat layout).
 
 A missing tool is skipped with a note saying how to install it (apt-get install hey wrk;
 pip install locust; npm install -g autocannon).
@@ -76,14 +81,24 @@ def all_tools() -> list[str]:
 FUNCTION_OPTIONS = "idle=1h"
 
 
-def engine_has_workers() -> bool:
-    from pytest_lambda_slo._load.engine import run_burst
+# --rev A --rev B: each revision's engine tool ("engine@A") and the snapshot it runs from.
+ENGINE_CODE: dict[str, str] = {}
 
+
+def engine_has_workers() -> bool:
+    import pytest_lambda_slo
+
+    if hasattr(pytest_lambda_slo, "run"):  # the layered layout: run(target, shape, workers=)
+        return True
+    try:
+        from pytest_lambda_slo._load.engine import run_burst
+    except ImportError:
+        from pytest_lambda_slo.engine import run_burst  # type: ignore[no-redef]
     return "workers" in inspect.signature(run_burst).parameters
 
 
-def use_snapshot(rev: str, into: Path) -> str:
-    """Run the package from ``git archive rev`` extracted into ``into``; returns the commit."""
+def extract(rev: str, into: Path) -> str:
+    """``git archive rev`` of the package extracted into ``into``; returns the commit."""
     repo = HERE.parent
     commit = subprocess.run(
         ["git", "-C", str(repo), "rev-parse", rev], capture_output=True, text=True, check=True
@@ -94,6 +109,12 @@ def use_snapshot(rev: str, into: Path) -> str:
         check=True,
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return commit
+
+
+def use_snapshot(rev: str, into: Path) -> str:
+    """Run the package from ``git archive rev`` extracted into ``into``; returns the commit."""
+    commit = extract(rev, into)
     # Children: the engine child reads BENCH_CODE; the emulator runs `python -m` from the cwd.
     os.environ["BENCH_CODE"] = str(into)
     os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -162,6 +183,8 @@ def measure(
     cpu0 = _server_cpu(emu.pid)
     if tool == "engine":
         result = bench_tools.run_engine(url, n, c)
+    elif tool in ENGINE_CODE:
+        result = bench_tools.run_engine(url, n, c, code_dir=ENGINE_CODE[tool])
     elif tool.startswith("engine-w"):
         result = bench_tools.run_engine(url, n, c, workers=int(tool.removeprefix("engine-w")))
     elif tool == "hey":
@@ -202,6 +225,8 @@ def measure(
         wall = result["run_wall_s"]
         result["rps"] = result["requests"] / wall if wall else None
         result["cpu_us_per_req"] = result["run_cpu_s"] / n * 1e6
+        if result.get("engine_cpu_s") is not None:  # the engine's own figure, load phase only
+            result["engine_cpu_us_per_req"] = result["engine_cpu_s"] / n * 1e6
         result["process_cpu_us_per_req"] = result["process_cpu_s"] / n * 1e6
         # Over the whole child process (start-up included): the even-handed rate.
         result["process_rps"] = result["requests"] / result["process_wall_s"]
@@ -232,6 +257,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     good = [run for run in runs if "failed" not in run]
     keys = (
         "requests", "rps", "process_rps", "cpu_us_per_req", "process_cpu_us_per_req",
+        "engine_cpu_us_per_req",
         "p50_ms", "p99_ms", "max_ms", "added_p50_ms", "added_p99_ms", "loop_lag_max_ms",
         "server_cpu_pct",
     )  # fmt: skip
@@ -487,6 +513,33 @@ def _versions(m: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def revision_table(section: dict[str, dict[str, Any]]) -> list[str]:
+    """Each revision's engine (``engine@REV``) against the first one's: CPU per request."""
+    revs = [t for t in next(iter(section.values()))["tools"] if t.startswith("engine@")]
+    if len(revs) < 2:
+        return []
+    lines = [
+        "| C | engine | CPU us/req (call) | vs first | engine CPU us/req (load) | vs first |"
+        " runs (call, us/req) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c, level in section.items():
+        first = level["tools"][revs[0]]["summary"]
+        for rev in revs:
+            tool = level["tools"][rev]
+            summary = tool["summary"]
+            runs = ", ".join(
+                f"{run['cpu_us_per_req']:.1f}" for run in tool["runs"] if "failed" not in run
+            )
+            call = _ratio(summary, first, "cpu_us_per_req")
+            load = _ratio(summary, first, "engine_cpu_us_per_req")
+            lines.append(
+                f"| {c} | {rev} | {_fmt(summary['cpu_us_per_req'])} | {_fmt(call, 3)} | "
+                f"{_fmt(summary.get('engine_cpu_us_per_req'))} | {_fmt(load, 3)} | {runs} |"
+            )
+    return lines
+
+
 def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
@@ -503,6 +556,8 @@ def markdown(result: dict[str, Any]) -> str:
             *latency_table(section),
             "",
             *ratio_table(section),
+            "",
+            *revision_table(section),
             "",
         ]
     if result.get("throughput"):
@@ -541,7 +596,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throughput-repeat", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2, help="engine workers= in throughput")
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--rev", help="run the package from this git revision (a snapshot)")
+    parser.add_argument(
+        "--rev",
+        action="append",
+        default=[],
+        help="run the package from this git revision (a snapshot); twice or more: compare "
+        "their engines side by side in one run",
+    )
     parser.add_argument("--json", default=str(HERE.parent / "bench-results" / "harness.json"))
     parser.add_argument("--markdown", help="also write the markdown tables to this file")
     parser.add_argument("--render", help="only print the markdown of a saved JSON result")
@@ -557,9 +618,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     json_path = Path(args.json).resolve()
     markdown_path = Path(args.markdown).resolve() if args.markdown else None
+    if len(args.rev) > 1:
+        return _compare_revs(args, json_path, markdown_path)
     snapshot = tempfile.TemporaryDirectory(prefix="bench-code-") if args.rev else None
     try:
-        commit = use_snapshot(args.rev, Path(snapshot.name)) if snapshot and args.rev else None
+        commit = use_snapshot(args.rev[0], Path(snapshot.name)) if snapshot else None
         return _run(args, json_path, markdown_path, commit)
     finally:
         if snapshot is not None:
@@ -567,8 +630,34 @@ def main(argv: list[str] | None = None) -> int:
             snapshot.cleanup()
 
 
+def _compare_revs(args: argparse.Namespace, json_path: Path, markdown_path: Path | None) -> int:
+    """Every revision's engine as its own tool (``engine@REV``), interleaved in each round."""
+    snapshots = [tempfile.TemporaryDirectory(prefix="bench-code-") for _ in args.rev]
+    try:
+        commits = []
+        for rev, snapshot in zip(args.rev, snapshots, strict=True):
+            commits.append(extract(rev, Path(snapshot.name)))
+            ENGINE_CODE[f"engine@{rev}"] = snapshot.name
+        tools = []
+        for tool in filter(None, args.tools.split(",")):
+            tools += list(ENGINE_CODE) if tool == "engine" else [tool]
+        args.tools = ",".join(tools)
+        args.workers = 1  # workers=N is a single-revision figure
+        code = ", ".join(
+            f"{rev} = git {commit}" for rev, commit in zip(args.rev, commits, strict=True)
+        )
+        return _run(args, json_path, markdown_path, None, code=code)
+    finally:
+        for snapshot in snapshots:
+            snapshot.cleanup()
+
+
 def _run(
-    args: argparse.Namespace, json_path: Path, markdown_path: Path | None, commit: str | None
+    args: argparse.Namespace,
+    json_path: Path,
+    markdown_path: Path | None,
+    commit: str | None,
+    code: str | None = None,
 ) -> int:
 
     from pytest_lambda_slo.emulator import Emulator
@@ -595,7 +684,7 @@ def _run(
     functions.append(f"{THROUGHPUT_FUNCTION}:duration=0,{FUNCTION_OPTIONS}")
     result: dict[str, Any] = {
         "command": " ".join(["python", *sys.argv]),
-        "code": f"git {commit}" if commit else "working tree",
+        "code": code or (f"git {commit}" if commit else "working tree"),
         "machine": machine(),
         "tools": tools,
         "throughput_tools": throughput_tools,

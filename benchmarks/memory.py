@@ -34,7 +34,7 @@ def _peak_rss_mb() -> float:
 def child(args: argparse.Namespace) -> None:
     """One run in this (fresh) process; print its figures as JSON."""
     sys.path.insert(0, str(ROOT))
-    from pytest_lambda_slo._load.engine import run_burst, run_rate
+    from pytest_lambda_slo._load.api import run_burst, run_rate
 
     baseline = _peak_rss_mb()  # after imports, before any load
     t0 = time.perf_counter()

@@ -1,16 +1,16 @@
 """Where the engine's CPU goes per request: a steady burst profiled with py-spy, by category.
 
 One emulator process on loopback, the engine in its own process (benchmarks/
-bench_engine_child.py, a plain ``run_burst``), e.g. 200,000 requests at 500 in flight:
+bench_engine_child.py, a plain ``run(target, Burst(...))``), e.g. 200,000 requests at 500 in flight:
 
 1. a plain run (no profiler): the engine's CPU per request during the load (``getrusage``
-   around ``run_burst``, connection set-up included, as in benchmarks/harness.py);
+   around the ``run`` call, connection set-up included, as in benchmarks/harness.py);
 2. the same run under ``py-spy record --native -f raw`` (Python and native frames: uvloop,
    libuv, httptools, libc; a thread inside a system call is sampled with the call's libc
    wrapper as its leaf, so kernel time shows under the call that spent it).
 
 3. the same run under ``perf record -e cpu-clock -g --clockid CLOCK_MONOTONIC`` (when perf
-   is installed): on-CPU samples only, kernel stacks included, cut to the ``run_burst``
+   is installed): on-CPU samples only, kernel stacks included, cut to the ``run``
    call's window; it splits the CPU into kernel time per system call and user time per
    library, and it measures what py-spy cannot: the CPU spent inside ``epoll_wait``.
 
@@ -21,7 +21,7 @@ samples add up to several times the CPU the run used). So the split is made in t
 - perf (on-CPU samples) splits the engine's CPU into kernel time per system call (write,
   read, epoll_wait, other), other kernel time and user-space time;
 - the user-space time is split by py-spy's samples whose leaf is not a system call
-  (the load phase only: stacks under ``_run_on_own_loop``), each put in one category by its
+  (the load phase only: stacks under ``run_on_own_loop``), each put in one category by its
   leaf-most recognised frame (the rules in ``CATEGORIES``).
 
 A row's share of the CPU times the plain run's CPU per request gives its microseconds per
@@ -54,7 +54,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 ENGINE_CHILD = HERE / "bench_engine_child.py"
 FUNCTIONS = {"fixed": "duration=50ms,idle=1h", "zero": "duration=0,idle=1h"}
-LOAD_PHASE = "_run_on_own_loop"
+LOAD_PHASE = "run_on_own_loop"
 
 # (category, pattern on the frame's function name; libc frames are "name [libc]").
 # A sample goes to the category of its leaf-most frame that matches a pattern.
@@ -244,7 +244,7 @@ def read_perf_script(text: str, start_ns: int, end_ns: int) -> Counter[str]:
 
 
 def perf_profile(url: str, n: int, c: int, perf: str) -> dict[str, Any]:
-    """The burst under perf (on-CPU samples, kernel stacks), cut to the run_burst window."""
+    """The burst under perf (on-CPU samples, kernel stacks), cut to the run call window."""
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "perf.data"
         prefix = [perf, "record", "-e", "cpu-clock", "-F", "999", "-g", "--clockid"]
@@ -394,7 +394,7 @@ def markdown(result: dict[str, Any]) -> str:
     if perf and perf["samples"]:
         run = perf["run"]
         lines += [
-            f"perf run (`perf record -e cpu-clock -F 999 -g`, on-CPU samples of the run_burst "
+            f"perf run (`perf record -e cpu-clock -F 999 -g`, on-CPU samples of the run call "
             f"call): {run['cpu_us_per_req']:.1f} us/request, {perf['samples']:,} samples, "
             f"{user_share:.1%} of them in user space.",
         ]

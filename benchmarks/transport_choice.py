@@ -50,7 +50,7 @@ def _self_cpu() -> float:
 
 
 def _child_engine(url: str, n: int, c: int) -> dict[str, Any]:
-    from pytest_lambda_slo._load.engine import run_burst
+    from pytest_lambda_slo._load.api import run_burst
 
     cpu0 = _self_cpu()
     measurements, info = run_burst(url, requests=n, concurrency=c, timeout=30)

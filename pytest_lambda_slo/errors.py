@@ -11,6 +11,12 @@ SLOViolation (AssertionError)  one or more budgets are broken; the test FAILS
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # types only: this module is the package's leaf and imports nothing of it
+    from ._load.runinfo import RunInfo
+    from ._results.recorder import Measurements, Outcome
+
 
 class LambdaSLOError(Exception):
     """Base class of the errors the plugin raises on purpose."""
@@ -25,14 +31,50 @@ class MissingExtraError(LambdaSLOError, ImportError):
 
 
 class LoadAborted(LambdaSLOError):
-    """A load run was stopped before it finished (cap reached, cancelled)."""
+    """A load run was stopped before it finished (cap reached, cancelled).
+
+    ``reason`` says why; ``measurements`` and ``run_info`` are what was measured until then
+    (None when the run never started). The message adds the counts to the reason.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        measurements: Measurements | None = None,
+        run_info: RunInfo | None = None,
+    ) -> None:
+        message = reason
+        if measurements is not None:
+            message = (
+                f"{reason}: {measurements.count} requests measured, {measurements.unsent} not sent"
+            )
+        super().__init__(message)
+        self.reason = reason
+        self.measurements = measurements
+        self.run_info = run_info
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt from its fields (pickled, e.g. by xdist), not from the composed message.
+        return (type(self), (self.reason, self.measurements, self.run_info), self.__dict__)
 
 
 class UserCallableError(LoadAborted):
     """A callable of the user's that the engine calls raised: the run stopped at that response.
 
-    ``__cause__`` is the user's exception (its traceback is the test's failure).
+    ``__cause__`` is the user's exception (its traceback is the test's failure). Raised by a
+    target, it carries ``outcome``: that response classified without the callable's verdict.
     """
+
+    def __init__(
+        self,
+        reason: str,
+        measurements: Measurements | None = None,
+        run_info: RunInfo | None = None,
+        *,
+        outcome: Outcome | None = None,
+    ) -> None:
+        super().__init__(reason, measurements, run_info)
+        self.outcome = outcome
 
 
 class AuthRefused(LoadAborted):

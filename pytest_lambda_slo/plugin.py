@@ -1,7 +1,9 @@
 """pytest hooks: options, ini keys, the ``lambda_slo`` marker and fixture, report output.
 
-Kept thin and light to import (``pytest --help`` stays fast): the engine and the emulator
-are imported only when a test uses them.
+Kept thin and light to import (``pytest --help`` stays fast): at import it loads only the
+settings, budgets' names and parsers; the fixture (and with it the engine, transport and
+targets), results and reports are imported when a test or the summary first needs them,
+and the emulator fixture's module does not import the emulator's server.
 """
 
 from __future__ import annotations
@@ -10,12 +12,10 @@ import contextlib
 import json
 import os
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._load.workers import MAX_WORKERS, parse_workers
-from ._pytest.fixture import LambdaSLO
 from ._pytest.ledger import create_shared_file
 from ._pytest.session import SessionState, Settings
 from ._results.budgets import (
@@ -27,13 +27,16 @@ from ._results.budgets import (
     parse_default_throttle_rate,
     violation_message,
 )
-from ._results.result import BurstResult
+from ._units import MAX_WORKERS, parse_count, parse_duration, parse_workers
 from .emulator.fixtures import lambda_emulator  # noqa: F401  (registers the fixture)
 from .errors import ConfigError, SLOViolation
-from .units import parse_count, parse_duration
+
+if TYPE_CHECKING:
+    from ._pytest.fixture import LambdaSLO
+    from ._results.result import RunResult
 
 STATE_KEY = pytest.StashKey[SessionState]()
-FIXTURE_KEY = pytest.StashKey[LambdaSLO]()
+FIXTURE_KEY = pytest.StashKey["LambdaSLO"]()
 BUDGETS_KEY = pytest.StashKey["dict[str, tuple[float, str]]"]()
 _WORKER_OUTPUT = "lambda_slo_records"
 # xdist: the ledger file the controller shares with its workers, and a worker's usage error.
@@ -269,6 +272,9 @@ def pytest_collection_modifyitems(
 @pytest.fixture
 def lambda_slo(request: pytest.FixtureRequest) -> LambdaSLO:
     """Fire load at a Lambda front door: ``lambda_slo.burst(target, requests=, concurrency=)``."""
+    # Lazy for start-up weight: the fixture brings the engine, transport and targets.
+    from ._pytest.fixture import LambdaSLO
+
     state = request.config.stash[STATE_KEY]
     # A throttle budget from the marker or ini replaces the implied one, for check() too.
     declared = request.node.stash.get(BUDGETS_KEY, {})
@@ -282,7 +288,7 @@ def lambda_slo(request: pytest.FixtureRequest) -> LambdaSLO:
     return slo
 
 
-def _judge_declared(item: pytest.Item, results: list[BurstResult]) -> str | None:
+def _judge_declared(item: pytest.Item, results: list[RunResult]) -> str | None:
     declared = item.stash.get(BUDGETS_KEY, {})
     if not declared:
         return None
@@ -340,9 +346,11 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     payload = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT)
     if not payload:
         return
+    from ._results.result import RunResult  # lazy for start-up weight (hdrh)
+
     state = node.config.stash[STATE_KEY]
     for test_id, data in json.loads(payload):
-        state.records.append((test_id, BurstResult.from_dict(data)))
+        state.records.append((test_id, RunResult.from_dict(data)))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -357,7 +365,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     path = config.getoption("lambda_slo_json")
     if path:
-        from ._report.terminal import write_json
+        from ._report.terminal import write_json  # lazy: only when a report is written
 
         try:
             write_json(path, state.records)
@@ -374,7 +382,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         # Without the report, runs cut short by Ctrl-C are still shown: what was measured.
         records = [record for record in records if record[1].extras.get("interrupted")]
     if config.getoption("lambda_slo_report") or records:
-        from ._report.terminal import render_report
+        from ._report.terminal import render_report  # lazy: only when a report is shown
 
         terminalreporter.write_sep("=", "lambda-slo report")
         if not records:

@@ -21,7 +21,7 @@ from pytest_lambda_slo._results.budgets import (
     parse_budget,
     parse_budgets,
 )
-from pytest_lambda_slo._targets.http import as_target
+from pytest_lambda_slo._targets.resolve import as_target
 from pytest_lambda_slo.emulator import Emulator
 from pytest_lambda_slo.emulator.cli import main as emulator_main
 from pytest_lambda_slo.emulator.config import FUNCTION_KEYS, FunctionConfig, parse_function_spec

@@ -21,7 +21,7 @@ from pytest_lambda_slo.emulator import Emulator
 INNER_TEST = textwrap.dedent(
     """
     import os
-    from pytest_lambda_slo._load.engine import run_burst
+    from pytest_lambda_slo._load.api import run_burst
 
     def test_burst():
         run_burst(os.environ["SLO_URL"], requests=40, concurrency=10, timeout=60,

@@ -17,7 +17,9 @@ import anyio
 import pytest
 from servers import HttpServer
 
-from pytest_lambda_slo._load.engine import RunInfo, arun_burst, run_burst, validate_burst
+from pytest_lambda_slo._load.api import arun_burst, run_burst
+from pytest_lambda_slo._load.runinfo import RunInfo
+from pytest_lambda_slo._load.shapes import Burst
 from pytest_lambda_slo._targets.http import HttpTarget
 from pytest_lambda_slo.errors import ConfigError, LoadAborted
 
@@ -79,10 +81,10 @@ def test_histogram_range_covers_timeout_and_deadline(server: HttpServer) -> None
 
 
 def test_default_deadline_follows_the_shape() -> None:
-    params = validate_burst(requests=10, concurrency=3, timeout=2)
-    assert params.deadline_s == 2 * 4 + 5  # timeout x ceil(10/3) + 5 s
-    params = validate_burst(requests=None, concurrency=3, timeout="500ms", duration="10s")
-    assert params.deadline_s == 10 + 0.5 + 5
+    shape = Burst(requests=10, concurrency=3, timeout=2)
+    assert shape.deadline_s == 2 * 4 + 5  # timeout x ceil(10/3) + 5 s
+    shape = Burst(requests=None, concurrency=3, timeout="500ms", duration="10s")
+    assert shape.deadline_s == 10 + 0.5 + 5
 
 
 # -- the start barrier -----------------------------------------------------------------------------
@@ -256,7 +258,7 @@ CTRL_C_CHILD = textwrap.dedent(
     import sys, threading, time
     sys.path.insert(0, {tests!r})
     from servers import HttpServer
-    from pytest_lambda_slo._load.engine import run_burst
+    from pytest_lambda_slo._load.api import run_burst
 
     with HttpServer() as server:
         def announce():
@@ -310,19 +312,19 @@ def test_ctrl_c_stops_the_run_and_reraises_with_the_measurements() -> None:
 def test_load_aborted_carries_partial_results_when_cancelled_from_a_thread(
     server: HttpServer,
 ) -> None:
-    from pytest_lambda_slo._http.transport import Dialer
-    from pytest_lambda_slo._load import engine
-    from pytest_lambda_slo._targets.http import as_target
+    from pytest_lambda_slo._load.drivers import engine_for
+    from pytest_lambda_slo._load.runner import RunHandle, run_on_own_loop
+    from pytest_lambda_slo._targets.resolve import as_target
 
-    params = validate_burst(requests=4, concurrency=2, timeout=60)
     prepared = as_target(server.url("/never")).prepare()
-    dialer = Dialer(prepared.url, prepared.verify, prepared.max_body_bytes)
-    handle = engine._Handle()
+    engine = engine_for(Burst(requests=4, concurrency=2, timeout=60), prepared)
+    handle = RunHandle()
     handle.stop()  # stop requested before the run even starts
     with pytest.raises(LoadAborted) as caught:
-        engine._run_on_own_loop(prepared, params, dialer, handle)
-    assert caught.value.run_info.stopped == "cancelled"  # type: ignore[attr-defined]
-    assert caught.value.measurements.unsent == 4  # type: ignore[attr-defined]
+        run_on_own_loop(engine, handle)
+    assert caught.value.run_info is not None and caught.value.measurements is not None
+    assert caught.value.run_info.stopped == "cancelled"
+    assert caught.value.measurements.unsent == 4
 
 
 # -- bad input -------------------------------------------------------------------------------------
@@ -389,6 +391,7 @@ class _BlockingPrepared:
         self.url = inner.url  # type: ignore[attr-defined]
         self.verify = inner.verify  # type: ignore[attr-defined]
         self.max_body_bytes = inner.max_body_bytes  # type: ignore[attr-defined]
+        self.access_key_id = None
 
     def current_request(self) -> object:
         return self.inner.current_request()  # type: ignore[attr-defined]
@@ -399,7 +402,7 @@ class _BlockingPrepared:
 
 
 def test_a_starved_event_loop_shows_in_the_lag_figures(server: HttpServer) -> None:
-    from pytest_lambda_slo._pytest.session import Settings, assess_saturation
+    from pytest_lambda_slo._results.saturation import assess_saturation
 
     url = server.url("/delay/5")
     _, normal = run_burst(url, requests=None, concurrency=10, duration="500ms", timeout=5)
@@ -412,13 +415,13 @@ def test_a_starved_event_loop_shows_in_the_lag_figures(server: HttpServer) -> No
     assert starved.loop_lag_p99_ms > 25.0  # lambda_slo_max_loop_lag's default
     assert starved.loop_lag_p99_ms > 4 * normal.loop_lag_p99_ms
     assert starved.loop_lag_max_ms >= starved.loop_lag_p99_ms
-    verdict = starved.to_dict()
-    assess_saturation(verdict, Settings())
-    assert verdict["saturated"] is True and "event-loop lag p99" in verdict["saturation_note"]
+    verdict = assess_saturation(starved.to_dict())
+    assert verdict.saturated is True and "event-loop lag p99" in verdict.note
+    assert verdict.run_fields()["saturation_note"] == verdict.note
 
 
 def test_rate_and_ramp_report_the_engine_health_figures(server: HttpServer) -> None:
-    from pytest_lambda_slo._load.engine import run_ramp, run_rate
+    from pytest_lambda_slo._load.api import run_ramp, run_rate
 
     url = server.url("/delay/5")
     _, starved = run_rate(_BlockingTarget(url, 0.03), rps=100, duration="500ms", timeout=5)

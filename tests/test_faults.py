@@ -13,7 +13,7 @@ import pytest
 import trustme
 from servers import HttpServer, refused_url, tls_contexts
 
-from pytest_lambda_slo._http import transport
+from pytest_lambda_slo._http import dialer
 from pytest_lambda_slo.emulator import Emulator
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -117,14 +117,14 @@ def user_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
 def _no_such_name(monkeypatch: pytest.MonkeyPatch) -> str:
     # The resolver here asks a network DNS server even for '.invalid' (RFC 6761 names are
     # not answered locally), so the lookup is replaced: '.invalid' fails like NXDOMAIN.
-    real = transport.resolve
+    real = dialer.resolve
 
     async def resolve(loop: Any, host: str, port: int) -> Any:
         if host.endswith(".invalid"):
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         return await real(loop, host, port)
 
-    monkeypatch.setattr(transport, "resolve", resolve)
+    monkeypatch.setattr(dialer, "resolve", resolve)
     return "http://lambda-slo-test.invalid/"
 
 

@@ -14,8 +14,8 @@ from pytest_lambda_slo._aws import auth as aws_auth
 from pytest_lambda_slo._aws.control import FORCE_COLD_VARIABLE, force_cold, wait_until_updated
 from pytest_lambda_slo._http.response import Headers, Response
 from pytest_lambda_slo._results.recorder import Measurements
-from pytest_lambda_slo._targets.http import as_target
 from pytest_lambda_slo._targets.invoke import InvokeTarget, parse_function
+from pytest_lambda_slo._targets.resolve import as_target
 from pytest_lambda_slo.errors import (
     AuthRefused,
     ConfigError,
@@ -554,7 +554,7 @@ def invoke(emu: Any, name: str, **kwargs: Any) -> InvokeTarget:
 def test_lambda_strings_honour_the_endpoint_variables(
     emu: Any, monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:
-    from pytest_lambda_slo._load.engine import run_burst
+    from pytest_lambda_slo._load.api import run_burst
 
     monkeypatch.setenv(variable, emu.url)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
@@ -571,7 +571,7 @@ def test_lambda_strings_honour_the_endpoint_variables(
 def test_lambda_strings_honour_the_config_file_endpoint(
     emu: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, form: str
 ) -> None:
-    from pytest_lambda_slo._load.engine import run_burst
+    from pytest_lambda_slo._load.api import run_burst
 
     if form == "profile":  # endpoint_url in the profile: every service
         text = f"[profile local]\nregion = eu-north-1\nendpoint_url = {emu.url}\n"
@@ -622,7 +622,7 @@ def test_the_report_names_the_resolved_endpoint_and_region(
 
 
 def test_signed_invocations_pass_and_cold_starts_match_the_emulator(emu: Any) -> None:
-    from pytest_lambda_slo._load.engine import run_burst
+    from pytest_lambda_slo._load.api import run_burst
 
     measurements, _ = run_burst(invoke(emu, "coldwarm"), requests=40, concurrency=8, timeout=10)
     truth = emu.function_stats("coldwarm")
@@ -640,7 +640,7 @@ def test_signed_invocations_pass_and_cold_starts_match_the_emulator(emu: Any) ->
 
 
 def test_function_arn_is_signed_with_its_encoded_path(emu: Any) -> None:
-    from pytest_lambda_slo._load.engine import run_burst
+    from pytest_lambda_slo._load.api import run_burst
 
     arn = "arn:aws:lambda:us-east-1:123456789012:function:coldwarm"
     target = InvokeTarget(arn, qualifier="$LATEST", endpoint_url=emu.url)
@@ -656,6 +656,7 @@ class _TamperedPrepared:
         self._inner = inner
         self.url, self.verify = inner.url, inner.verify
         self.max_body_bytes = inner.max_body_bytes
+        self.access_key_id = inner.access_key_id
         self.classify = inner.classify
         self._template: Any = None
 
@@ -681,7 +682,7 @@ class TamperedInvokeTarget(InvokeTarget):
 
 
 def test_a_tampered_signature_is_refused_with_403(emu: Any) -> None:
-    from pytest_lambda_slo._load.engine import run_burst
+    from pytest_lambda_slo._load.api import run_burst
 
     target = TamperedInvokeTarget("coldwarm", region="us-east-1", endpoint_url=emu.url)
     with pytest.raises(AuthRefused) as caught:  # the first wave (2) was all refusals
@@ -699,7 +700,7 @@ def test_a_tampered_signature_is_refused_with_403(emu: Any) -> None:
 
 
 def test_a_wrong_secret_is_refused_with_403(emu: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_lambda_slo._load.engine import run_burst
+    from pytest_lambda_slo._load.api import run_burst
 
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-emulators-secret")
     with pytest.raises(AuthRefused, match=f"AWS access key id {ACCESS_KEY}") as caught:
@@ -711,7 +712,7 @@ def test_a_wrong_secret_is_refused_with_403(emu: Any, monkeypatch: pytest.Monkey
 
 
 def test_throttle_reasons_match_the_emulator(emu: Any) -> None:
-    from pytest_lambda_slo._load.engine import run_burst
+    from pytest_lambda_slo._load.api import run_burst
 
     measurements, _ = run_burst(invoke(emu, "tight"), requests=12, concurrency=12, timeout=10)
     truth = emu.function_stats("tight")
@@ -726,7 +727,7 @@ def test_throttle_reasons_match_the_emulator(emu: Any) -> None:
 
 
 def test_function_errors_are_counted_by_kind(emu: Any) -> None:
-    from pytest_lambda_slo._load.engine import run_burst
+    from pytest_lambda_slo._load.api import run_burst
 
     measurements, _ = run_burst(invoke(emu, "failing"), requests=5, concurrency=1, timeout=10)
     assert measurements.errors == 5
@@ -836,7 +837,7 @@ def test_botocore_debug_logs_carry_no_secrets(
     import logging
     import re
 
-    from pytest_lambda_slo._load.engine import run_burst
+    from pytest_lambda_slo._load.api import run_burst
 
     monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
     target = invoke(emu, "coldwarm")

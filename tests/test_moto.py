@@ -21,7 +21,7 @@ pytest.importorskip("moto.server")
 from servers import free_port
 
 from pytest_lambda_slo._aws.control import FORCE_COLD_VARIABLE
-from pytest_lambda_slo._load.engine import run_burst
+from pytest_lambda_slo._load.api import run_burst
 from pytest_lambda_slo._targets.invoke import InvokeTarget
 
 REGION = "us-east-1"

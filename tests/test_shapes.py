@@ -8,14 +8,9 @@ import anyio
 import pytest
 from servers import HttpServer
 
-from pytest_lambda_slo._load.engine import RunInfo
-from pytest_lambda_slo._load.scheduled import (
-    MAX_IN_FLIGHT_BOUND,
-    arun_rate,
-    run_ramp,
-    run_rate,
-    validate_rate,
-)
+from pytest_lambda_slo._load.api import arun_rate, run_ramp, run_rate
+from pytest_lambda_slo._load.runinfo import RunInfo
+from pytest_lambda_slo._load.shapes import MAX_IN_FLIGHT_BOUND, Rate
 from pytest_lambda_slo._targets.http import HttpTarget
 from pytest_lambda_slo.emulator import Emulator
 from pytest_lambda_slo.errors import ConfigError
@@ -114,13 +109,13 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 
 def test_rate_defaults() -> None:
-    params = validate_rate(rps=50, duration="2s", timeout="1s")
-    assert params.total_requests == 100
-    assert params.max_in_flight == 50  # rps x timeout
-    assert params.connections == 5  # rps x 100 ms
-    assert params.deadline_s == 2 + 1 + 5
-    assert validate_rate(rps=5000, duration=1).max_in_flight == MAX_IN_FLIGHT_BOUND
-    assert validate_rate(rps=1, duration=1, timeout=0.1).max_in_flight == 1
+    shape = Rate(rps=50, duration="2s", timeout="1s")
+    assert shape.total_requests == 100
+    assert shape.in_flight_cap == 50  # rps x timeout
+    assert shape.connections_opened == 5  # rps x 100 ms
+    assert shape.deadline_s == 2 + 1 + 5
+    assert Rate(rps=5000, duration=1).in_flight_cap == MAX_IN_FLIGHT_BOUND
+    assert Rate(rps=1, duration=1, timeout=0.1).in_flight_cap == 1
 
 
 # -- ramps -----------------------------------------------------------------------------------------

@@ -15,8 +15,7 @@ import pytest
 from servers import HttpServer
 
 from pytest_lambda_slo import HttpTarget, InvokeTarget
-from pytest_lambda_slo._load.engine import run_burst
-from pytest_lambda_slo._load.scheduled import run_ramp, run_rate
+from pytest_lambda_slo._load.api import run_burst, run_ramp, run_rate
 from pytest_lambda_slo.emulator import Emulator
 from pytest_lambda_slo.errors import AuthRefused, UserCallableError
 

@@ -12,10 +12,12 @@ import pytest
 import trustme
 from servers import ConnectProxy, HttpServer, tls_contexts
 
-from pytest_lambda_slo._http import transport
-from pytest_lambda_slo._http.transport import encode_request, make_ssl_context, proxy_for
-from pytest_lambda_slo._load.engine import run_burst
-from pytest_lambda_slo._targets.http import HttpTarget, RequestTemplate, parse_url
+from pytest_lambda_slo._http import dialer
+from pytest_lambda_slo._http.dialer import make_ssl_context, proxy_for
+from pytest_lambda_slo._http.request import RequestTemplate, encode_request
+from pytest_lambda_slo._http.urls import parse_url
+from pytest_lambda_slo._load.api import run_burst
+from pytest_lambda_slo._targets.http import HttpTarget
 from pytest_lambda_slo.errors import ConfigError
 
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
@@ -95,8 +97,8 @@ def test_proxy_from_environment_rules() -> None:
     https_url = parse_url("https://api.example.test/x")
     assert proxy_for(http_url, {}) is None
     env = {"HTTP_PROXY": "http://proxy.test:3128", "HTTPS_PROXY": "proxy2.test:8080"}
-    assert proxy_for(http_url, env) == transport.Proxy("proxy.test", 3128, None)
-    assert proxy_for(https_url, env) == transport.Proxy("proxy2.test", 8080, None)
+    assert proxy_for(http_url, env) == dialer.Proxy("proxy.test", 3128, None)
+    assert proxy_for(https_url, env) == dialer.Proxy("proxy2.test", 8080, None)
     # Lower case wins, credentials become a Basic Proxy-Authorization.
     env["http_proxy"] = "http://user:p%40ss@low.test:1"
     chosen = proxy_for(http_url, env)
@@ -168,6 +170,7 @@ class _HeadThenGet:
         self.head = HttpTarget(url, method="HEAD").prepare()
         self.url, self.verify, self.max_body_bytes = self.get.url, True, 1 << 20
         self.sent = 0
+        self.access_key_id = None
 
     def describe(self) -> str:
         return "HEAD/GET"
@@ -273,7 +276,7 @@ def test_dns_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     async def fail(loop: object, host: str, port: int) -> list:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    monkeypatch.setattr(transport, "resolve", fail)
+    monkeypatch.setattr(dialer, "resolve", fail)
     measurements, _ = run_burst("http://nowhere.invalid/", requests=3, concurrency=1, timeout=5)
     assert dict(measurements.error_kinds) == {"dns_failure": 3}
 
@@ -283,7 +286,7 @@ def test_connect_timeout(monkeypatch: pytest.MonkeyPatch, server: HttpServer) ->
         await asyncio.sleep(3600)
         return []
 
-    monkeypatch.setattr(transport, "resolve", hang)
+    monkeypatch.setattr(dialer, "resolve", hang)
     measurements, _ = run_burst(server.url("/"), requests=2, concurrency=2, timeout=0.1)
     assert dict(measurements.error_kinds) == {"connect_timeout": 2}
     assert server.connections == 0

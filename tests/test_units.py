@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pytest_lambda_slo._units import parse_count, parse_duration, parse_rate
 from pytest_lambda_slo.errors import ConfigError
-from pytest_lambda_slo.units import parse_count, parse_duration, parse_rate
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ import psutil
 import pytest
 from servers import HttpServer
 
-from pytest_lambda_slo._load.engine import run_burst, run_ramp, run_rate
-from pytest_lambda_slo._load.workers import parse_workers
+from pytest_lambda_slo._load.api import run_burst, run_ramp, run_rate
 from pytest_lambda_slo._results.recorder import Measurements
 from pytest_lambda_slo._targets.http import HttpTarget
+from pytest_lambda_slo._units import parse_workers
 from pytest_lambda_slo.emulator import Emulator
 from pytest_lambda_slo.errors import ConfigError
 
@@ -136,7 +136,7 @@ async def test_cancelling_a_multi_process_run_stops_the_workers(
 
 
 async def run_burst_async(url: str, requests: int, concurrency: int, workers: int) -> None:
-    from pytest_lambda_slo._load.engine import arun_burst
+    from pytest_lambda_slo._load.api import arun_burst
 
     await arun_burst(url, requests=requests, concurrency=concurrency, workers=workers, timeout=60)
 

@@ -1,4 +1,4 @@
-"""Load shapes beyond the burst: the open model (constant arrival rate) and Locust-style ramps.
+"""The drivers of scheduled shapes: the open model (constant arrival rate) and Locust-style ramps.
 
 Both reuse :class:`engine.Engine` (connections, timing, classification, records) and only
 decide *when* each request starts. Request ``j`` of a rate run is due at ``release + j/rps``
@@ -9,33 +9,17 @@ and user ``j`` of a ramp starts at ``release + j/spawn_rate``; a worker process 
 from __future__ import annotations
 
 import asyncio
-import math
 import time
-from collections.abc import Coroutine
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
-from .._results.recorder import Measurements
-from ..errors import ConfigError
-from ..units import parse_count, parse_duration, parse_positive_number
-from .engine import (
-    DEADLINE_SLACK_S,
-    Engine,
-    RunInfo,
-    Slot,
-    _cancel_all,
-    highest_us_for,
-    split,
-    split_cap,
-)
-from .firstwave import wave_size
+from .._http.dialer import Dialer
+from .._targets.base import PreparedTarget
+from .engine import Engine, Slot, cancel_all
+from .runinfo import Marks, RunInfo, achieved_rate
+from .shapes import RampSlice, RateSlice, Slice
 
 perf_counter_ns = time.perf_counter_ns
-# Default in-flight cap of a rate run: rps x timeout (every request may wait its full timeout),
-# bounded by AWS's default account concurrency (1,000): more would only be throttled.
-MAX_IN_FLIGHT_BOUND = 1000
-# Connections a rate run opens before its release, by default: enough for rps x 100 ms.
-PRECONNECT_S = 0.1
 _TIMER_RESOLUTION_S = 0.001
 
 
@@ -71,15 +55,24 @@ async def _sleep_until(when_ns: int) -> None:
         await asyncio.sleep(max((when_ns - now) / 1e9, _TIMER_RESOLUTION_S))
 
 
-class _Scheduled(Engine):
+P = TypeVar("P", bound=Slice)
+
+
+class Scheduled(Engine[P]):
     """A shape whose ``schedule()`` starts tasks over time: one per request (rate) or user (ramp).
 
     The run waits for the schedule, then for the tasks it started, within the deadline; the
     first exception a task raised (a classifier bug) is raised here.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        prepared: PreparedTarget,
+        part: P,
+        dialer: Dialer,
+        before_release: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(prepared, part, dialer, before_release)
         self._tasks: set[asyncio.Task[None]] = set()
         self._failure = _Failure()
 
@@ -94,7 +87,7 @@ class _Scheduled(Engine):
                 await self._wait(list(tasks), self._deadline_at)  # bounded by the shape
             self._failure.check()
         finally:
-            await _cancel_all([scheduler, *tasks])
+            await cancel_all([scheduler, *tasks])
 
     def start(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]) -> None:
         task = loop.create_task(coro)
@@ -106,107 +99,7 @@ class _Scheduled(Engine):
         self._failure.watch(task)
 
 
-# -- the open model ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RateParams:
-    """A validated constant-arrival-rate shape (this process's share when ``stride`` > 1)."""
-
-    rps: float  # the global schedule, all workers together
-    duration_s: float
-    requests: int  # requests this process starts
-    total_requests: int  # requests of the whole schedule
-    max_in_flight: int
-    connections: int  # opened before the release
-    timeout_s: float
-    deadline_s: float
-    offset: int = 0
-    stride: int = 1
-    request_cap: int | None = None  # see BurstParams.request_cap
-
-    kind = "rate"
-
-    @property
-    def concurrency(self) -> int:
-        return self.max_in_flight
-
-    @property
-    def preconnect(self) -> int:
-        return self.connections
-
-    @property
-    def highest_us(self) -> int:
-        # Latency from the intended start can reach the deadline (a request queued early on).
-        return highest_us_for(self.timeout_s, self.deadline_s)
-
-    @property
-    def engine_class(self) -> type[Engine]:
-        return RateEngine
-
-    @property
-    def first_wave(self) -> int:
-        return wave_size(self.rps / self.stride, self.requests)
-
-    def check_workers(self, workers: int) -> None:
-        if workers > min(self.total_requests, self.max_in_flight):
-            raise ConfigError(
-                f"workers={workers} is more than the run's {self.total_requests} requests or "
-                f"max_in_flight={self.max_in_flight}; use fewer workers"
-            )
-
-    def share(self, index: int, workers: int) -> RateParams:
-        return replace(
-            self,
-            requests=split(self.total_requests, index, workers),
-            max_in_flight=split(self.max_in_flight, index, workers),
-            connections=split(self.connections, index, workers),
-            offset=index,
-            stride=workers,
-            request_cap=split_cap(self.request_cap, index, workers),
-        )
-
-
-def validate_rate(
-    *,
-    rps: object,
-    duration: object,
-    timeout: object = 30.0,
-    max_in_flight: object = None,
-    deadline: object = None,
-    connections: object = None,
-) -> RateParams:
-    """Check a rate shape's parameters; raise ConfigError naming the bad value."""
-    rate = parse_positive_number(rps, name="rps")
-    duration_s = parse_duration(duration, name="duration", allow_zero=False)
-    timeout_s = parse_duration(timeout, name="timeout", allow_zero=False)
-    total = round(rate * duration_s)
-    if total < 1:
-        raise ConfigError(
-            f"rps={rps!r} for duration={duration!r} schedules no request; "
-            "use rps x duration >= 1 (e.g. rps=10, duration='10s')"
-        )
-    if max_in_flight is None:
-        cap = min(max(math.ceil(rate * timeout_s), 1), MAX_IN_FLIGHT_BOUND)
-    else:
-        cap = parse_count(max_in_flight, name="max_in_flight", minimum=1)
-    if connections is None:
-        opened = min(cap, max(1, math.ceil(rate * PRECONNECT_S)), total)
-    else:
-        opened = parse_count(connections, name="connections")
-        if opened > cap:
-            raise ConfigError(
-                f"connections={connections!r} is more than max_in_flight={cap}; "
-                "use connections <= max_in_flight"
-            )
-    if deadline is not None:
-        deadline_s = parse_duration(deadline, name="deadline", allow_zero=False)
-    else:
-        deadline_s = duration_s + timeout_s + DEADLINE_SLACK_S
-    return RateParams(rate, duration_s, total, total, cap, opened, timeout_s, deadline_s)
-
-
-class RateEngine(_Scheduled):
+class RateEngine(Scheduled[RateSlice]):
     """The open model: request j starts at release + j/rps whatever the responses do.
 
     Latency is measured from the intended start (coordinated omission corrected, like wrk2);
@@ -218,9 +111,16 @@ class RateEngine(_Scheduled):
     """
 
     HOLDS_FIRST_WAVE = False  # the open model never waits for responses
+    KIND = "rate"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        prepared: PreparedTarget,
+        part: RateSlice,
+        dialer: Dialer,
+        before_release: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(prepared, part, dialer, before_release)
         self.active = 0  # slots taken (connecting or in flight)
         self.started = 0
         self.last_start_ns = 0
@@ -229,7 +129,7 @@ class RateEngine(_Scheduled):
 
     async def schedule(self) -> None:
         loop = asyncio.get_running_loop()
-        p: RateParams = self.params
+        p = self.part
         interval_ns = 1e9 / p.rps
         start = self._released_ns
         late_cap = p.max_in_flight
@@ -270,8 +170,11 @@ class RateEngine(_Scheduled):
             if free is not None and not free.done():
                 free.set_result(None)
 
+    def marks(self) -> Marks:
+        return Marks(self._released_ns, self._last_done_ns, self.started, self.last_start_ns)
+
     def describe_shape(self, info: RunInfo) -> None:
-        p: RateParams = self.params
+        p = self.part
         info.intended_rps = p.rps / p.stride
         info.max_in_flight = p.max_in_flight
         info.achieved_rps = achieved_rate(
@@ -279,93 +182,7 @@ class RateEngine(_Scheduled):
         )
 
 
-def achieved_rate(started: int, released_ns: int, last_start_ns: int, rps: float) -> float:
-    """Requests started per second: started / (last start - release + one intended interval)."""
-    if not started or not released_ns:
-        return 0.0
-    span = (last_start_ns - released_ns) / 1e9 + 1.0 / rps
-    return started / span if span > 0 else 0.0
-
-
-# -- ramps -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RampParams:
-    """A validated Locust-style ramp (this process's share when ``stride`` > 1)."""
-
-    users: int  # users this process runs
-    total_users: int
-    spawn_rate: float  # the global rate, all workers together
-    duration_s: float
-    timeout_s: float
-    deadline_s: float
-    offset: int = 0
-    stride: int = 1
-    think_time_s: float = 0.0  # each user's pause after a response (Locust's wait_time)
-    request_cap: int | None = None  # see BurstParams.request_cap
-
-    kind = "ramp"
-    requests = None  # closed loop for a time: no request count
-    preconnect = 0  # each user dials when it starts
-
-    @property
-    def concurrency(self) -> int:
-        return self.users
-
-    @property
-    def highest_us(self) -> int:
-        return highest_us_for(self.timeout_s, self.deadline_s)
-
-    @property
-    def engine_class(self) -> type[Engine]:
-        return RampEngine
-
-    @property
-    def first_wave(self) -> int:
-        return wave_size(self.spawn_rate / self.stride, self.users)
-
-    def check_workers(self, workers: int) -> None:
-        if workers > self.total_users:
-            raise ConfigError(
-                f"workers={workers} is more than users={self.total_users}; use workers <= users"
-            )
-
-    def share(self, index: int, workers: int) -> RampParams:
-        return replace(
-            self,
-            users=split(self.total_users, index, workers),
-            offset=index,
-            stride=workers,
-            request_cap=split_cap(self.request_cap, index, workers),
-        )
-
-
-def validate_ramp(
-    *,
-    users: object,
-    spawn_rate: object,
-    duration: object,
-    timeout: object = 30.0,
-    deadline: object = None,
-    think_time: object = 0.0,
-) -> RampParams:
-    """Check a ramp's parameters; raise ConfigError naming the bad value."""
-    n_users = parse_count(users, name="users", minimum=1)
-    rate = parse_positive_number(spawn_rate, name="spawn_rate")
-    duration_s = parse_duration(duration, name="duration", allow_zero=False)
-    timeout_s = parse_duration(timeout, name="timeout", allow_zero=False)
-    if deadline is not None:
-        deadline_s = parse_duration(deadline, name="deadline", allow_zero=False)
-    else:
-        deadline_s = duration_s + timeout_s + DEADLINE_SLACK_S
-    think_s = parse_duration(think_time, name="think_time")
-    return RampParams(
-        n_users, n_users, rate, duration_s, timeout_s, deadline_s, think_time_s=think_s
-    )
-
-
-class RampEngine(_Scheduled):
+class RampEngine(Scheduled[RampSlice]):
     """Users start at ``spawn_rate`` per second; each sends back-to-back until the duration ends.
 
     The duration counts from the release, spawning included (as in Locust's run time); a
@@ -373,18 +190,26 @@ class RampEngine(_Scheduled):
     A request in flight at the end is waited for (up to the deadline), as hey -z does.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    KIND = "ramp"
+
+    def __init__(
+        self,
+        prepared: PreparedTarget,
+        part: RampSlice,
+        dialer: Dialer,
+        before_release: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(prepared, part, dialer, before_release)
         self.users_started = 0
 
     async def schedule(self) -> None:
         loop = asyncio.get_running_loop()
-        p: RampParams = self.params
+        p = self.part
         end = self._end_ns
         assert end is not None
         start = self._released_ns
         for k in range(p.users):  # one task per user
-            at = start + int((p.offset + k * p.stride) * 1e9 / p.spawn_rate)
+            at = start + p.start_offset_ns(k)
             if at >= end:
                 break
             await _sleep_until(at)
@@ -395,7 +220,7 @@ class RampEngine(_Scheduled):
             self.start(loop, self._user(slot, end))
 
     async def _user(self, slot: Slot, end_ns: int) -> None:
-        think_ns = int(self.params.think_time_s * 1e9)
+        think_ns = int(self.part.think_time_s * 1e9)
         while perf_counter_ns() < end_ns and self.take():
             await self.send_one(slot)
             if think_ns:
@@ -403,101 +228,7 @@ class RampEngine(_Scheduled):
                 await _sleep_until(min(perf_counter_ns() + think_ns, end_ns))
 
     def describe_shape(self, info: RunInfo) -> None:
-        p: RampParams = self.params
+        p = self.part
         info.users = p.users
         info.spawn_rate = p.spawn_rate / p.stride
         info.users_started = self.users_started
-
-
-# -- public entry points ---------------------------------------------------------------------
-
-
-def run_rate(
-    target: object,
-    *,
-    rps: float,
-    duration: float | str,
-    timeout: float | str = 30.0,
-    max_in_flight: int | None = None,
-    deadline: float | str | None = None,
-    workers: int | str = 1,
-    connections: int | None = None,
-) -> tuple[Measurements, RunInfo]:
-    """Open model (like wrk2 -R, k6 constant-arrival-rate): ``rps`` requests/s for ``duration``.
-
-    ``max_in_flight`` caps requests in flight (default rps x timeout, at most 1,000);
-    ``connections`` are opened before the release (default rps x 100 ms, within the cap).
-    """
-    from .engine import execute_sync
-
-    params = validate_rate(
-        rps=rps, duration=duration, timeout=timeout, max_in_flight=max_in_flight,
-        deadline=deadline, connections=connections,
-    )  # fmt: skip
-    return execute_sync("run_rate", target, params, workers)
-
-
-async def arun_rate(
-    target: object,
-    *,
-    rps: float,
-    duration: float | str,
-    timeout: float | str = 30.0,
-    max_in_flight: int | None = None,
-    deadline: float | str | None = None,
-    workers: int | str = 1,
-    connections: int | None = None,
-) -> tuple[Measurements, RunInfo]:
-    """The async twin of :func:`run_rate`, for asyncio and trio (through anyio)."""
-    from .engine import execute_async
-
-    params = validate_rate(
-        rps=rps, duration=duration, timeout=timeout, max_in_flight=max_in_flight,
-        deadline=deadline, connections=connections,
-    )  # fmt: skip
-    return await execute_async(target, params, workers)
-
-
-def run_ramp(
-    target: object,
-    *,
-    users: int,
-    spawn_rate: float,
-    duration: float | str,
-    timeout: float | str = 30.0,
-    deadline: float | str | None = None,
-    workers: int | str = 1,
-    think_time: float | str = 0.0,
-) -> tuple[Measurements, RunInfo]:
-    """Locust-style ramp: ``users`` closed-loop users started at ``spawn_rate`` per second.
-
-    ``think_time`` is each user's pause after every response (Locust's ``wait_time``).
-    """
-    from .engine import execute_sync
-
-    params = validate_ramp(
-        users=users, spawn_rate=spawn_rate, duration=duration, timeout=timeout,
-        deadline=deadline, think_time=think_time,
-    )  # fmt: skip
-    return execute_sync("run_ramp", target, params, workers)
-
-
-async def arun_ramp(
-    target: object,
-    *,
-    users: int,
-    spawn_rate: float,
-    duration: float | str,
-    timeout: float | str = 30.0,
-    deadline: float | str | None = None,
-    workers: int | str = 1,
-    think_time: float | str = 0.0,
-) -> tuple[Measurements, RunInfo]:
-    """The async twin of :func:`run_ramp`, for asyncio and trio (through anyio)."""
-    from .engine import execute_async
-
-    params = validate_ramp(
-        users=users, spawn_rate=spawn_rate, duration=duration, timeout=timeout,
-        deadline=deadline, think_time=think_time,
-    )  # fmt: skip
-    return await execute_async(target, params, workers)

@@ -1,9 +1,13 @@
-"""The ``lambda_slo`` fixture object: load shapes (burst, rate, ramp) that return results."""
+"""The ``lambda_slo`` fixture object: load shapes (burst, rate, ramp) that return results.
+
+Each method is a thin wrapper: it builds the shape value (Burst, Rate, Ramp: they check
+every argument and own the defaults) and runs it through the one core (``_load.api``)
+within the session's caps, the cross-worker target lock and forced cold starts.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import time
 import warnings
@@ -11,60 +15,33 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .._load.workers import parse_workers
+from .._load.api import ameasure, build_result, measure
+from .._load.runinfo import RunInfo
+from .._load.shapes import DEFAULT_TIMEOUT, Burst, Ramp, Rate, Shape
 from .._results.budgets import DEFAULT_THROTTLE_RATE
 from .._results.recorder import Measurements
-from .._results.result import BurstResult
-from .._targets.http import Target, as_target
+from .._results.result import RunResult
+from .._targets.base import Target
+from .._targets.resolve import as_target
+from .._units import parse_workers
 from ..errors import ConfigError, LoadAborted, SaturationWarning
 from .ledger import Grant
 from .locks import target_lock
-from .session import SessionState, assess_saturation
-
-DEFAULT_TIMEOUT = "30s"
-# What the report and the JSON show of each shape's validated parameters.
-_SHAPE_FIELDS = {
-    "burst": ("requests", "concurrency", "duration_s"),
-    "rate": ("rps", "duration_s", "max_in_flight"),
-    "ramp": ("users", "spawn_rate", "duration_s", "think_time_s"),
-}
+from .session import SessionState
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """A run checked before any load is fired: the target, the engine's params, workers."""
+    """A run checked before any load is fired: the target, the shape, the worker processes."""
 
     target: Target
-    params: Any  # engine.BurstParams, shapes.RateParams or shapes.RampParams
+    shape: Shape
     workers: int
-
-    def shape(self) -> dict[str, Any]:
-        params = self.params
-        fields = {key: getattr(params, key) for key in _SHAPE_FIELDS[params.kind]}
-        return {
-            "kind": params.kind,
-            **{key: value for key, value in fields.items() if value is not None},
-            "timeout_s": params.timeout_s,
-            "deadline_s": params.deadline_s,
-            "workers": self.workers,
-        }
-
-
-def _validator(kind: str) -> Callable[..., Any]:
-    # The engine's own validation: one place parses shapes and computes their deadline.
-    from .._load import engine
-    from .._load import scheduled as shapes
-
-    validators: dict[str, Callable[..., Any]] = {
-        "burst": engine.validate_burst,
-        "rate": shapes.validate_rate,
-        "ramp": shapes.validate_ramp,
-    }
-    return validators[kind]
+    name: str  # the fixture method called, for the error refusing to block a running loop
 
 
 class LambdaSLO:
-    """The ``lambda_slo`` fixture: fire load at a target, get a :class:`BurstResult`.
+    """The ``lambda_slo`` fixture: fire load at a target, get a :class:`RunResult`.
 
     Shapes: :meth:`burst` (closed model, like hey), :meth:`rate` (open model, constant
     arrival rate, like wrk2) and :meth:`ramp` (users added at a spawn rate, like Locust);
@@ -81,28 +58,28 @@ class LambdaSLO:
         self._state = state
         self.test_id = test_id
         self.default_throttle_rate = default_throttle_rate  # see budgets.evaluate
-        self.results: list[BurstResult] = []
+        self.results: list[RunResult] = []
 
-    # shapes ----------------------------------------------------------------------------
+    # shapes: each builds its shape value (which checks every argument) and runs it -------
     def burst(
         self,
         target: object,
         *,
         requests: int | None = None,
         concurrency: int,
-        timeout: object = DEFAULT_TIMEOUT,
-        deadline: object | None = None,
-        duration: object | None = None,
+        timeout: float | str = DEFAULT_TIMEOUT,
+        deadline: float | str | None = None,
+        duration: float | str | None = None,
         force_cold: bool = False,
-        workers: object | None = None,
-    ) -> BurstResult:
+        workers: int | str | None = None,
+    ) -> RunResult:
         """Fire ``requests`` requests with at most ``concurrency`` in flight (like hey -n -c)."""
         __tracebackhide__ = True  # bad input is the caller's line, not a plugin traceback
-        plan = self._plan(
-            "burst", target, workers, requests=requests, concurrency=concurrency,
-            timeout=timeout, deadline=deadline, duration=duration,
-        )  # fmt: skip
-        return self._run_sync("run_burst", plan, force_cold)
+        plan = self._plan("burst", target, workers, lambda: Burst(
+            requests=requests, concurrency=concurrency, timeout=timeout, deadline=deadline,
+            duration=duration,
+        ))  # fmt: skip
+        return self._run_sync(plan, force_cold)
 
     async def aburst(
         self,
@@ -110,18 +87,18 @@ class LambdaSLO:
         *,
         requests: int | None = None,
         concurrency: int,
-        timeout: object = DEFAULT_TIMEOUT,
-        deadline: object | None = None,
-        duration: object | None = None,
+        timeout: float | str = DEFAULT_TIMEOUT,
+        deadline: float | str | None = None,
+        duration: float | str | None = None,
         force_cold: bool = False,
-        workers: object | None = None,
-    ) -> BurstResult:
+        workers: int | str | None = None,
+    ) -> RunResult:
         """The async twin of :meth:`burst` (anyio: asyncio and trio backends)."""
         __tracebackhide__ = True
-        plan = self._plan(
-            "burst", target, workers, requests=requests, concurrency=concurrency,
-            timeout=timeout, deadline=deadline, duration=duration,
-        )  # fmt: skip
+        plan = self._plan("burst", target, workers, lambda: Burst(
+            requests=requests, concurrency=concurrency, timeout=timeout, deadline=deadline,
+            duration=duration,
+        ))  # fmt: skip
         return await self._run_async(plan, force_cold)
 
     def rate(
@@ -129,43 +106,45 @@ class LambdaSLO:
         target: object,
         *,
         rps: float,
-        duration: object,
-        timeout: object = DEFAULT_TIMEOUT,
+        duration: float | str,
+        timeout: float | str = DEFAULT_TIMEOUT,
         max_in_flight: int | None = None,
-        deadline: object | None = None,
+        deadline: float | str | None = None,
+        connections: int | None = None,
         force_cold: bool = False,
-        workers: object | None = None,
-    ) -> BurstResult:
+        workers: int | str | None = None,
+    ) -> RunResult:
         """Open model: start ``rps`` requests per second for ``duration``, whatever the answers.
 
         Latency counts from each request's intended start (coordinated omission corrected,
         like wrk2); the figure from the actual send is kept as ``result.uncorrected``.
         """
         __tracebackhide__ = True
-        plan = self._plan(
-            "rate", target, workers, rps=rps, duration=duration, timeout=timeout,
-            max_in_flight=max_in_flight, deadline=deadline,
-        )  # fmt: skip
-        return self._run_sync("run_rate", plan, force_cold)
+        plan = self._plan("rate", target, workers, lambda: Rate(
+            rps=rps, duration=duration, timeout=timeout, max_in_flight=max_in_flight,
+            deadline=deadline, connections=connections,
+        ))  # fmt: skip
+        return self._run_sync(plan, force_cold)
 
     async def arate(
         self,
         target: object,
         *,
         rps: float,
-        duration: object,
-        timeout: object = DEFAULT_TIMEOUT,
+        duration: float | str,
+        timeout: float | str = DEFAULT_TIMEOUT,
         max_in_flight: int | None = None,
-        deadline: object | None = None,
+        deadline: float | str | None = None,
+        connections: int | None = None,
         force_cold: bool = False,
-        workers: object | None = None,
-    ) -> BurstResult:
+        workers: int | str | None = None,
+    ) -> RunResult:
         """The async twin of :meth:`rate`."""
         __tracebackhide__ = True
-        plan = self._plan(
-            "rate", target, workers, rps=rps, duration=duration, timeout=timeout,
-            max_in_flight=max_in_flight, deadline=deadline,
-        )  # fmt: skip
+        plan = self._plan("rate", target, workers, lambda: Rate(
+            rps=rps, duration=duration, timeout=timeout, max_in_flight=max_in_flight,
+            deadline=deadline, connections=connections,
+        ))  # fmt: skip
         return await self._run_async(plan, force_cold)
 
     def ramp(
@@ -174,24 +153,24 @@ class LambdaSLO:
         *,
         users: int,
         spawn_rate: float,
-        duration: object,
-        timeout: object = DEFAULT_TIMEOUT,
-        deadline: object | None = None,
+        duration: float | str,
+        timeout: float | str = DEFAULT_TIMEOUT,
+        deadline: float | str | None = None,
+        think_time: float | str = 0.0,
         force_cold: bool = False,
-        workers: object | None = None,
-        think_time: object = 0.0,
-    ) -> BurstResult:
+        workers: int | str | None = None,
+    ) -> RunResult:
         """Locust-style: add ``users`` closed-loop users at ``spawn_rate`` per second.
 
         ``think_time`` is each user's pause after every response (Locust's ``wait_time``),
         so a throttled user does not spin on throttles.
         """
         __tracebackhide__ = True
-        plan = self._plan(
-            "ramp", target, workers, users=users, spawn_rate=spawn_rate, duration=duration,
-            timeout=timeout, deadline=deadline, think_time=think_time,
-        )  # fmt: skip
-        return self._run_sync("run_ramp", plan, force_cold)
+        plan = self._plan("ramp", target, workers, lambda: Ramp(
+            users=users, spawn_rate=spawn_rate, duration=duration, timeout=timeout,
+            deadline=deadline, think_time=think_time,
+        ))  # fmt: skip
+        return self._run_sync(plan, force_cold)
 
     async def aramp(
         self,
@@ -199,67 +178,68 @@ class LambdaSLO:
         *,
         users: int,
         spawn_rate: float,
-        duration: object,
-        timeout: object = DEFAULT_TIMEOUT,
-        deadline: object | None = None,
+        duration: float | str,
+        timeout: float | str = DEFAULT_TIMEOUT,
+        deadline: float | str | None = None,
+        think_time: float | str = 0.0,
         force_cold: bool = False,
-        workers: object | None = None,
-        think_time: object = 0.0,
-    ) -> BurstResult:
+        workers: int | str | None = None,
+    ) -> RunResult:
         """The async twin of :meth:`ramp`."""
         __tracebackhide__ = True
-        plan = self._plan(
-            "ramp", target, workers, users=users, spawn_rate=spawn_rate, duration=duration,
-            timeout=timeout, deadline=deadline, think_time=think_time,
-        )  # fmt: skip
+        plan = self._plan("ramp", target, workers, lambda: Ramp(
+            users=users, spawn_rate=spawn_rate, duration=duration, timeout=timeout,
+            deadline=deadline, think_time=think_time,
+        ))  # fmt: skip
         return await self._run_async(plan, force_cold)
 
     # planning and running -------------------------------------------------------------
-    def _plan(self, kind: str, target: object, workers: object | None, **args: object) -> _Plan:
+    def _plan(
+        self, name: str, target: object, workers: object | None, build: Callable[[], Shape]
+    ) -> _Plan:
         __tracebackhide__ = True
         try:
-            params = _validator(kind)(**args)
+            shape = build()
             n_workers = self._state.settings.workers if workers is None else parse_workers(workers)
-            params.check_workers(n_workers)
-            if kind == "ramp":
-                _check_users_can_start(params)
-            return _Plan(as_target(target), params, n_workers)
+            shape.check_workers(n_workers)
+            if isinstance(shape, Ramp):
+                shape.check_all_users_start()
+            return _Plan(as_target(target), shape, n_workers, name)
         except ConfigError as exc:
             raise ConfigError(str(exc)) from None
 
-    def _capped(self, plan: _Plan, grant: Grant, extras: dict[str, Any]) -> Any:
-        """The params within the grant: a run of unknown size stops at the requests left,
-        and no deadline reaches past what is left of the session's load-time cap."""
-        changes: dict[str, Any] = {}
-        if not grant.sized:
-            changes["request_cap"] = grant.requests
+    def _capped(self, plan: _Plan, grant: Grant, extras: dict[str, Any]) -> Shape:
+        """The shape within the grant: no deadline reaches past what is left of the session's
+        load-time cap (a run of unknown size also stops at the requests left: _request_cap)."""
         left = max(grant.load_left_s, 0.001)
-        if plan.params.deadline_s > left:
+        if plan.shape.deadline_s > left:
             extras["deadline_capped"] = round(left, 3)  # said in the report if it mattered
-            changes["deadline_s"] = left
-        return replace(plan.params, **changes) if changes else plan.params
+            return replace(plan.shape, deadline=left)
+        return plan.shape
 
-    def _run_sync(self, name: str, plan: _Plan, force_cold: bool) -> BurstResult:
-        from .._load import engine
+    @staticmethod
+    def _request_cap(grant: Grant) -> int | None:
+        return None if grant.sized else grant.requests
 
+    def _run_sync(self, plan: _Plan, force_cold: bool) -> RunResult:
         with self._guard(plan, force_cold) as (grant, extras):
             try:
-                measurements, run = engine.execute_sync(
-                    name, plan.target, self._capped(plan, grant, extras), plan.workers
-                )
+                measurements, run = measure(
+                    plan.target, self._capped(plan, grant, extras), workers=plan.workers,
+                    request_cap=self._request_cap(grant), name=plan.name,
+                )  # fmt: skip
             except BaseException as exc:
                 self._keep_partial(plan, grant, extras, exc)
                 raise
             return self._finish(plan, grant, measurements, run, extras)
 
-    async def _run_async(self, plan: _Plan, force_cold: bool) -> BurstResult:
-        from .._load import engine
-
+    async def _run_async(self, plan: _Plan, force_cold: bool) -> RunResult:
         with self._guard(plan, force_cold) as (grant, extras):
             try:
-                measurements, run = await engine.execute_async(
-                    plan.target, self._capped(plan, grant, extras), plan.workers
-                )
+                measurements, run = await ameasure(
+                    plan.target, self._capped(plan, grant, extras), workers=plan.workers,
+                    request_cap=self._request_cap(grant),
+                )  # fmt: skip
             except BaseException as exc:
                 self._keep_partial(plan, grant, extras, exc)
                 raise
@@ -270,8 +250,9 @@ class LambdaSLO:
     ) -> None:
         """On Ctrl-C, cancellation or an early stop keep what was measured, for the report."""
         aborted = exc if isinstance(exc, LoadAborted) else exc.__cause__
-        measurements = getattr(aborted, "measurements", None)
-        run = getattr(aborted, "run_info", None)
+        if not isinstance(aborted, LoadAborted):
+            return
+        measurements, run = aborted.measurements, aborted.run_info
         if measurements is None or run is None:
             return
         extras["interrupted"] = str(aborted)
@@ -284,11 +265,12 @@ class LambdaSLO:
         The caps are reserved once the target is ours, so a run waiting for the lock holds
         none of the session's budget; a run that ends without a result gives it all back.
         """
-        target, params = plan.target, plan.params
-        requests = params.total_requests if params.kind == "rate" else params.requests
+        target, shape = plan.target, plan.shape
         extras: dict[str, Any] = {}
         with target_lock(target) as waited:
-            grant = self._state.ledger.reserve(requests, params.duration_s, target.describe())
+            grant = self._state.ledger.reserve(
+                shape.planned_requests, shape.duration_s, target.describe()
+            )
             extras["_grant_open"] = True
             try:
                 worker = os.environ.get("PYTEST_XDIST_WORKER")
@@ -317,29 +299,19 @@ class LambdaSLO:
         plan: _Plan,
         grant: Grant,
         measurements: Measurements,
-        run: Any,
+        run: RunInfo,
         extras: dict[str, Any],
-    ) -> BurstResult:
-        run_dict = run.to_dict()
-        if run_dict.get("stopped") != "deadline":
+    ) -> RunResult:
+        if run.stopped != "deadline":
             extras.pop("deadline_capped", None)  # the cut deadline never came into play
-        if run_dict.get("stopped") == "request_cap":
+        if run.stopped == "request_cap":
             extras["request_cap"] = grant.requests
-        assess_saturation(run_dict, self._state.settings)
-        cost_fn = getattr(plan.target, "estimate_cost", None)
-        if cost_fn is not None and measurements.billed_mb_ms:
-            extras["cost"] = cost_fn(measurements)
-        result = BurstResult(
-            measurements=measurements,
-            run=run_dict,
-            target=plan.target.describe(),
-            target_info=plan.target.shape_info(),
-            shape=plan.shape(),
-            cold_start_detection=measurements.cold_known > 0,
-            saturation_policy=self._state.settings.saturation_policy,
-            extras=extras,
-            default_throttle_rate=self.default_throttle_rate,
-        )
+        settings = self._state.settings
+        result = build_result(
+            plan.target, plan.shape, plan.workers, measurements, run,
+            max_loop_lag_s=settings.max_loop_lag_s, saturation_policy=settings.saturation_policy,
+            extras=extras, default_throttle_rate=self.default_throttle_rate,
+        )  # fmt: skip
         if result.saturated and result.saturation_policy == "warn":
             warnings.warn(SaturationWarning(result.saturation_note), stacklevel=4)
         wall_s = time.monotonic() - extras.pop("_started", time.monotonic())
@@ -347,33 +319,3 @@ class LambdaSLO:
         self._state.ledger.settle(grant, result.count + result.unsent, max(wall_s, result.duration))
         self.results.append(result)
         return result
-
-
-def _users_that_can_start(spawn_rate: float, duration_s: float) -> int:
-    """How many users a ramp starts: user k starts at k/spawn_rate, if that is before the end."""
-    end_ns = int(duration_s * 1e9)
-
-    def starts(k: int) -> bool:  # the engine's own test (shapes.RampEngine._spawn)
-        return int(k * 1e9 / spawn_rate) < end_ns
-
-    count = math.ceil(spawn_rate * duration_s)
-    while count > 0 and not starts(count - 1):
-        count -= 1
-    while starts(count):
-        count += 1
-    return count
-
-
-def _check_users_can_start(params: Any) -> None:
-    """A ramp whose users could never all start within its duration is a mistake.
-
-    The engine lets late users simply not start (it reports ``users_started``); through the
-    fixture a user asked for that many users, so it is refused up front.
-    """
-    can_start = _users_that_can_start(params.spawn_rate, params.duration_s)
-    if params.users > can_start:
-        raise ConfigError(
-            f"users={params.users} cannot all start: at spawn_rate={params.spawn_rate:g}/s only "
-            f"{can_start} start within duration={params.duration_s:g}s; raise spawn_rate or "
-            "duration, or lower users"
-        )

@@ -10,7 +10,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-from .._targets.http import Target
+from .._targets.base import Target
 from ..errors import ConfigError
 
 _HELD_HERE: set[str] = set()

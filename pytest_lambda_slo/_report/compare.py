@@ -37,8 +37,8 @@ from urllib.parse import urlsplit, urlunsplit
 from hdrh.histogram import HdrHistogram
 from scipy.stats import fisher_exact
 
+from .._units import format_duration, parse_duration
 from ..errors import ConfigError
-from ..units import format_duration, parse_duration
 from . import hdr
 from .document import Record, RunKey, key_text, keyed
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .._units import DURATION_FORMS, RATE_FORMS, format_duration, parse_duration, parse_rate
 from ..errors import ConfigError, SLOViolation
-from ..units import DURATION_FORMS, RATE_FORMS, format_duration, parse_duration, parse_rate
 
 if TYPE_CHECKING:
     from .result import BurstResult
@@ -170,6 +170,21 @@ class Verdict:
             "note": self.note,
             "source": self.source,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        """The inverse of :meth:`to_dict` (durations back from milliseconds to seconds)."""
+        scale = 1000.0 if data["unit"] == "ms" else 1.0
+        measured = data["measured"]
+        return cls(
+            budget=data["budget"],
+            limit=data["limit"] / scale,
+            measured=None if measured is None else measured / scale,
+            samples=data["samples"],
+            passed=data["passed"],
+            note=data.get("note", ""),
+            source=data.get("source", "check"),
+        )
 
 
 def _json_value(unit: str, value: float) -> float:

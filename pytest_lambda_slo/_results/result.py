@@ -1,4 +1,4 @@
-"""BurstResult: what a test reads after a load run (counts, rates, percentiles, views).
+"""RunResult: what a test reads after a load run (counts, rates, percentiles, views).
 
 The headline percentiles (``result.p99``, the p99 budget) are over the requests the
 function served: the "served" view is every timed request but the throttled ones, which
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ConfigError
 from .budgets import DEFAULT_THROTTLE_RATE, Verdict, evaluate, parse_budgets, raise_for
 from .recorder import Histogram, Measurements
 
@@ -65,8 +66,6 @@ class LatencyView:
     def percentile(self, q: float) -> float:
         """Latency at percentile ``q`` (0-100) in seconds."""
         if not 0.0 <= float(q) <= 100.0:
-            from ..errors import ConfigError
-
             raise ConfigError(f"percentile q={q!r} is not valid; use a number from 0 to 100")
         value = self._h.percentile_us(q)
         return _NAN if value is None else value / 1e6
@@ -94,7 +93,7 @@ class LatencyView:
 
 
 @dataclass
-class BurstResult:
+class RunResult:
     """One load run: read counts, rates and latencies; call ``check(**budgets)`` to assert."""
 
     measurements: Measurements
@@ -239,7 +238,7 @@ class BurstResult:
         self.verdicts.extend(verdicts)
         return verdicts
 
-    def check(self, **budgets: object) -> BurstResult:
+    def check(self, **budgets: object) -> RunResult:
         """Raise SLOViolation listing every broken budget; return self when all hold."""
         raise_for(self.judge(budgets), self)
         return self
@@ -285,7 +284,7 @@ class BurstResult:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> BurstResult:
+    def from_dict(cls, data: Mapping[str, Any]) -> RunResult:
         """Rebuild a result from :meth:`to_dict` output (e.g. sent by an xdist worker)."""
         measurements = dict(data["measurements"])
         if data.get("timeseries") and "timeseries" not in measurements:
@@ -301,24 +300,15 @@ class BurstResult:
         )
         if data.get("cost") is not None:
             result.extras["cost"] = data["cost"]
-        result.verdicts = [
-            Verdict(
-                budget=v["budget"],
-                limit=v["limit"] / 1000.0 if v["unit"] == "ms" else v["limit"],
-                measured=None
-                if v["measured"] is None
-                else (v["measured"] / 1000.0 if v["unit"] == "ms" else v["measured"]),
-                samples=v["samples"],
-                passed=v["passed"],
-                note=v.get("note", ""),
-                source=v.get("source", "check"),
-            )
-            for v in data.get("verdicts", [])
-        ]
+        result.verdicts = [Verdict.from_dict(v) for v in data.get("verdicts", [])]
         return result
 
     def __repr__(self) -> str:
         return (
-            f"<BurstResult {self.target}: {self.count} requests, {self.ok} ok, "
+            f"<RunResult {self.target}: {self.count} requests, {self.ok} ok, "
             f"{self.throttles} throttled, {self.errors} errors, p99={self.p99 * 1000:.1f}ms>"
         )
+
+
+# The first name of RunResult (a burst's result); rate and ramp runs return it too.
+BurstResult = RunResult

@@ -1,205 +1,28 @@
-"""Targets: what is loaded, how one request is built and how its response is classified.
-
-A target is anything with ``describe()``, ``shape_info()`` and ``prepare()``. ``prepare()``
-returns a :class:`PreparedTarget`: the engine asks it for the :class:`RequestTemplate`
-to send (the same object while it stays valid, so the wire bytes are built once) and
-hands every response, or transport error, back to ``classify``.
-"""
+"""HttpTarget: an HTTP(S) endpoint (API Gateway, a Function URL): build and classify requests."""
 
 from __future__ import annotations
 
 import json as _json
-import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Any
 
+from .._http.request import RequestTemplate
 from .._http.response import Response
+from .._http.urls import ParsedURL, parse_url, redact_headers, redact_url
 from .._results.recorder import Outcome
 from ..errors import ConfigError, UserCallableError
-
-URL_FORMS = "an 'http://' or 'https://' URL, 'lambda:NAME[:QUALIFIER]', or a Lambda function ARN"
-# Query parameters and headers whose values are secrets: never shown anywhere.
-SECRET_QUERY_KEYS = frozenset(
-    {
-        "x-amz-signature",
-        "x-amz-credential",
-        "x-amz-security-token",
-        "signature",
-        "sig",
-        "token",
-        "access_token",
-        "api_key",
-        "apikey",
-        "key",
-        "password",
-        "secret",
-    }
+from .base import (
+    DEFAULT_MAX_BODY_BYTES,
+    ColdStartDetector,
+    PreparedTarget,
+    check_throttle_statuses,
+    check_transport_options,
 )
-SECRET_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "x-amz-security-token",
-        "x-amz-signature",
-        "x-api-key",
-        "cookie",
-    }
-)
-REDACTED = "<redacted>"
 
-
-@dataclass(frozen=True)
-class ParsedURL:
-    """A URL split into what a connection needs."""
-
-    scheme: str
-    host: str
-    port: int
-    target: str  # path and query, as written on the request line
-    original: str
-
-    @property
-    def host_header(self) -> str:
-        default = 443 if self.scheme == "https" else 80
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if self.port == default else f"{host}:{self.port}"
-
-
-def parse_url(url: object) -> ParsedURL:
-    """Parse an http(s) URL; raise ConfigError naming the value and the accepted forms."""
-    if not isinstance(url, str) or not url.strip():
-        raise ConfigError(f"target URL {url!r} is not valid; use {URL_FORMS}")
-    shown = redact_url(url.strip())  # error messages never carry user info or signed params
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigError(f"target URL {shown!r} is not valid ({exc}); use {URL_FORMS}") from None
-    scheme = parts.scheme.lower()
-    if not scheme or "://" not in url:
-        raise ConfigError(
-            f"target URL {shown!r} has no scheme; did you mean 'https://{shown.strip()}'? "
-            f"(use {URL_FORMS})"
-        )
-    if scheme not in ("http", "https"):
-        raise ConfigError(
-            f"target URL {shown!r} has unsupported scheme {scheme!r}; use {URL_FORMS}"
-        )
-    if not parts.hostname:
-        raise ConfigError(f"target URL {shown!r} has no host; use {URL_FORMS}")
-    if any(ch.isspace() or ord(ch) < 33 or ord(ch) == 127 for ch in url.strip()):
-        raise ConfigError(
-            f"target URL {shown!r} contains white space or control characters; "
-            f"percent-encode them ({URL_FORMS})"
-        )
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    return ParsedURL(
-        scheme=scheme,
-        host=parts.hostname,
-        port=port or (443 if scheme == "https" else 80),
-        target=target,
-        original=url.strip(),
-    )
-
-
-def redact_url(url: str) -> str:
-    """The URL without user info and with secret query values replaced."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return REDACTED
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = REDACTED + "@" + netloc.rsplit("@", 1)[-1]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode(
-            [(k, REDACTED if k.lower() in SECRET_QUERY_KEYS else v) for k, v in pairs], safe="<>"
-        )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def redact_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(k, REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in headers]
-
-
-@dataclass(frozen=True)
-class RequestTemplate:
-    """One request to send. The engine caches its wire bytes per template object."""
-
-    method: str
-    url: ParsedURL
-    headers: tuple[tuple[str, str], ...]
-    body: bytes = b""
-
-
-@runtime_checkable
-class PreparedTarget(Protocol):
-    """What the engine drives: a request source and a classifier."""
-
-    url: ParsedURL
-    verify: bool | str
-    max_body_bytes: int
-
-    def current_request(self) -> RequestTemplate:
-        """The request to send now (the same object while it stays valid)."""
-
-    def classify(
-        self, response: Response | None, error_kind: str | None, latency_ns: int | None
-    ) -> Outcome:
-        """Turn a response (or a transport error kind) into an Outcome."""
-
-
-class Target(Protocol):
-    def describe(self) -> str:
-        """A one-line, secret-free description for reports."""
-
-    def shape_info(self) -> dict[str, Any]:
-        """Secret-free fields for the JSON report."""
-
-    def prepare(self) -> PreparedTarget: ...
-
-
-ColdStartDetector = Callable[[Response], Any]
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 HEADER_FORMS = "a mapping like {'Authorization': '...'} or a list of (name, value) pairs"
-
-
-def check_throttle_statuses(statuses: object) -> tuple[int, ...]:
-    """The statuses a target counts as throttles, checked (shared by every target)."""
-    forms = "use a list of HTTP status codes like (429,) or [500] for an API Gateway REST API"
-    if isinstance(statuses, (int, str, bytes)) or not isinstance(statuses, Iterable):
-        raise ConfigError(f"throttle_statuses={statuses!r} is not valid; {forms}")
-    checked = tuple(statuses)
-    for status in checked:
-        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-            raise ConfigError(f"throttle_statuses contains {status!r}; {forms}")
-    return checked
-
-
-def check_transport_options(verify: object, max_body_bytes: object) -> None:
-    """TLS verification and the body cap, checked when a target is built."""
-    if not isinstance(verify, (bool, str)) or (
-        isinstance(verify, str) and not os.path.isfile(verify)
-    ):
-        raise ConfigError(
-            f"verify={verify!r} is not valid; use True, False or the path of an existing CA "
-            "bundle file"
-        )
-    if (
-        isinstance(max_body_bytes, bool)
-        or not isinstance(max_body_bytes, int)
-        or (max_body_bytes < 0)
-    ):
-        raise ConfigError(
-            f"max_body_bytes={max_body_bytes!r} is not valid; use a whole number >= 0"
-        )
 
 
 def _check_headers(headers: object) -> tuple[tuple[str, str], ...]:
@@ -245,9 +68,6 @@ def _encode_body(body: object, json_value: object) -> tuple[bytes, str | None]:
     if isinstance(body, (bytes, bytearray, memoryview)):
         return bytes(body), None
     raise ConfigError(f"body={body!r} is not valid; use bytes or str (or json= for JSON)")
-
-
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -314,6 +134,7 @@ class _PreparedHttpTarget:
         self.url = target._parsed
         self.verify = target.verify
         self.max_body_bytes = target.max_body_bytes
+        self.access_key_id: str | None = None  # unsigned
         headers = {k.lower(): (k, v) for k, v in target._header_pairs}
         body, content_type = target._body_bytes
         if content_type:
@@ -350,9 +171,9 @@ class _PreparedHttpTarget:
         outcome = self._outcome(response, error_kind, latency_ns, cold)
         if raised is not None:
             error = UserCallableError(
-                f"the cold_start= callable raised {type(raised).__name__}: {raised}"
+                f"the cold_start= callable raised {type(raised).__name__}: {raised}",
+                outcome=outcome,
             )
-            error.outcome = outcome  # type: ignore[attr-defined]
             raise error from raised
         return outcome
 
@@ -377,19 +198,3 @@ class _PreparedHttpTarget:
             cold=cold,
             bytes_received=response.body_bytes,
         )
-
-
-def as_target(target: object) -> Target:
-    """Accept a target object, an http(s) URL or 'lambda:NAME[:QUALIFIER]' / a Lambda ARN."""
-    if isinstance(target, str):
-        text = target.strip()
-        if text.startswith("lambda:") or text.startswith("arn:"):
-            from .invoke import InvokeTarget  # optional extra: imported only when used
-
-            return InvokeTarget.from_string(text)
-        return HttpTarget(text)
-    if hasattr(target, "prepare") and hasattr(target, "describe"):
-        return target  # type: ignore[return-value]
-    raise ConfigError(
-        f"target {target!r} is not valid; use {URL_FORMS}, HttpTarget or InvokeTarget"
-    )

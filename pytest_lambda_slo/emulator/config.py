@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .._units import parse_count, parse_duration, parse_positive_number, parse_rate
 from ..errors import ConfigError
-from ..units import parse_count, parse_duration, parse_positive_number, parse_rate
 from .distributions import DISTRIBUTION_FORMS, Distribution, parse_distribution
 
 __all__ = [

@@ -7,8 +7,8 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from .._units import DURATION_FORMS, parse_duration
 from ..errors import ConfigError
-from ..units import DURATION_FORMS, parse_duration
 
 DISTRIBUTION_FORMS = (
     f"{DURATION_FORMS}, or a distribution: normal(MEAN,STDEV), uniform(LOW,HIGH), "

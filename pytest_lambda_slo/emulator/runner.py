@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from .._procs import reap
 from ..errors import ConfigError, LambdaSLOError
-from ..procs import reap
 from .config import FunctionConfig, parse_function_spec
 from .settings import (
     READY_KEY,

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._units import parse_count, parse_duration
 from ..errors import ConfigError
-from ..units import parse_count, parse_duration
 from .config import FunctionConfig, build_function, parse_scaling
 
 if sys.version_info >= (3, 11):

@@ -1,8 +1,9 @@
-"""Parsing of the values users type: durations ("800ms", "1.5s") and rates ("1%", 0.01)."""
+"""Parsing of the values users type: durations ("800ms", "1.5s"), rates ("1%", 0.01), counts."""
 
 from __future__ import annotations
 
 import math
+import os
 import re
 
 from .errors import ConfigError
@@ -22,6 +23,8 @@ _DURATION_RE = re.compile(
 )
 _NUMBER_RE = re.compile(r"^\s*[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?\s*$")
 DURATION_FORMS = "a number of seconds (0.8) or a string like '800ms', '1.5s', '250us', '2m'"
+# Most worker processes a run fans out over: more on one machine only adds scheduling noise.
+MAX_WORKERS = 256
 RATE_FORMS = "a fraction from 0 to 1 (0.01) or a percentage string like '1%'"
 
 
@@ -116,3 +119,19 @@ def format_duration(seconds: float) -> str:
     if seconds >= 1e-3:
         return f"{seconds * 1e3:.1f}ms"
     return f"{seconds * 1e6:.0f}us"
+
+
+def parse_workers(value: object) -> int:
+    """``N`` (1..256) or "auto" (one per CPU); ConfigError naming the value otherwise."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+    try:
+        n = parse_count(value, name="workers", minimum=1)
+    except ConfigError:
+        n = 0
+    if not 1 <= n <= MAX_WORKERS:
+        raise ConfigError(
+            f"workers={value!r} is not valid; use a whole number from 1 to {MAX_WORKERS} "
+            "or 'auto' (one per CPU)"
+        )
+    return n

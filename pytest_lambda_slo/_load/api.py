@@ -1,0 +1,154 @@
+"""The public run: ``run(target, shape, *, workers=1)`` and ``arun``, and what they build on.
+
+:func:`measure` checks and prepares everything in the caller (bad input raises there, on
+every path), then runs the shape in this process or fanned out over worker processes,
+blocking or awaited; :func:`run` and :func:`arun` turn what it measured into a RunResult.
+The ``lambda_slo`` fixture calls the same functions within the session's caps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .._results.budgets import DEFAULT_THROTTLE_RATE
+from .._results.recorder import Measurements
+from .._results.result import RunResult
+from .._results.saturation import DEFAULT_MAX_LOOP_LAG_S, assess_saturation
+from .._targets.base import Target
+from .._targets.resolve import as_target
+from .._units import parse_workers
+from ..errors import ConfigError
+from .drivers import dialer_for, engine_for
+from .pool import run_workers
+from .runinfo import RunInfo
+from .runner import RunHandle, run_blocking, run_in_thread, run_on_own_loop
+from .shapes import SHAPES, Burst, Ramp, Rate, Shape
+
+Measured = tuple[Measurements, RunInfo]
+
+
+def _ready(
+    target: object, shape: object, workers: object, request_cap: int | None
+) -> tuple[Target, int, Callable[[RunHandle | None], Measured]]:
+    """Check and prepare everything in the caller (bad input raises here).
+
+    Returns the target, the number of worker processes and the run itself.
+    """
+    if not isinstance(shape, SHAPES):
+        raise ConfigError(f"shape={shape!r} is not valid; use Burst(...), Rate(...) or Ramp(...)")
+    n_workers = parse_workers(workers)
+    shape.check_workers(n_workers)
+    resolved = as_target(target)
+    prepared = resolved.prepare()  # bad targets fail here, in the caller, for every path
+    if n_workers == 1:
+        engine = engine_for(shape, prepared, request_cap=request_cap)
+        return resolved, 1, lambda handle: run_on_own_loop(engine, handle)
+    dialer_for(prepared)  # bad transport options (verify=) fail here too
+    return (
+        resolved,
+        n_workers,
+        lambda handle: run_workers(resolved, shape, n_workers, handle, request_cap),
+    )
+
+
+def measure(
+    target: object,
+    shape: Shape,
+    *,
+    workers: object = 1,
+    request_cap: int | None = None,
+    name: str = "run",
+) -> Measured:
+    """Run ``shape`` against ``target``, blocking; (Measurements, RunInfo).
+
+    ``request_cap`` bounds the requests sent (what a session cap left); ``name`` is what
+    the caller called, for the error refusing to block a running event loop. Ctrl-C stops
+    the run within about a second, closes every socket and re-raises KeyboardInterrupt
+    whose ``__cause__`` is a LoadAborted carrying what was measured so far.
+    """
+    return run_blocking(name, _ready(target, shape, workers, request_cap)[2])
+
+
+async def ameasure(
+    target: object, shape: Shape, *, workers: object = 1, request_cap: int | None = None
+) -> Measured:
+    """The async twin of :func:`measure`, for asyncio and trio (through anyio)."""
+    # Bad input raises here, in the caller, not in the engine's thread.
+    return await run_in_thread(_ready(target, shape, workers, request_cap)[2])
+
+
+def build_result(
+    target: Target,
+    shape: Shape,
+    workers: int,
+    measurements: Measurements,
+    info: RunInfo,
+    *,
+    max_loop_lag_s: float = DEFAULT_MAX_LOOP_LAG_S,
+    saturation_policy: str = "fail",
+    extras: dict[str, Any] | None = None,
+    default_throttle_rate: float | None = DEFAULT_THROTTLE_RATE,
+) -> RunResult:
+    """The RunResult of a run: its figures, the saturation judgement, cost when billed."""
+    run = info.to_dict()
+    run.update(assess_saturation(run, max_loop_lag_s).run_fields())
+    extras = {} if extras is None else extras
+    estimate_cost = getattr(target, "estimate_cost", None)  # targets with billed figures
+    if estimate_cost is not None and measurements.billed_mb_ms:
+        extras["cost"] = estimate_cost(measurements)
+    return RunResult(
+        measurements=measurements,
+        run=run,
+        target=target.describe(),
+        target_info=target.shape_info(),
+        shape=shape.describe(workers),
+        cold_start_detection=measurements.cold_known > 0,
+        saturation_policy=saturation_policy,
+        extras=extras,
+        default_throttle_rate=default_throttle_rate,
+    )
+
+
+def run(target: object, shape: Shape, *, workers: int | str = 1) -> RunResult:
+    """Fire ``shape`` (a Burst, Rate or Ramp) at ``target``; blocking. Check it with ``check``.
+
+    ``workers=N`` (or "auto": one per CPU) splits the shape over N processes. Outside
+    pytest there are no session caps; the saturation check uses its defaults.
+    """
+    resolved, n_workers, go = _ready(target, shape, workers, None)
+    measurements, info = run_blocking("run", go)
+    return build_result(resolved, shape, n_workers, measurements, info)
+
+
+async def arun(target: object, shape: Shape, *, workers: int | str = 1) -> RunResult:
+    """The async twin of :func:`run`, for asyncio and trio (through anyio)."""
+    resolved, n_workers, go = _ready(target, shape, workers, None)
+    measurements, info = await run_in_thread(go)
+    return build_result(resolved, shape, n_workers, measurements, info)
+
+
+# Module-level helpers returning (Measurements, RunInfo): each shape's arguments are the
+# shape class's own (declared there once), plus ``workers``.
+def run_burst(target: object, *, workers: object = 1, **shape: Any) -> Measured:
+    return measure(target, Burst(**shape), workers=workers, name="run_burst")
+
+
+async def arun_burst(target: object, *, workers: object = 1, **shape: Any) -> Measured:
+    return await ameasure(target, Burst(**shape), workers=workers)
+
+
+def run_rate(target: object, *, workers: object = 1, **shape: Any) -> Measured:
+    return measure(target, Rate(**shape), workers=workers, name="run_rate")
+
+
+async def arun_rate(target: object, *, workers: object = 1, **shape: Any) -> Measured:
+    return await ameasure(target, Rate(**shape), workers=workers)
+
+
+def run_ramp(target: object, *, workers: object = 1, **shape: Any) -> Measured:
+    return measure(target, Ramp(**shape), workers=workers, name="run_ramp")
+
+
+async def arun_ramp(target: object, *, workers: object = 1, **shape: Any) -> Measured:
+    return await ameasure(target, Ramp(**shape), workers=workers)

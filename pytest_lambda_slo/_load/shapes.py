@@ -1,0 +1,400 @@
+"""Load shapes as values: ``Burst``, ``Rate`` and ``Ramp`` say *when* each request starts.
+
+A shape validates on construction (a ConfigError naming the value and the accepted forms),
+owns its defaults (the overall deadline, the histograms' range, the ramp's start rule) and
+describes itself for the report. It knows nothing of connections or loops: the drivers
+(closed.py, scheduled.py) run one :class:`Slice` of it, which :meth:`part` cuts for one
+of ``count`` processes, so N slices together follow the one global schedule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .._units import parse_count, parse_duration, parse_positive_number
+from ..errors import ConfigError
+from .firstwave import wave_size
+
+DEFAULT_TIMEOUT = "30s"
+# Added to the default overall deadline: room for connection set-up and a slow tail.
+DEADLINE_SLACK_S = 5.0
+# Default in-flight cap of a rate run: rps x timeout (every request may wait its full timeout),
+# bounded by AWS's default account concurrency (1,000): more would only be throttled.
+MAX_IN_FLIGHT_BOUND = 1000
+# Connections a rate run opens before its release, by default: enough for rps x 100 ms.
+PRECONNECT_S = 0.1
+
+
+def split(total: int, index: int, parts: int) -> int:
+    """Part ``index`` of ``total`` cut into ``parts`` near-equal whole parts (they sum to it)."""
+    return total // parts + (1 if index < total % parts else 0)
+
+
+def split_cap(cap: int | None, index: int, parts: int) -> int | None:
+    """Part ``index`` of a request cap (None: no cap), so the parts never sum past it."""
+    return None if cap is None else split(cap, index, parts)
+
+
+def highest_us_for(timeout_s: float, deadline_s: float) -> int:
+    """A shape's histogram range: latencies reach the timeout, in-flight time the deadline."""
+    return int((max(timeout_s, deadline_s) + 1.0) * 1_000_000)
+
+
+def _deadline(deadline: object, default_s: float) -> float:
+    if deadline is None:
+        return default_s
+    return parse_duration(deadline, name="deadline", allow_zero=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Slice:
+    """What one engine runs: a shape's part for process ``index`` of ``count``.
+
+    ``requests`` is None for a shape bounded by time only; ``request_cap`` is this part of
+    the most requests the run may send (what a session cap left), None for no bound.
+    """
+
+    requests: int | None
+    concurrency: int
+    preconnect: int  # connections opened before the release
+    first_wave: int  # responses judged for authentication refusals (firstwave.py)
+    timeout_s: float
+    deadline_s: float
+    duration_s: float | None
+    highest_us: int
+    request_cap: int | None = None
+    index: int = 0
+    count: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class RateSlice(Slice):
+    """A rate shape's part: request ``offset + k * stride`` of the global schedule is its k-th."""
+
+    requests: int  # requests this part starts
+    rps: float  # the global schedule, every process together
+    max_in_flight: int
+
+    @property
+    def offset(self) -> int:
+        return self.index
+
+    @property
+    def stride(self) -> int:
+        return self.count
+
+
+@dataclass(frozen=True, kw_only=True)
+class RampSlice(Slice):
+    """A ramp's part: it starts global users ``offset + k * stride``."""
+
+    users: int
+    spawn_rate: float  # the global rate, every process together
+    think_time_s: float
+
+    @property
+    def offset(self) -> int:
+        return self.index
+
+    @property
+    def stride(self) -> int:
+        return self.count
+
+    def start_offset_ns(self, k: int) -> int:
+        """When this part's k-th user starts, after the release (Ramp.start_offset_ns)."""
+        return start_offset_ns(self.index + k * self.count, self.spawn_rate)
+
+
+def start_offset_ns(user: int, spawn_rate: float) -> int:
+    """When global user ``user`` of a ramp starts, in ns after the release."""
+    return int(user * 1e9 / spawn_rate)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Burst:
+    """Closed model, like ``hey -n requests -c concurrency`` (or ``-z duration``).
+
+    ``requests=None`` with ``duration=`` sends back-to-back for that long. The default
+    deadline is ``timeout x ceil(requests / concurrency)`` (or duration + timeout) + 5 s.
+    """
+
+    requests: int | None = None
+    concurrency: int
+    timeout: float | str = DEFAULT_TIMEOUT
+    deadline: float | str | None = None
+    duration: float | str | None = None
+    timeout_s: float = field(init=False, repr=False)
+    deadline_s: float = field(init=False, repr=False)
+    duration_s: float | None = field(init=False, repr=False)
+
+    kind: ClassVar[str] = "burst"
+
+    def __post_init__(self) -> None:
+        duration_s = None
+        if self.duration is not None:
+            duration_s = parse_duration(self.duration, name="duration", allow_zero=False)
+        requests = self.requests
+        if requests is None:
+            if duration_s is None:
+                raise ConfigError(
+                    "requests=None is only valid with duration=; use a whole number >= 1 "
+                    "or give duration='30s'"
+                )
+            n_requests = None
+        else:
+            n_requests = parse_count(requests, name="requests", minimum=1)
+        n_concurrency = parse_count(self.concurrency, name="concurrency", minimum=1)
+        if n_requests is not None and n_concurrency > n_requests:
+            raise ConfigError(
+                f"concurrency={self.concurrency!r} is greater than requests={requests!r}; "
+                "use concurrency <= requests"
+            )
+        timeout_s = parse_duration(self.timeout, name="timeout", allow_zero=False)
+        if duration_s is not None:
+            default_s = duration_s + timeout_s + DEADLINE_SLACK_S
+        else:
+            assert n_requests is not None
+            default_s = timeout_s * math.ceil(n_requests / n_concurrency) + DEADLINE_SLACK_S
+        _set(self, requests=n_requests, concurrency=n_concurrency, timeout_s=timeout_s,
+             deadline_s=_deadline(self.deadline, default_s), duration_s=duration_s)  # fmt: skip
+
+    @property
+    def planned_requests(self) -> int | None:
+        """Requests the whole run sends (None: bounded by time only)."""
+        return self.requests
+
+    def check_workers(self, workers: int) -> None:
+        if workers > self.concurrency:
+            raise ConfigError(
+                f"workers={workers} is more than concurrency={self.concurrency}; every worker "
+                "process needs at least one connection: use workers <= concurrency"
+            )
+
+    def part(self, index: int = 0, count: int = 1, request_cap: int | None = None) -> Slice:
+        """Process ``index``'s part: requests and concurrency split as evenly as they go."""
+        concurrency = split(self.concurrency, index, count)
+        cap = split_cap(request_cap, index, count)
+        return Slice(
+            requests=None if self.requests is None else split(self.requests, index, count),
+            concurrency=concurrency,
+            preconnect=concurrency,
+            first_wave=min(concurrency, cap or concurrency),
+            timeout_s=self.timeout_s,
+            deadline_s=self.deadline_s,
+            duration_s=self.duration_s,
+            highest_us=highest_us_for(self.timeout_s, self.deadline_s),
+            request_cap=cap,
+            index=index,
+            count=count,
+        )
+
+    def describe(self, workers: int = 1) -> dict[str, object]:
+        """The shape as the report and the JSON show it."""
+        fields = {"requests": self.requests, "concurrency": self.concurrency,
+                  "duration_s": self.duration_s}  # fmt: skip
+        return _described(self, fields, workers)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rate:
+    """Open model (like wrk2 -R, k6 constant-arrival-rate): ``rps`` requests/s for ``duration``.
+
+    ``max_in_flight`` caps requests in flight (default rps x timeout, at most 1,000);
+    ``connections`` are opened before the release (default rps x 100 ms, within the cap).
+    """
+
+    rps: float
+    duration: float | str
+    timeout: float | str = DEFAULT_TIMEOUT
+    max_in_flight: int | None = None
+    deadline: float | str | None = None
+    connections: int | None = None
+    timeout_s: float = field(init=False, repr=False)
+    deadline_s: float = field(init=False, repr=False)
+    duration_s: float = field(init=False, repr=False)
+    total_requests: int = field(init=False, repr=False)  # requests of the whole schedule
+    connections_opened: int = field(init=False, repr=False)
+    in_flight_cap: int = field(init=False, repr=False)
+
+    kind: ClassVar[str] = "rate"
+
+    def __post_init__(self) -> None:
+        rate = parse_positive_number(self.rps, name="rps")
+        duration_s = parse_duration(self.duration, name="duration", allow_zero=False)
+        timeout_s = parse_duration(self.timeout, name="timeout", allow_zero=False)
+        total = round(rate * duration_s)
+        if total < 1:
+            raise ConfigError(
+                f"rps={self.rps!r} for duration={self.duration!r} schedules no request; "
+                "use rps x duration >= 1 (e.g. rps=10, duration='10s')"
+            )
+        if self.max_in_flight is None:
+            cap = min(max(math.ceil(rate * timeout_s), 1), MAX_IN_FLIGHT_BOUND)
+        else:
+            cap = parse_count(self.max_in_flight, name="max_in_flight", minimum=1)
+        if self.connections is None:
+            opened = min(cap, max(1, math.ceil(rate * PRECONNECT_S)), total)
+        else:
+            opened = parse_count(self.connections, name="connections")
+            if opened > cap:
+                raise ConfigError(
+                    f"connections={self.connections!r} is more than max_in_flight={cap}; "
+                    "use connections <= max_in_flight"
+                )
+        default_s = duration_s + timeout_s + DEADLINE_SLACK_S
+        _set(self, rps=rate, timeout_s=timeout_s, duration_s=duration_s, total_requests=total,
+             in_flight_cap=cap, connections_opened=opened,
+             deadline_s=_deadline(self.deadline, default_s))  # fmt: skip
+
+    @property
+    def planned_requests(self) -> int:
+        return self.total_requests
+
+    def check_workers(self, workers: int) -> None:
+        if workers > min(self.total_requests, self.in_flight_cap):
+            raise ConfigError(
+                f"workers={workers} is more than the run's {self.total_requests} requests or "
+                f"max_in_flight={self.in_flight_cap}; use fewer workers"
+            )
+
+    def part(self, index: int = 0, count: int = 1, request_cap: int | None = None) -> RateSlice:
+        requests = split(self.total_requests, index, count)
+        max_in_flight = split(self.in_flight_cap, index, count)
+        return RateSlice(
+            requests=requests,
+            concurrency=max_in_flight,
+            preconnect=split(self.connections_opened, index, count),
+            first_wave=wave_size(self.rps / count, requests),
+            timeout_s=self.timeout_s,
+            deadline_s=self.deadline_s,
+            duration_s=self.duration_s,
+            # Latency from the intended start can reach the deadline (a request queued early).
+            highest_us=highest_us_for(self.timeout_s, self.deadline_s),
+            request_cap=split_cap(request_cap, index, count),
+            index=index,
+            count=count,
+            rps=self.rps,
+            max_in_flight=max_in_flight,
+        )
+
+    def describe(self, workers: int = 1) -> dict[str, object]:
+        fields = {"rps": self.rps, "duration_s": self.duration_s,
+                  "max_in_flight": self.in_flight_cap}  # fmt: skip
+        return _described(self, fields, workers)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ramp:
+    """Locust-style ramp: ``users`` closed-loop users started at ``spawn_rate`` per second.
+
+    User k starts at k / spawn_rate after the release, if that is before ``duration`` ends;
+    ``think_time`` is each user's pause after every response (Locust's ``wait_time``).
+    """
+
+    users: int
+    spawn_rate: float
+    duration: float | str
+    timeout: float | str = DEFAULT_TIMEOUT
+    deadline: float | str | None = None
+    think_time: float | str = 0.0
+    timeout_s: float = field(init=False, repr=False)
+    deadline_s: float = field(init=False, repr=False)
+    duration_s: float = field(init=False, repr=False)
+    think_time_s: float = field(init=False, repr=False)
+
+    kind: ClassVar[str] = "ramp"
+
+    def __post_init__(self) -> None:
+        n_users = parse_count(self.users, name="users", minimum=1)
+        rate = parse_positive_number(self.spawn_rate, name="spawn_rate")
+        duration_s = parse_duration(self.duration, name="duration", allow_zero=False)
+        timeout_s = parse_duration(self.timeout, name="timeout", allow_zero=False)
+        deadline_s = _deadline(self.deadline, duration_s + timeout_s + DEADLINE_SLACK_S)
+        think_s = parse_duration(self.think_time, name="think_time")
+        _set(self, users=n_users, spawn_rate=rate, duration_s=duration_s, timeout_s=timeout_s,
+             deadline_s=deadline_s, think_time_s=think_s)  # fmt: skip
+
+    @property
+    def planned_requests(self) -> None:
+        return None  # closed loop for a time: no request count
+
+    def users_that_can_start(self) -> int:
+        """How many users start: user k does if k / spawn_rate falls before the end."""
+        end_ns = int(self.duration_s * 1e9)
+
+        def starts(k: int) -> bool:  # the driver's own test (scheduled.RampEngine.schedule)
+            return start_offset_ns(k, self.spawn_rate) < end_ns
+
+        count = math.ceil(self.spawn_rate * self.duration_s)
+        while count > 0 and not starts(count - 1):
+            count -= 1
+        while starts(count):
+            count += 1
+        return count
+
+    def check_all_users_start(self) -> None:
+        """Refuse a ramp whose users could never all start within its duration.
+
+        A driver lets late users simply not start (``RunInfo.users_started``); the fixture
+        calls this, because a test that asked for that many users made a mistake.
+        """
+        can_start = self.users_that_can_start()
+        if self.users > can_start:
+            raise ConfigError(
+                f"users={self.users} cannot all start: at spawn_rate={self.spawn_rate:g}/s only "
+                f"{can_start} start within duration={self.duration_s:g}s; raise spawn_rate or "
+                "duration, or lower users"
+            )
+
+    def check_workers(self, workers: int) -> None:
+        if workers > self.users:
+            raise ConfigError(
+                f"workers={workers} is more than users={self.users}; use workers <= users"
+            )
+
+    def part(self, index: int = 0, count: int = 1, request_cap: int | None = None) -> RampSlice:
+        users = split(self.users, index, count)
+        return RampSlice(
+            requests=None,
+            concurrency=users,
+            preconnect=0,  # each user dials when it starts
+            first_wave=wave_size(self.spawn_rate / count, users),
+            timeout_s=self.timeout_s,
+            deadline_s=self.deadline_s,
+            duration_s=self.duration_s,
+            highest_us=highest_us_for(self.timeout_s, self.deadline_s),
+            request_cap=split_cap(request_cap, index, count),
+            index=index,
+            count=count,
+            users=users,
+            spawn_rate=self.spawn_rate,
+            think_time_s=self.think_time_s,
+        )
+
+    def describe(self, workers: int = 1) -> dict[str, object]:
+        fields = {"users": self.users, "spawn_rate": self.spawn_rate,
+                  "duration_s": self.duration_s, "think_time_s": self.think_time_s}  # fmt: skip
+        return _described(self, fields, workers)
+
+
+Shape = Burst | Rate | Ramp
+SHAPES: tuple[type[Burst], type[Rate], type[Ramp]] = (Burst, Rate, Ramp)
+
+
+def _set(shape: object, **values: object) -> None:
+    """Store validated values on a frozen shape (its __post_init__ only)."""
+    for name, value in values.items():
+        object.__setattr__(shape, name, value)
+
+
+def _described(shape: Shape, fields: Mapping[str, object], workers: int) -> dict[str, object]:
+    return {
+        "kind": shape.kind,
+        **{key: value for key, value in fields.items() if value is not None},
+        "timeout_s": shape.timeout_s,
+        "deadline_s": shape.deadline_s,
+        "workers": workers,
+    }
