@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from .._units import DURATION_FORMS, parse_duration
 from ..errors import ConfigError
-from ..units import DURATION_FORMS, parse_duration
 
 MAX_SHARDS = 1000
 MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240

@@ -12,5 +12,7 @@ MANIFEST = "lambda_slo_build.json"
 # What a shard imports beyond the standard library (the load engine's run-time needs),
 # and the module of each that holds its compiled code (hdrhistogram's is pyhdrh).
 ENGINE_DISTRIBUTIONS = ("hdrhistogram", "httptools", "uvloop")
+# Pure-Python run-time needs of the engine (the runner's async bridge imports both).
+PURE_DISTRIBUTIONS = ("anyio", "sniffio")
 COMPILED_MODULES = {"hdrhistogram": "pyhdrh", "httptools": "httptools", "uvloop": "uvloop"}
 SDK_DISTRIBUTIONS = ("botocore",)

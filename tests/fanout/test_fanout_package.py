@@ -16,6 +16,7 @@ import pytest
 from fanout_helpers import from_registry
 
 from pytest_lambda_slo._fanout import package as packaging_module
+from pytest_lambda_slo._fanout import wheels as wheels_module
 from pytest_lambda_slo._fanout.config import LambdaFanout, local_python_version
 from pytest_lambda_slo._fanout.contents import HANDLER, MANIFEST
 from pytest_lambda_slo._fanout.package import (
@@ -23,11 +24,9 @@ from pytest_lambda_slo._fanout.package import (
     Package,
     PackageError,
     build_package,
-    elf_machine,
     generator_name,
-    manylinux_platforms,
-    supported_tags,
 )
+from pytest_lambda_slo._fanout.wheels import elf_machine, manylinux_platforms, supported_tags
 
 # Distributions that only the host side uses: the zip leaves them out on purpose.
 HOST_ONLY = {"pytest", "_pytest", "scipy", "numpy", "packaging"}
@@ -220,10 +219,11 @@ def test_wheels_from_the_index_for_x86_64(wheel_cache: Path, tmp_path: Path) -> 
     offline = tmp_path / "offline-cache"
     offline.mkdir()
     for wheel in sources.values():
-        shutil.copy(wheel_cache / wheel, offline / wheel)
+        if wheel.endswith(".whl"):  # pure-Python distributions come from this machine
+            shutil.copy(wheel_cache / wheel, offline / wheel)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(
-            packaging_module,
+            wheels_module,
             "pip_download",
             lambda *a, **k: pytest.fail("pip was called although the wheels were cached"),
         )
