@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import sys
 from collections.abc import Generator
 from typing import Any
 
@@ -108,6 +110,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Processes each load shape fans out over (each with its own event loop); "
         "'auto' is one per CPU core. Overrides the ini key lambda_slo_workers. Default: 1",
     )
+    _add_output_options(group, parser)
     for name in BUDGET_NAMES:
         parser.addini(
             f"lambda_slo_{name}",
@@ -116,6 +119,140 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         )
     for key, (default, help_text) in _SETTINGS_INI.items():
         parser.addini(key, help=help_text, default=default)
+
+
+# --- CI outputs: HTML, .hlog, baselines, JUnit properties, job summary, progress ----------
+# The logic lives in _pytest/outputs.py, artifacts.py, baseline.py and progress.py; they are
+# imported inside the hooks (start-up weight: they pull in hdrh, scipy and the renderer).
+_OUTPUT_OPTIONS = (
+    "lambda_slo_html",
+    "lambda_slo_hlog",
+    "lambda_slo_save",
+    "lambda_slo_autosave",
+    "lambda_slo_compare",
+    "lambda_slo_compare_fail",
+)
+_PROGRESS_KEY = pytest.StashKey[Any]()
+
+
+def _add_output_options(group: Any, parser: pytest.Parser) -> None:
+    group.addoption(
+        "--lambda-slo-html",
+        metavar="PATH",
+        default=None,
+        help="Write the session's HTML report (one self-contained file) to PATH. "
+        "Default: %(default)r",
+    )
+    group.addoption(
+        "--lambda-slo-hlog",
+        metavar="DIR",
+        default=None,
+        help="Write one HdrHistogram interval log (.hlog) per load run into DIR. "
+        "Default: %(default)r",
+    )
+    group.addoption(
+        "--lambda-slo-save",
+        metavar="NAME",
+        default=None,
+        help="Save the session's runs as baseline NAME (NNNN_NAME.json in the storage "
+        "directory, ini lambda_slo_storage). Default: %(default)r",
+    )
+    group.addoption(
+        "--lambda-slo-autosave",
+        action="store_true",
+        default=False,
+        help="Save the session's runs as NNNN_<commit>_<date>. Default: %(default)r",
+    )
+    group.addoption(
+        "--lambda-slo-compare",
+        metavar="NAME|PATH",
+        nargs="?",
+        const="",
+        default=None,
+        help="Compare every run with the baseline's run of the same test: the latest saved "
+        "when bare, else a saved NAME, its number or a results file. Default: %(default)r",
+    )
+    group.addoption(
+        "--lambda-slo-compare-fail",
+        metavar="METRIC:LIMIT",
+        action="append",
+        default=[],
+        help="Fail a test whose runs are worse than the baseline's by more than LIMIT and "
+        "significantly so: p99:10%%, p99:+50ms, error_rate:+1%%; may be repeated. "
+        "Default: %(default)r",
+    )
+    group.addoption(
+        "--lambda-slo-progress",
+        action="store_true",
+        default=False,
+        help="Show the progress line of long runs even when not on a terminal or under CI "
+        "(env CI). Default: %(default)r",
+    )
+    parser.addini(
+        "lambda_slo_storage",
+        help="Directory of saved baselines, relative to the rootdir. Default: .lambda_slo",
+        default=".lambda_slo",
+    )
+
+
+def _configure_outputs(config: pytest.Config, state: SessionState) -> None:
+    # A bare --lambda-slo-compare is "" (the latest saved): set, though falsy.
+    if any(config.getoption(name) not in (None, False, []) for name in _OUTPUT_OPTIONS):
+        from ._pytest import outputs  # imported here, not at the top: start-up weight
+
+        outputs.configure(config, state)  # a ConfigError is the caller's usage error
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker has no terminal
+    from ._pytest import progress  # stdlib only, but not needed by a plain session
+
+    stdout = sys.stdout
+    isatty = bool(getattr(stdout, "isatty", lambda: False)())
+    if not progress.wanted(config.getoption("lambda_slo_progress"), isatty, os.environ):
+        return
+    stream = progress.open_terminal(stdout.fileno())
+    if stream is None:
+        return
+    line = progress.ProgressLine(
+        stream,
+        isatty=isatty,
+        width=lambda: shutil.get_terminal_size().columns,
+        column=lambda: config.get_terminal_writer().width_of_current_line,
+    )
+    config.stash[_PROGRESS_KEY] = stream
+    state.watch_run = line.watch
+
+
+def _outputs_call(item: pytest.Item, *, judge: bool = True) -> str | None:
+    """JUnit properties of the test's runs; with a baseline gate, why they regressed."""
+    slo = item.stash.get(FIXTURE_KEY, None)
+    if slo is None or not slo.results:
+        return None
+    from ._pytest import outputs  # imported here, not at the top: start-up weight
+
+    outputs.record_properties(item, slo.results)
+    return outputs.regression_message(item, slo.results) if judge else None
+
+
+def _outputs_finish(session: pytest.Session, state: SessionState) -> None:
+    from ._pytest import outputs  # imported here, not at the top: start-up weight
+
+    interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED
+    outputs.session_finish(session.config, state.records, interrupted)
+
+
+def _outputs_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    from ._pytest import outputs  # imported here, not at the top: start-up weight
+
+    lines, errors = outputs.summary_lines(config)
+    if lines and lines[0].startswith("baseline:"):
+        terminalreporter.write_sep("=", "lambda-slo baseline comparison")
+    for line in lines:
+        terminalreporter.write_line(line)
+    for line in errors:
+        terminalreporter.write_line(line, red=True)
+
+
+# --- end of the CI outputs block -------------------------------------------------------------
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -173,6 +310,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         state = SessionState(_settings(config), ledger_path=workerinput.get(_WORKER_LEDGER))
         state.ini_budgets = _ini_budgets(config)
+        _configure_outputs(config, state)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[STATE_KEY] = state
@@ -196,6 +334,9 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    stream = config.stash.get(_PROGRESS_KEY, None)
+    if stream is not None:
+        stream.close()
     state = config.stash.get(STATE_KEY, None)
     if state is not None and state.ledger_path and not hasattr(config, "workerinput"):
         with contextlib.suppress(OSError):
@@ -309,10 +450,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
         outcome = yield
     except BaseException:
         _record(item)
+        _outputs_call(item, judge=False)
         raise
     message = _record(item)
-    if message:
-        raise SLOViolation(message)
+    regression = _outputs_call(item)  # a baseline gate fails the test here too
+    if message or regression:
+        raise SLOViolation("\n".join(m for m in (message, regression) if m))
     return outcome
 
 
@@ -363,6 +506,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             write_json(path, state.records)
         except OSError as exc:  # hooks outside a test never raise: say it in the summary
             state.json_error = f"--lambda-slo-json={path!r} could not be written: {exc}"
+    if state.records:
+        _outputs_finish(session, state)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -386,3 +531,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"lambda-slo: ERROR: {state.json_error}", red=True)
     elif path and state.records:
         terminalreporter.write_line(f"lambda-slo: {len(state.records)} run(s) written to {path}")
+    if state.records:
+        _outputs_summary(terminalreporter, config)

@@ -645,11 +645,13 @@ def _in_async_context() -> bool:
 
 
 def _ready(
-    target: object, params: Any, workers: object
+    target: object, params: Any, workers: object, engines: list[Engine] | None = None
 ) -> Callable[[_Handle | None], tuple[Measurements, RunInfo]]:
     """Check and prepare everything in the caller (bad input raises here); return the run.
 
-    The run goes in this process (workers=1) or fanned out over processes.
+    The run goes in this process (workers=1) or fanned out over processes. ``engines``
+    receives a workers=1 run's engine as it starts, so a reader (the progress line) can
+    watch its live counters.
     """
     from .workers import parse_workers, run_workers
 
@@ -659,23 +661,23 @@ def _ready(
     prepared = resolved.prepare()  # bad targets fail here, in the caller, for every path
     dialer = Dialer(prepared.url, prepared.verify, prepared.max_body_bytes)
     if n_workers == 1:
-        return lambda handle: _run_on_own_loop(prepared, params, dialer, handle)
+        return lambda handle: _run_on_own_loop(prepared, params, dialer, handle, engines=engines)
     return lambda handle: run_workers(resolved, params, n_workers, handle)
 
 
 def execute_sync(
-    name: str, target: object, params: Any, workers: object
+    name: str, target: object, params: Any, workers: object, engines: list[Engine] | None = None
 ) -> tuple[Measurements, RunInfo]:
     """The synchronous entry of every shape: refuses to block a running event loop."""
     if _in_async_context():
         raise ConfigError(
             f"{name}() was called inside a running event loop; use 'await a{name}(...)'"
         )
-    return _ready(target, params, workers)(None)
+    return _ready(target, params, workers, engines)(None)
 
 
 async def execute_async(
-    target: object, params: Any, workers: object
+    target: object, params: Any, workers: object, engines: list[Engine] | None = None
 ) -> tuple[Measurements, RunInfo]:
     """Run a shape in a thread, awaited from asyncio or trio (through anyio).
 
@@ -685,7 +687,7 @@ async def execute_async(
     """
     import anyio
 
-    run = _ready(target, params, workers)  # bad input raises here, not in the thread
+    run = _ready(target, params, workers, engines)  # bad input raises here, not in the thread
     handle = _Handle()
     outcome: list[Any] = []
 

@@ -242,10 +242,10 @@ class LambdaSLO:
     def _run_sync(self, name: str, plan: _Plan, force_cold: bool) -> BurstResult:
         from .._load import engine
 
-        with self._guard(plan, force_cold) as (grant, extras):
+        with self._guard(plan, force_cold) as (grant, extras), self._watch(plan) as engines:
             try:
                 measurements, run = engine.execute_sync(
-                    name, plan.target, self._capped(plan, grant, extras), plan.workers
+                    name, plan.target, self._capped(plan, grant, extras), plan.workers, engines
                 )
             except BaseException as exc:
                 self._keep_partial(plan, grant, extras, exc)
@@ -255,15 +255,20 @@ class LambdaSLO:
     async def _run_async(self, plan: _Plan, force_cold: bool) -> BurstResult:
         from .._load import engine
 
-        with self._guard(plan, force_cold) as (grant, extras):
+        with self._guard(plan, force_cold) as (grant, extras), self._watch(plan) as engines:
             try:
                 measurements, run = await engine.execute_async(
-                    plan.target, self._capped(plan, grant, extras), plan.workers
+                    plan.target, self._capped(plan, grant, extras), plan.workers, engines
                 )
             except BaseException as exc:
                 self._keep_partial(plan, grant, extras, exc)
                 raise
             return self._finish(plan, grant, measurements, run, extras)
+
+    def _watch(self, plan: _Plan) -> contextlib.AbstractContextManager[list[Any] | None]:
+        """The session's watcher around the engine (the progress line), if it has one."""
+        watch = self._state.watch_run
+        return watch(self.test_id, plan.workers) if watch else contextlib.nullcontext(None)
 
     def _keep_partial(
         self, plan: _Plan, grant: Grant, extras: dict[str, Any], exc: BaseException
@@ -333,7 +338,7 @@ class LambdaSLO:
             measurements=measurements,
             run=run_dict,
             target=plan.target.describe(),
-            target_info=plan.target.shape_info(),
+            target_info=self._state.describe_target(plan.target),
             shape=plan.shape(),
             cold_start_detection=measurements.cold_known > 0,
             saturation_policy=self._state.settings.saturation_policy,
