@@ -48,9 +48,8 @@ def test_api(lambda_slo):
 
 @pytest.fixture(scope="module")
 def fast() -> Iterator[Emulator]:
-    with Emulator(
-        ["api:duration=lognormal(50ms,0.3)", "other:duration=lognormal(50ms,0.3)"]
-    ) as emu:
+    functions = [f"{name}:duration=lognormal(200ms,0.3),init=0ms" for name in ("api", "other")]
+    with Emulator(functions) as emu:
         yield emu
 
 
