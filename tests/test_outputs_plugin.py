@@ -25,6 +25,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 from hdrh.histogram import HdrHistogram
 from hdrh.log import HistogramLogReader
@@ -404,3 +405,58 @@ def test_progress_helpers() -> None:
     assert percentile_of(buckets, 50) == 1000
     assert percentile_of(buckets, 99) == 5000 and percentile_of(buckets, 100) == 9000
     assert percentile_of(Counter(), 99) is None
+
+
+def test_saved_invoke_runs_carry_the_deployed_code_and_a_redeploy_is_compared_and_named(
+    pytester: pytest.Pytester, fresh_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_proxy(monkeypatch)
+    for name in (
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_LAMBDA",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fakeSecretKeyDoNotLeak0123456789abcdefgh")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(pytester.path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(pytester.path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("EMULATOR_URL", fresh_emulator.url)
+    pytester.makepyfile(
+        test_invoke_gate="""
+        import os
+        from pytest_lambda_slo import InvokeTarget
+
+        def test_fn(lambda_slo):
+            url = os.environ["EMULATOR_URL"]
+            target = InvokeTarget("fast", region="us-east-1", endpoint_url=url)
+            lambda_slo.burst(target, requests=20, concurrency=4)
+        """
+    )
+    pytester.runpytest(*ISOLATED, "--lambda-slo-save=base").assert_outcomes(passed=1)
+    saved = json.loads((pytester.path / ".lambda_slo" / "0001_base.json").read_text())
+    fingerprint = saved["bursts"][0]["fingerprint"]
+    # What GetFunctionConfiguration says of the deployed function (the emulator's answer).
+    assert fingerprint["code_sha256"] == "ZW11bGF0b3I="
+    assert fingerprint["function_arn"].endswith(":function:fast")
+    assert fingerprint["memory_mb"] > 0 and fingerprint["architectures"] == ["x86_64"]
+    # The same function deployed with another memory size: compared, and the change named.
+    client = boto3.client("lambda", region_name="us-east-1", endpoint_url=fresh_emulator.url)
+    memory = fingerprint["memory_mb"]
+    client.update_function_configuration(FunctionName="fast", MemorySize=memory * 2)
+    client.get_waiter("function_updated_v2").wait(FunctionName="fast")
+    try:
+        result = pytester.runpytest(*ISOLATED, "--lambda-slo-compare=base")
+    finally:
+        client.update_function_configuration(FunctionName="fast", MemorySize=memory)
+        client.get_waiter("function_updated_v2").wait(FunctionName="fast")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "ok   test_invoke_gate.py::test_fn",
+            f"     deployment changed since the baseline (memory_mb: {memory} -> {memory * 2})",
+            "     p50 * -> *",
+        ]
+    )
