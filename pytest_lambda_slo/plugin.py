@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._pytest import output_hooks
 from ._pytest.ledger import create_shared_file
 from ._pytest.session import SessionState, Settings
 from ._results.budgets import (
@@ -111,6 +112,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Processes each load shape fans out over (each with its own event loop); "
         "'auto' is one per CPU core. Overrides the ini key lambda_slo_workers. Default: 1",
     )
+    output_hooks.add_options(group, parser)
     for name in BUDGET_NAMES:
         parser.addini(
             f"lambda_slo_{name}",
@@ -176,6 +178,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         state = SessionState(_settings(config), ledger_path=workerinput.get(_WORKER_LEDGER))
         state.ini_budgets = _ini_budgets(config)
+        output_hooks.configure(config, state)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[STATE_KEY] = state
@@ -199,6 +202,9 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    stream = config.stash.get(output_hooks.PROGRESS_KEY, None)
+    if stream is not None:
+        stream.close()
     state = config.stash.get(STATE_KEY, None)
     if state is not None and state.ledger_path and not hasattr(config, "workerinput"):
         with contextlib.suppress(OSError):
@@ -315,11 +321,18 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
         outcome = yield
     except BaseException:
         _record(item)
+        output_hooks.call(item, _results_of(item), judge=False)
         raise
     message = _record(item)
-    if message:
-        raise SLOViolation(message)
+    regression = output_hooks.call(item, _results_of(item))  # a baseline gate fails it too
+    if message or regression:
+        raise SLOViolation("\n".join(m for m in (message, regression) if m))
     return outcome
+
+
+def _results_of(item: pytest.Item) -> list[RunResult]:
+    slo = item.stash.get(FIXTURE_KEY, None)
+    return [] if slo is None else slo.results
 
 
 def _record(item: pytest.Item) -> str | None:
@@ -371,6 +384,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             write_json(path, state.records)
         except OSError as exc:  # hooks outside a test never raise: say it in the summary
             state.json_error = f"--lambda-slo-json={path!r} could not be written: {exc}"
+    if state.records:
+        output_hooks.finish(session, state)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -394,3 +409,5 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"lambda-slo: ERROR: {state.json_error}", red=True)
     elif path and state.records:
         terminalreporter.write_line(f"lambda-slo: {len(state.records)} run(s) written to {path}")
+    if state.records:
+        output_hooks.summary(terminalreporter, config)

@@ -20,6 +20,7 @@ from .._targets.resolve import as_target
 from .._units import parse_workers
 from ..errors import ConfigError
 from .drivers import dialer_for, engine_for
+from .engine import Engine
 from .pool import run_workers
 from .runinfo import RunInfo
 from .runner import RunHandle, run_blocking, run_in_thread, run_on_own_loop
@@ -29,7 +30,11 @@ Measured = tuple[Measurements, RunInfo]
 
 
 def _ready(
-    target: object, shape: object, workers: object, request_cap: int | None
+    target: object,
+    shape: object,
+    workers: object,
+    request_cap: int | None,
+    engines: list[Engine[Any]] | None = None,
 ) -> tuple[Target, int, Callable[[RunHandle | None], Measured]]:
     """Check and prepare everything in the caller (bad input raises here).
 
@@ -43,6 +48,8 @@ def _ready(
     prepared = resolved.prepare()  # bad targets fail here, in the caller, for every path
     if n_workers == 1:
         engine = engine_for(shape, prepared, request_cap=request_cap)
+        if engines is not None:
+            engines.append(engine)  # a watcher (the progress line) reads its live counters
         return resolved, 1, lambda handle: run_on_own_loop(engine, handle)
     dialer_for(prepared)  # bad transport options (verify=) fail here too
     return (
@@ -59,23 +66,30 @@ def measure(
     workers: object = 1,
     request_cap: int | None = None,
     name: str = "run",
+    engines: list[Engine[Any]] | None = None,
 ) -> Measured:
     """Run ``shape`` against ``target``, blocking; (Measurements, RunInfo).
 
     ``request_cap`` bounds the requests sent (what a session cap left); ``name`` is what
     the caller called, for the error refusing to block a running event loop. Ctrl-C stops
     the run within about a second, closes every socket and re-raises KeyboardInterrupt
-    whose ``__cause__`` is a LoadAborted carrying what was measured so far.
+    whose ``__cause__`` is a LoadAborted carrying what was measured so far. ``engines``
+    receives the engine of a single-process run, for a watcher of its live counters.
     """
-    return run_blocking(name, _ready(target, shape, workers, request_cap)[2])
+    return run_blocking(name, _ready(target, shape, workers, request_cap, engines)[2])
 
 
 async def ameasure(
-    target: object, shape: Shape, *, workers: object = 1, request_cap: int | None = None
+    target: object,
+    shape: Shape,
+    *,
+    workers: object = 1,
+    request_cap: int | None = None,
+    engines: list[Engine[Any]] | None = None,
 ) -> Measured:
     """The async twin of :func:`measure`, for asyncio and trio (through anyio)."""
     # Bad input raises here, in the caller, not in the engine's thread.
-    return await run_in_thread(_ready(target, shape, workers, request_cap)[2])
+    return await run_in_thread(_ready(target, shape, workers, request_cap, engines)[2])
 
 
 def build_result(
@@ -89,8 +103,12 @@ def build_result(
     saturation_policy: str = "fail",
     extras: dict[str, Any] | None = None,
     default_throttle_rate: float | None = DEFAULT_THROTTLE_RATE,
+    target_info: dict[str, Any] | None = None,
 ) -> RunResult:
-    """The RunResult of a run: its figures, the saturation judgement, cost when billed."""
+    """The RunResult of a run: its figures, the saturation judgement, cost when billed.
+
+    ``target_info`` replaces the target's own description (a session adds details to it).
+    """
     run = info.to_dict()
     run.update(assess_saturation(run, max_loop_lag_s).run_fields())
     extras = {} if extras is None else extras
@@ -101,7 +119,7 @@ def build_result(
         measurements=measurements,
         run=run,
         target=target.describe(),
-        target_info=target.shape_info(),
+        target_info=target.shape_info() if target_info is None else target_info,
         shape=shape.describe(workers),
         cold_start_detection=measurements.cold_known > 0,
         saturation_policy=saturation_policy,

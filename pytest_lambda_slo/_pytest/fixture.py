@@ -222,11 +222,11 @@ class LambdaSLO:
         return None if grant.sized else grant.requests
 
     def _run_sync(self, plan: _Plan, force_cold: bool) -> RunResult:
-        with self._guard(plan, force_cold) as (grant, extras):
+        with self._guard(plan, force_cold) as (grant, extras), self._watch(plan) as engines:
             try:
                 measurements, run = measure(
                     plan.target, self._capped(plan, grant, extras), workers=plan.workers,
-                    request_cap=self._request_cap(grant), name=plan.name,
+                    request_cap=self._request_cap(grant), name=plan.name, engines=engines,
                 )  # fmt: skip
             except BaseException as exc:
                 self._keep_partial(plan, grant, extras, exc)
@@ -234,16 +234,21 @@ class LambdaSLO:
             return self._finish(plan, grant, measurements, run, extras)
 
     async def _run_async(self, plan: _Plan, force_cold: bool) -> RunResult:
-        with self._guard(plan, force_cold) as (grant, extras):
+        with self._guard(plan, force_cold) as (grant, extras), self._watch(plan) as engines:
             try:
                 measurements, run = await ameasure(
                     plan.target, self._capped(plan, grant, extras), workers=plan.workers,
-                    request_cap=self._request_cap(grant),
+                    request_cap=self._request_cap(grant), engines=engines,
                 )  # fmt: skip
             except BaseException as exc:
                 self._keep_partial(plan, grant, extras, exc)
                 raise
             return self._finish(plan, grant, measurements, run, extras)
+
+    def _watch(self, plan: _Plan) -> contextlib.AbstractContextManager[list[Any] | None]:
+        """The session's watcher around the engine (the progress line), if it has one."""
+        watch = self._state.watch_run
+        return watch(self.test_id, plan.workers) if watch else contextlib.nullcontext(None)
 
     def _keep_partial(
         self, plan: _Plan, grant: Grant, extras: dict[str, Any], exc: BaseException
@@ -311,6 +316,7 @@ class LambdaSLO:
             plan.target, plan.shape, plan.workers, measurements, run,
             max_loop_lag_s=settings.max_loop_lag_s, saturation_policy=settings.saturation_policy,
             extras=extras, default_throttle_rate=self.default_throttle_rate,
+            target_info=self._state.describe_target(plan.target),
         )  # fmt: skip
         if result.saturated and result.saturation_policy == "warn":
             warnings.warn(SaturationWarning(result.saturation_note), stacklevel=4)

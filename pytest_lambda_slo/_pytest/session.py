@@ -5,8 +5,10 @@ Light to import (the plugin builds it at start-up): results are only named for t
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._results.budgets import DEFAULT_THROTTLE_RATE
 from .._results.saturation import DEFAULT_MAX_LOOP_LAG_S
@@ -14,6 +16,7 @@ from .ledger import Ledger
 
 if TYPE_CHECKING:
     from .._results.result import RunResult
+    from .._targets.base import Target
 
 
 @dataclass
@@ -39,7 +42,21 @@ class SessionState:
     # Under xdist: the controller's ledger file shared by every worker (else in memory).
     ledger_path: str | None = None
     ledger: Ledger = field(init=False)
+    # Set by the output options (_pytest/outputs.py): a context manager around each run's
+    # engine (the progress line; it yields a list that receives the engine), and details
+    # added to a run's target_info (the deployed function's CodeSha256 for baselines).
+    watch_run: Callable[[str, int], contextlib.AbstractContextManager[list[Any] | None]] | None = (
+        None
+    )
+    target_details: Callable[[Target], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         s = self.settings
         self.ledger = Ledger(s.max_requests, s.max_load_time_s, self.ledger_path)
+
+    def describe_target(self, target: Target) -> dict[str, Any]:
+        """The target's secret-free fields for the JSON, with the session's extra details."""
+        info: dict[str, Any] = target.shape_info()
+        if self.target_details is not None:
+            info.update(self.target_details(target))
+        return info

@@ -7,10 +7,12 @@ them. Latency is in milliseconds, rates are fractions, as in the JSON.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .compare import Comparison
 from .document import Record, key_text, keyed
+
+if TYPE_CHECKING:  # the plugin calls junit_properties on every load test: no scipy for it
+    from .compare import Comparison
 
 # Verdict fields passed on when a verdict carries them (confidence verdicts add bounds).
 _VERDICT_FIELDS = ("state", "limit", "measured", "lower", "upper", "confidence", "samples")
@@ -44,8 +46,7 @@ def junit_properties(run: Mapping[str, Any], prefix: str = "lambda_slo") -> list
     ]
     for verdict in run.get("verdicts") or []:
         name = f"verdict.{verdict['budget']}"
-        state = verdict.get("state") or ("PASS" if verdict.get("passed") else "FAIL")
-        props.append((name, str(state).upper()))
+        props.append((name, _state(verdict)))
         for key in _VERDICT_FIELDS[1:]:
             if verdict.get(key) is not None:
                 unit = (
@@ -72,10 +73,23 @@ def _verdicts_cell(run: Mapping[str, Any]) -> str:
     verdicts = run.get("verdicts") or []
     if not verdicts:
         return "-"
-    broken = [v["budget"] for v in verdicts if not v.get("passed")]
-    if broken:
-        return f"FAIL: {', '.join(broken)} ({len(verdicts) - len(broken)}/{len(verdicts)} pass)"
-    return f"PASS ({len(verdicts)}/{len(verdicts)})"
+    states = [_state(v) for v in verdicts]
+    broken = [v["budget"] for v, state in zip(verdicts, states, strict=True) if state == "FAIL"]
+    unsure = [v["budget"] for v, state in zip(verdicts, states, strict=True) if state not in
+              ("PASS", "FAIL")]  # fmt: skip
+    passed = len(verdicts) - len(broken) - len(unsure)
+    text = f"FAIL: {', '.join(broken)} " if broken else "PASS "
+    if unsure:
+        text += f"INCONCLUSIVE: {', '.join(unsure)} "
+    return text + f"({passed}/{len(verdicts)} pass)"
+
+
+def _state(verdict: Mapping[str, Any]) -> str:
+    """PASS, FAIL or another state a verdict names (e.g. INCONCLUSIVE)."""
+    state = verdict.get("state")
+    if state:
+        return str(state).upper()
+    return "PASS" if verdict.get("passed") else "FAIL"
 
 
 def _delta_cell(comparison: Comparison | None) -> str:
@@ -93,6 +107,8 @@ def _delta_cell(comparison: Comparison | None) -> str:
         text += " significant"
     if comparison.failed:
         text = f"REGRESSED {text}"
+    if comparison.note:  # compared, but the function was redeployed or reconfigured
+        text += " (deployment changed)"
     return text
 
 

@@ -17,6 +17,10 @@ Why this one:
   no random seed. Both histograms share one bucket layout (1 us, 3 significant figures),
   and ``v`` is a bucket edge, so the counts are exact.
 
+Which runs are compared: runs of the same test id (and order within the test) whose target
+is the same function (:func:`fingerprint`; a loopback port does not count). A different
+deployment of it (CodeSha256, memory, architecture) is compared and named in the note.
+
 Error, throttle and cold-start shares are judged with the same Fisher test on their
 counts. A threshold (``p99:10%`` relative, ``p99:+50ms`` absolute, ``error_rate:+1%`` in
 percentage points) fails only when the shift is worse than the threshold AND significant
@@ -68,7 +72,10 @@ THRESHOLD_FORMS = (
 _THRESHOLD_RE = re.compile(r"^\s*([a-z0-9_]+)\s*:\s*(\+?)\s*(.+?)\s*$")
 _PERCENT_RE = re.compile(r"^([0-9]*\.?[0-9]+)%$")
 # target_info keys that say which function a run loaded (the rest describes the client).
-_FINGERPRINT_KEYS = (
+# A different function is not compared; a different deployment of the same function (its
+# code, memory or architecture) is compared, as catching what a deploy changed is the
+# point, and the change is named beside the figures.
+_IDENTITY_KEYS = (
     "kind",
     "method",
     "url",
@@ -77,10 +84,9 @@ _FINGERPRINT_KEYS = (
     "region",
     "endpoint_url",
     "function_arn",
-    "code_sha256",
-    "memory_mb",
-    "architecture",
 )
+_DEPLOYMENT_KEYS = ("code_sha256", "memory_mb", "architecture", "architectures")
+_FINGERPRINT_KEYS = (*_IDENTITY_KEYS, *_DEPLOYMENT_KEYS)
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
@@ -292,8 +298,8 @@ def compare_run(
         else:
             shifts.append(rate_shift(metric, base, new, level))
     base_fp, new_fp = fingerprint(base), fingerprint(new)
-    if base_fp != new_fp:
-        changed = sorted(k for k in {*base_fp, *new_fp} if base_fp.get(k) != new_fp.get(k))
+    changed = sorted(k for k in {*base_fp, *new_fp} if base_fp.get(k) != new_fp.get(k))
+    if any(k not in _DEPLOYMENT_KEYS for k in changed):
         detail = "; ".join(f"{k}: {base_fp.get(k)!r} -> {new_fp.get(k)!r}" for k in changed)
         return Comparison(
             key[0],
@@ -313,9 +319,12 @@ def compare_run(
                 f"{threshold.text}: {shift.describe()} is worse than the threshold and "
                 f"significant (p < {shift.alpha:.2g})"
             )
-    return Comparison(
-        key[0], key[1], tuple(shifts), tuple(failures), "", True, tuple(t.text for t in thresholds)
-    )
+    note = ""
+    if changed:  # only the deployment: compared, and said
+        detail = "; ".join(f"{k}: {base_fp.get(k)!r} -> {new_fp.get(k)!r}" for k in changed)
+        note = f"deployment changed since the baseline ({detail})"
+    texts = tuple(t.text for t in thresholds)
+    return Comparison(key[0], key[1], tuple(shifts), tuple(failures), note, True, texts)
 
 
 def compare_runs(

@@ -123,6 +123,12 @@ def _section(
         f"{float(run.get('duration_s') or 0):.2f}s, {float(run.get('rps') or 0):.1f} req/s</p>",
         _latency_table(run),
     ]
+    interrupted = (run.get("extras") or {}).get("interrupted")
+    if interrupted:  # a run cut short (Ctrl-C, cancelled): what was measured until then
+        reason, _, rest = str(interrupted).partition(": ")
+        label = "INTERRUPTED (Ctrl-C)" if reason in ("interrupted", "Ctrl-C") and rest else ""
+        text = f"{label}: {rest}" if label else f"INTERRUPTED: {interrupted}"
+        parts.insert(2, f'<p class="fail">{escape(text)}</p>')
     verdicts = run.get("verdicts") or []
     if verdicts:
         items = "".join(

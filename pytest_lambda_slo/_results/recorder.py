@@ -383,6 +383,14 @@ class Timeseries:
                 overflows += count
         return hdr, overflows
 
+    def latency_buckets(self, i: int) -> dict[int, int]:
+        """A copy of interval ``i``'s latency counts (each bucket's lowest value -> count).
+
+        One dict copy, atomic under the GIL: another thread (the progress line) may read a
+        run's intervals while it records.
+        """
+        return dict(self._rows[i].buckets)
+
     def served(self, i: int) -> int:
         """Requests with a latency in interval ``i`` (its histogram's count, overflows included)."""
         return sum(self._rows[i].buckets.values())
