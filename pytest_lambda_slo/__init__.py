@@ -5,9 +5,10 @@ from __future__ import annotations
 from ._aws.cost import estimate_cost
 from ._http.response import Response
 from ._pytest.fixture import LambdaSLO
-from ._results.budgets import BUDGETS, Verdict
+from ._results.budgets import BUDGETS
 from ._results.recorder import Measurements
 from ._results.result import BurstResult, LatencyView
+from ._results.verdict import Verdict, VerdictPolicy
 from ._targets.http import HttpTarget
 from ._targets.invoke import InvokeTarget
 from .emulator import Emulator, FunctionConfig
@@ -17,6 +18,8 @@ from .errors import (
     LoadAborted,
     MissingExtraError,
     SaturationWarning,
+    SLOInconclusive,
+    SLOInconclusiveWarning,
     SLOViolation,
 )
 
@@ -35,9 +38,12 @@ __all__ = [
     "Measurements",
     "MissingExtraError",
     "Response",
+    "SLOInconclusive",
+    "SLOInconclusiveWarning",
     "SLOViolation",
     "SaturationWarning",
     "Verdict",
+    "VerdictPolicy",
     "estimate_cost",
 ]
 __version__ = "0.1.0"

@@ -339,6 +339,7 @@ class LambdaSLO:
             saturation_policy=self._state.settings.saturation_policy,
             extras=extras,
             default_throttle_rate=self.default_throttle_rate,
+            verdict_policy=self._state.settings.verdict_policy,
         )
         if result.saturated and result.saturation_policy == "warn":
             warnings.warn(SaturationWarning(result.saturation_note), stacklevel=4)

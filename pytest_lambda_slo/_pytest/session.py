@@ -7,6 +7,7 @@ from typing import Any
 
 from .._results.budgets import DEFAULT_THROTTLE_RATE
 from .._results.result import BurstResult
+from .._results.verdict import VerdictPolicy
 from .ledger import Ledger
 
 
@@ -20,6 +21,8 @@ class Settings:
     max_loop_lag_s: float = 0.025
     workers: int = 1
     default_throttle_rate: float | None = DEFAULT_THROTTLE_RATE  # None: no implied budget
+    # Confidence levels, the inconclusive policy and the method of the verdicts.
+    verdict_policy: VerdictPolicy = field(default_factory=VerdictPolicy)
 
 
 @dataclass

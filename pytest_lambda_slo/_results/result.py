@@ -12,8 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .budgets import DEFAULT_THROTTLE_RATE, Verdict, evaluate, parse_budgets, raise_for
+from .budgets import DEFAULT_THROTTLE_RATE, parse_budgets
+from .gate import raise_for
 from .recorder import Histogram, Measurements
+from .verdict import Verdict, VerdictPolicy
+from .verdicts import evaluate
 
 _NAN = float("nan")
 _VIEW_NAMES = (
@@ -49,6 +52,11 @@ class LatencyView:
 
     def __init__(self, histogram: Histogram) -> None:
         self._h = histogram
+
+    @property
+    def histogram(self) -> Histogram:
+        """The histogram behind the view (microseconds), for counting exceedances."""
+        return self._h
 
     @property
     def count(self) -> int:
@@ -106,8 +114,10 @@ class BurstResult:
     saturation_policy: str = "fail"
     extras: dict[str, Any] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
-    # The implied throttle_rate budget (see budgets.evaluate); None: none is implied.
+    # The implied throttle_rate budget (see verdicts.judge_all); None: none is implied.
     default_throttle_rate: float | None = DEFAULT_THROTTLE_RATE
+    # Confidence levels, the inconclusive policy and the method (ini keys lambda_slo_*).
+    verdict_policy: VerdictPolicy = field(default_factory=VerdictPolicy)
 
     # counts --------------------------------------------------------------------------
     @property
@@ -240,7 +250,11 @@ class BurstResult:
         return verdicts
 
     def check(self, **budgets: object) -> BurstResult:
-        """Raise SLOViolation listing every broken budget; return self when all hold."""
+        """Raise SLOViolation listing every broken budget; return self when all hold.
+
+        With none broken but some inconclusive: SLOInconclusive under the policy "fail"
+        (the default), an SLOInconclusiveWarning under "warn".
+        """
         raise_for(self.judge(budgets), self)
         return self
 
@@ -301,20 +315,7 @@ class BurstResult:
         )
         if data.get("cost") is not None:
             result.extras["cost"] = data["cost"]
-        result.verdicts = [
-            Verdict(
-                budget=v["budget"],
-                limit=v["limit"] / 1000.0 if v["unit"] == "ms" else v["limit"],
-                measured=None
-                if v["measured"] is None
-                else (v["measured"] / 1000.0 if v["unit"] == "ms" else v["measured"]),
-                samples=v["samples"],
-                passed=v["passed"],
-                note=v.get("note", ""),
-                source=v.get("source", "check"),
-            )
-            for v in data.get("verdicts", [])
-        ]
+        result.verdicts = [Verdict.from_dict(v) for v in data.get("verdicts", [])]
         return result
 
     def __repr__(self) -> str:
