@@ -72,6 +72,7 @@ def gate(verdicts: Sequence[Verdict], result: BurstResult) -> Gate | None:
 
 def settle(gates: Sequence[Gate], policy: VerdictPolicy, *, stacklevel: int = 2) -> None:
     """Raise SLOViolation / SLOInconclusive, or warn, for the gates of one test."""
+    __tracebackhide__ = True  # the failure is the test's line, not the plugin's
     if not gates:
         return
     message = "\n".join(g.message for g in gates)
@@ -88,5 +89,6 @@ def settle(gates: Sequence[Gate], policy: VerdictPolicy, *, stacklevel: int = 2)
 
 def raise_for(verdicts: Sequence[Verdict], result: BurstResult) -> None:
     """``result.check()``'s ending: settle one judgement by the result's policy."""
+    __tracebackhide__ = True
     found = gate(verdicts, result)
     settle([found] if found else [], result.verdict_policy, stacklevel=3)

@@ -255,6 +255,7 @@ class BurstResult:
         With none broken but some inconclusive: SLOInconclusive under the policy "fail"
         (the default), an SLOInconclusiveWarning under "warn".
         """
+        __tracebackhide__ = True
         raise_for(self.judge(budgets), self)
         return self
 
