@@ -165,11 +165,21 @@ class Verdict:
                 levels = f"lower at {fail_level}, upper at {pass_level}"
             else:
                 levels = f"lower at {pass_level}, upper at {fail_level}"
-            where = {
-                PASS: "within",
-                FAIL: "over" if spec.upper else "under",
-                INCONCLUSIVE: "straddle",
-            }[self.state]
+            # Where the bounds lie says the numbers; a verdict refused for another reason
+            # (a saturated generator) keeps "within" and says why in its note.
+            pass_bound, fail_bound = (self.upper, self.lower) if spec.upper else (
+                self.lower, self.upper
+            )  # fmt: skip
+            if pass_bound is not None and (
+                pass_bound <= self.limit if spec.upper else pass_bound >= self.limit
+            ):
+                where = "within"
+            elif fail_bound is not None and (
+                fail_bound > self.limit if spec.upper else fail_bound < self.limit
+            ):
+                where = "over" if spec.upper else "under"
+            else:
+                where = "straddle"
             lower = "none" if self.lower is None else fmt(self.lower)
             upper = "none" if self.upper is None else fmt(self.upper)
             text = (

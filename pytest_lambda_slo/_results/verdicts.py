@@ -291,7 +291,7 @@ def _judge_percentile(
     advice = ""
     needed: int | None = None
     notes = []
-    noun = "cold starts" if spec.view == "cold" else "requests"
+    noun = "cold starts" if spec.view in ("cold", "init") else "requests"
     if n == 0:
         notes.append("no cold starts observed" if spec.view == "cold" else "no samples to judge")
     if histogram.overflows:
