@@ -240,8 +240,10 @@ def _latency_design_effect(result: BurstResult, view: str, threshold_us: float) 
     """d of the requests slower than the threshold, from the per-interval histograms.
 
     Those histograms hold every non-throttled request with a latency: exactly the served
-    view. For the warm view the interval's cold starts are taken out of n and, assumed
-    to be among its slowest, out of m (cold starts are few and slow); the cold and the
+    view. Each interval's cold starts are taken out of n and, assumed to be among its
+    slowest, out of m: a burst's cold starts cluster in its first wave by design (one per
+    new environment), so their pattern in time is the load shape's, not a slow period's;
+    for the warm view this also leaves (nearly) its own counts. The cold and the
     server-side views have no per-interval data of their own and are judged with d = 1.
     """
     series = result.measurements.timeseries
@@ -251,8 +253,7 @@ def _latency_design_effect(result: BurstResult, view: str, threshold_us: float) 
     cold = series.cold_starts
     for side in ("lo", "hi"):
         counts = series.exceedances(threshold_us, side)  # type: ignore[arg-type]
-        if view == "warm":
-            counts = [(n - c, max(0, m - c)) for (n, m), c in zip(counts, cold, strict=True)]
+        counts = [(n - c, max(0, m - c)) for (n, m), c in zip(counts, cold, strict=True)]
         effects.append(clustered_design_effect(counts))
     return max(effects)
 
