@@ -190,7 +190,7 @@ class Verdict:
         if self.design_effect > 1.0:
             extras.append(
                 f"clustered in time: counted as {self.samples / self.design_effect:,.0f} "
-                f"independent requests (design effect {self.design_effect:.2g})"
+                f"independent requests (design effect {self.design_effect:.3g})"
             )
         return "; ".join([text, *filter(None, extras)])
 
