@@ -13,13 +13,9 @@ from pytest_lambda_slo._results.budgets import BUDGET_NAMES, BUDGETS, parse_budg
 from pytest_lambda_slo._results.gate import raise_for
 from pytest_lambda_slo._results.recorder import Measurements, Outcome
 from pytest_lambda_slo._results.result import BurstResult
+from pytest_lambda_slo._results.sequential import SequentialState, judge_sequential
 from pytest_lambda_slo._results.verdict import Verdict, VerdictPolicy, parse_policy
-from pytest_lambda_slo._results.verdicts import (
-    SequentialState,
-    judge_all,
-    judge_sequential,
-    split_of,
-)
+from pytest_lambda_slo._results.verdicts import judge_all, split_of
 from pytest_lambda_slo._stats.binomial import judge_rate, lower_bound
 from pytest_lambda_slo.errors import (
     ConfigError,
