@@ -19,9 +19,10 @@ if TYPE_CHECKING:
     from ._load.api import arun, run
     from ._load.shapes import Burst, Ramp, Rate
     from ._pytest.fixture import LambdaSLO
-    from ._results.budgets import BUDGETS, Verdict
+    from ._results.budgets import BUDGETS
     from ._results.recorder import Measurements
     from ._results.result import BurstResult, LatencyView, RunResult
+    from ._results.verdict import Verdict, VerdictPolicy
     from ._targets.http import HttpTarget
     from ._targets.invoke import InvokeTarget
     from .emulator import Emulator, FunctionConfig
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
         LoadAborted,
         MissingExtraError,
         SaturationWarning,
+        SLOInconclusive,
+        SLOInconclusiveWarning,
         SLOViolation,
     )
 
@@ -54,9 +57,12 @@ _EXPORTS = {
     "Rate": "._load.shapes",
     "Response": "._http.response",
     "RunResult": "._results.result",
+    "SLOInconclusive": ".errors",
+    "SLOInconclusiveWarning": ".errors",
     "SLOViolation": ".errors",
     "SaturationWarning": ".errors",
-    "Verdict": "._results.budgets",
+    "Verdict": "._results.verdict",
+    "VerdictPolicy": "._results.verdict",
     "arun": "._load.api",
     "estimate_cost": "._aws.cost",
     "run": "._load.api",
@@ -81,9 +87,12 @@ __all__ = [
     "Rate",
     "Response",
     "RunResult",
+    "SLOInconclusive",
+    "SLOInconclusiveWarning",
     "SLOViolation",
     "SaturationWarning",
     "Verdict",
+    "VerdictPolicy",
     "arun",
     "estimate_cost",
     "run",

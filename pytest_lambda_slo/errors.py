@@ -7,6 +7,8 @@ LambdaSLOError                 base of everything the plugin raises on purpose
     ├── UserCallableError      a callable of the user's (cold_start=) raised; __cause__ is theirs
     └── AuthRefused            the whole first wave was refused as unauthenticated (401/403)
 SLOViolation (AssertionError)  one or more budgets are broken; the test FAILS
+SLOInconclusive (AssertionError)  nothing broken, but a budget could not be decided (policy fail)
+SLOInconclusiveWarning (UserWarning)  the same under lambda_slo_inconclusive = warn: it passes
 """
 
 from __future__ import annotations
@@ -87,6 +89,22 @@ class SLOViolation(AssertionError):
     def __init__(self, message: str, verdicts: list | None = None) -> None:
         super().__init__(message)
         self.verdicts = list(verdicts or [])
+
+
+class SLOInconclusive(AssertionError):
+    """No budget is broken but one or more are inconclusive: too little data to decide.
+
+    Raised under ``lambda_slo_inconclusive = fail`` (the default); not an SLOViolation, so
+    ``pytest.raises(SLOViolation)`` and ``xfail(raises=SLOViolation)`` do not take it.
+    """
+
+    def __init__(self, message: str, verdicts: list | None = None) -> None:
+        super().__init__(message)
+        self.verdicts = list(verdicts or [])
+
+
+class SLOInconclusiveWarning(UserWarning):
+    """A budget was inconclusive and ``lambda_slo_inconclusive = warn`` let the test pass."""
 
 
 class SaturationWarning(UserWarning):

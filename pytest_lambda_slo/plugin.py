@@ -23,17 +23,17 @@ from ._results.budgets import (
     BUDGET_NAMES,
     BUDGETS,
     THROTTLE_BUDGETS,
-    evaluate,
     parse_budgets,
     parse_default_throttle_rate,
-    violation_message,
 )
+from ._results.verdict import parse_policy
 from ._units import MAX_WORKERS, parse_count, parse_duration, parse_workers
 from .emulator.fixtures import lambda_emulator  # noqa: F401  (registers the fixture)
 from .errors import ConfigError, SLOViolation
 
 if TYPE_CHECKING:
     from ._pytest.fixture import LambdaSLO
+    from ._results.gate import Gate
     from ._results.result import RunResult
 
 STATE_KEY = pytest.StashKey[SessionState]()
@@ -74,7 +74,28 @@ _SETTINGS_INI = {
         "The throttle_rate budget implied when budgets apply but no throttle budget is "
         "set; 'off' for none. Default: 5%",
     ),
+    # Confidence verdicts: the levels, what an inconclusive verdict does, the method.
+    "lambda_slo_fail_confidence": (
+        "0.99",
+        "Confidence a budget is broken before it FAILS, shared by a test's budgets. Default: 0.99",
+    ),
+    "lambda_slo_pass_confidence": (
+        "0.95",
+        "Confidence a budget is met before it PASSES. Default: 0.95",
+    ),
+    "lambda_slo_inconclusive": (
+        "fail",
+        "What an inconclusive budget does to a test: fail or warn. Default: fail",
+    ),
+    "lambda_slo_verdict": (
+        "confidence",
+        "How budgets are judged: confidence (bounds) or point (point estimates). "
+        "Default: confidence",
+    ),
 }
+
+
+_VERDICT_KEYS = ("pass_confidence", "fail_confidence", "inconclusive", "verdict")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -144,6 +165,7 @@ def _settings(config: pytest.Config) -> Settings:
         default_throttle_rate=parse_default_throttle_rate(
             config.getini("lambda_slo_default_throttle_rate")
         ),
+        verdict_policy=parse_policy(*(config.getini(f"lambda_slo_{key}") for key in _VERDICT_KEYS)),
     )
 
 
@@ -294,39 +316,49 @@ def lambda_slo(request: pytest.FixtureRequest) -> LambdaSLO:
     return slo
 
 
-def _judge_declared(item: pytest.Item, results: list[RunResult]) -> str | None:
+def _judge_declared(item: pytest.Item, results: list[RunResult]) -> list[Gate]:
+    """Judge the ini and marker budgets together on each run (they share the FAIL level)."""
     declared = item.stash.get(BUDGETS_KEY, {})
     if not declared:
-        return None
-    messages = []
+        return []
+    # lazy import: judging loads scipy and hdrh, which `pytest --help` must not
+    from ._results.gate import gate
+    from ._results.verdicts import judge_all
+
+    entries = sorted(
+        ((name, limit, source) for name, (limit, source) in declared.items()),
+        key=lambda entry: entry[2] != "ini",  # ini first, then the marker, as declared
+    )
+    gates = []
     for result in results:
-        judged = []  # this judgement's verdicts, the implied throttle budget's included
-        for source in ("ini", "marker"):
-            budgets = {name: limit for name, (limit, src) in declared.items() if src == source}
-            if budgets:
-                verdicts = evaluate(result, budgets, source)
-                result.verdicts.extend(verdicts)
-                judged += verdicts
-        message = violation_message(judged, result)
-        if message:
-            messages.append(message)
-    return "\n".join(messages) if messages else None
+        verdicts = judge_all(result, entries)  # the implied throttle budget's included
+        result.verdicts.extend(verdicts)
+        found = gate(verdicts, result)
+        if found:
+            gates.append(found)
+    return gates
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     # Budgets from the marker and ini are judged here, inside the call phase, so a broken
-    # budget shows as a FAILED test with the numbers (never as a teardown error).
+    # or inconclusive budget shows as a FAILED test with the numbers (never as a teardown
+    # error), and an inconclusive one under the policy "warn" as the test's warning.
     try:
         outcome = yield
     except BaseException:
         _record(item)
         output_hooks.call(item, _results_of(item), judge=False)
         raise
-    message = _record(item)
+    gates = _record(item)
     regression = output_hooks.call(item, _results_of(item))  # a baseline gate fails it too
-    if message or regression:
-        raise SLOViolation("\n".join(m for m in (message, regression) if m))
+    if regression:
+        failed = [v for g in gates for v in g.failed]
+        raise SLOViolation("\n".join([*(g.message for g in gates), regression]), failed)
+    if gates:
+        from ._results.gate import settle  # lazy import: start-up weight (see _judge_declared)
+
+        settle(gates, item.config.stash[STATE_KEY].settings.verdict_policy)
     return outcome
 
 
@@ -335,15 +367,15 @@ def _results_of(item: pytest.Item) -> list[RunResult]:
     return [] if slo is None else slo.results
 
 
-def _record(item: pytest.Item) -> str | None:
+def _record(item: pytest.Item) -> list[Gate]:
     """Judge the test's runs on its declared budgets and keep them for the report."""
     slo = item.stash.get(FIXTURE_KEY, None)
     if slo is None or not slo.results:
-        return None
-    message = _judge_declared(item, slo.results)
+        return []
+    gates = _judge_declared(item, slo.results)
     state = item.config.stash[STATE_KEY]
     state.records.extend((item.nodeid, result) for result in slo.results)
-    return message
+    return gates
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: only exists where xdist is installed

@@ -219,8 +219,8 @@ def test_the_public_surface_is_pinned() -> None:
         "BUDGETS", "Burst", "BurstResult", "ConfigError", "Emulator", "FunctionConfig",
         "HttpTarget", "InvokeTarget", "LambdaSLO", "LambdaSLOError", "LatencyView",
         "LoadAborted", "Measurements", "MissingExtraError", "Ramp", "Rate", "Response",
-        "RunResult", "SLOViolation", "SaturationWarning", "Verdict", "arun", "estimate_cost",
-        "run",
+        "RunResult", "SLOInconclusive", "SLOInconclusiveWarning", "SLOViolation",
+        "SaturationWarning", "Verdict", "VerdictPolicy", "arun", "estimate_cost", "run",
     ]  # fmt: skip
     for name in pytest_lambda_slo.__all__:
         assert getattr(pytest_lambda_slo, name) is not None

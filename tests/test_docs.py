@@ -48,7 +48,8 @@ def test_readme_json_field_names_are_the_real_ones(
     pytester.makepyfile(
         test_json="""
         def test_invoke(lambda_slo):
-            lambda_slo.burst("lambda:fast", requests=6, concurrency=3).check(p99="10s")
+            lambda_slo.burst("lambda:fast", requests=6, concurrency=3).check(
+                max="10s", throttle_count=0)
         """
     )
     out = pytester.path / "slo.json"

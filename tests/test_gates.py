@@ -52,15 +52,16 @@ def test_a_mostly_throttled_run_fails_an_ini_p99_and_error_rate_gate(
     result.stdout.fnmatch_lines(
         [
             "*SLOViolation: 1 SLO budget(s) broken for GET http://127.0.0.1:*/url/thin/:",
-            f"*throttle_rate: measured {share} > budget 5.00% (n=200); implied, as no "
-            "throttle budget was set*",
+            f"*throttle_rate: measured {share}, bounds ?*? over budget 5.00% (n=200; *); "
+            "implied, as no throttle budget was set*",
             f"*(200 requests: * ok, {burst['throttles']} throttled, 0 errors)",
         ]
     )
-    # The latency and error budgets themselves held: only the throttles fail the gate.
+    # The latency and error budgets themselves are not broken (the few requests served
+    # cannot show them met either): only the throttles fail the gate.
     verdicts = {v["budget"]: v for v in burst["verdicts"]}
-    assert verdicts["p99"]["passed"] and verdicts["error_rate"]["passed"]
-    assert verdicts["p99"]["samples"] == burst["count"] - burst["throttles"]
+    assert verdicts["p99"]["state"] != "fail" and verdicts["error_rate"]["state"] != "fail"
+    assert verdicts["p99"]["n"] == burst["count"] - burst["throttles"]
     assert (verdicts["throttle_rate"]["source"], verdicts["throttle_rate"]["passed"]) == (
         "default",
         False,
@@ -83,29 +84,31 @@ def test_marker_and_check_gates_get_the_implied_throttle_budget_too(
 
         def test_check(lambda_slo):
             result = lambda_slo.burst(os.environ["THIN_URL"], requests=100, concurrency=20)
-            with pytest.raises(SLOViolation, match="throttle_rate: measured .* > budget 5.00%"):
+            with pytest.raises(SLOViolation, match="throttle_rate: measured .* over budget 5.00%"):
                 result.check(p99="2s", error_rate="1%")
 
         @pytest.mark.lambda_slo(throttle_rate="off")
         def test_marker_turns_it_off_for_check(lambda_slo):
+            # Literal budgets: the few requests served decide them.
             result = lambda_slo.burst(os.environ["THIN_URL"], requests=100, concurrency=20)
-            result.check(p99="2s", error_rate="1%")
-            assert [v.budget for v in result.verdicts] == ["p99", "error_rate"]
+            result.check(max="2s", error_rate="0%")
+            assert [v.budget for v in result.verdicts] == ["max", "error_rate"]
         """
     )
     result = pytester.runpytest(*ISOLATED, "-v")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*test_marker FAILED*"])
-    result.stdout.fnmatch_lines(["*throttle_rate: measured * > budget 5.00% (n=100)*"])
+    result.stdout.fnmatch_lines(["*throttle_rate: measured * over budget 5.00% (n=100; *"])
 
 
 def test_the_ini_key_changes_or_turns_off_the_implied_budget(
     pytester: pytest.Pytester, thin_url: Emulator
 ) -> None:
-    pytester.makeini("[pytest]\nlambda_slo_p99 = 2s\nlambda_slo_default_throttle_rate = off\n")
+    # A literal max: the few requests a mostly throttled run serves decide it.
+    pytester.makeini("[pytest]\nlambda_slo_max = 2s\nlambda_slo_default_throttle_rate = off\n")
     pytester.makepyfile(test_gate=BURST)
     pytester.runpytest(*ISOLATED).assert_outcomes(passed=1)
-    pytester.makeini("[pytest]\nlambda_slo_p99 = 2s\nlambda_slo_default_throttle_rate = 100%\n")
+    pytester.makeini("[pytest]\nlambda_slo_max = 2s\nlambda_slo_default_throttle_rate = 100%\n")
     pytester.runpytest(*ISOLATED).assert_outcomes(passed=1)
     pytester.makeini("[pytest]\nlambda_slo_default_throttle_rate = many\n")
     result = pytester.runpytest(*ISOLATED)

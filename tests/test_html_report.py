@@ -237,5 +237,8 @@ def test_a_real_session_merged_with_itself_doubles_every_count(
         encoded = run["measurements"]["histograms"]["all"]["hdr"]
         doubled = hdr.add_all([encoded, encoded])
         assert twice["latency_ms"]["all"]["p99"] == hdr.percentile_ms(doubled, 99)
-        assert [v["passed"] for v in twice["verdicts"]] == [v["passed"] for v in run["verdicts"]]
+        # Judged again on twice the data: a decided verdict never turns into its opposite.
+        states = [(v["state"], w["state"]) for v, w in zip(run["verdicts"], twice["verdicts"],
+                                                              strict=True)]  # fmt: skip
+        assert ("pass", "fail") not in states and ("fail", "pass") not in states
         assert twice["run"]["event_loop"] == run["run"]["event_loop"]

@@ -611,7 +611,8 @@ def test_the_report_names_the_resolved_endpoint_and_region(
     pytester.makepyfile(
         test_env="""
         def test_invoke(lambda_slo):
-            lambda_slo.burst("lambda:coldwarm", requests=4, concurrency=2).check(error_rate=0)
+            lambda_slo.burst("lambda:coldwarm", requests=4, concurrency=2).check(
+                error_rate=0, throttle_count=0)
         """
     )
     result = pytester.runpytest("-p", "no:cacheprovider", "--lambda-slo-report")
@@ -743,9 +744,12 @@ def target(name):
     return InvokeTarget(name, region="us-east-1", endpoint_url=os.environ["EMULATOR_URL"])
 
 def test_cold_start_budgets_hold(lambda_slo):
-    result = lambda_slo.burst(target("coldwarm"), requests=30, concurrency=6, force_cold=True)
-    result.check(init_p99="2s", cold_start_p99="5s", duration_p99="1s", throttle_rate="0%")
+    result = lambda_slo.burst(target("coldwarm"), requests=300, concurrency=6, force_cold=True)
+    result.check(cold_start_max="5s", duration_p99="1s", throttle_rate="0%")
     assert result.cold_starts >= 1
+    # A handful of cold starts cannot show an init p99 at 95%, and the verdict says so.
+    (init,) = result.judge({"init_p99": "2s"})
+    assert init.state == "inconclusive" and "init_p99 can never pass with" in init.describe()
 
 def test_init_budget_broken(lambda_slo):
     lambda_slo.burst(target("coldwarm"), requests=10, concurrency=5).check(init_p99="1ms")
@@ -767,8 +771,8 @@ def test_new_user_invoke_tests_pass_and_fail_with_a_full_report(
         f"--lambda-slo-json={out}",
     )  # fmt: skip
     result.assert_outcomes(passed=1, failed=2)
-    result.stdout.fnmatch_lines(["*init_p99: measured *ms > budget 1.0ms*"])
-    result.stdout.fnmatch_lines(["*throttle_rate: measured *% > budget 1.00%*"])
+    result.stdout.fnmatch_lines(["*init_p99: measured *ms, bounds ?*? over budget 1.0ms*"])
+    result.stdout.fnmatch_lines(["*throttle_rate: measured *%, bounds ?*? over budget 1.00%*"])
     result.stdout.fnmatch_lines(
         [
             "*target: lambda:coldwarm (RequestResponse, us-east-1) via",

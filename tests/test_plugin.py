@@ -31,17 +31,19 @@ FAST = HttpTarget(os.environ["FAST_URL"], cold_start="x-cold-start")
 SLOW = os.environ["SLOW_URL"]
 
 def test_check_loose(lambda_slo):
-    result = lambda_slo.burst(FAST, requests=40, concurrency=8)
-    result.check(p99="5s", error_rate="0%", throttle_rate="0%", cold_start_p99="5s")
-    assert result.count == 40 and result.ok == 40
+    # 300 requests: the fewest with which a p99 can pass at 95%. A few cold starts cannot
+    # show a cold-start p99, so their budget is the literal maximum.
+    result = lambda_slo.burst(FAST, requests=300, concurrency=8)
+    result.check(p99="5s", error_rate="0%", throttle_rate="0%", cold_start_max="5s")
+    assert result.count == 300 and result.ok == 300
 
 def test_check_tight(lambda_slo):
     result = lambda_slo.burst(SLOW, requests=20, concurrency=4)
     result.check(p99="1ms", p50="2ms")
 
-@pytest.mark.lambda_slo(p99="5s", max="10s")
+@pytest.mark.lambda_slo(p50="5s", max="10s")
 def test_marker_loose(lambda_slo):
-    lambda_slo.burst(SLOW, requests=8, concurrency=4)
+    lambda_slo.burst(SLOW, requests=60, concurrency=20)
 
 @pytest.mark.lambda_slo(p99="1ms")
 def test_marker_tight(lambda_slo):
@@ -58,18 +60,18 @@ def test_new_user_file_passes_loose_and_fails_tight(
     result.stdout.fnmatch_lines(
         [
             "*SLOViolation: 2 SLO budget(s) broken for GET http://127.0.0.1:*/url/slow/:",
-            "*p99: measured *ms > budget 1.0ms (n=20)",
-            "*p50: measured *ms > budget 2.0ms (n=20)",
+            "*p99: measured *ms, bounds ?*? over budget 1.0ms (n=20; *",
+            "*p50: measured *ms, bounds ?*? over budget 2.0ms (n=20; *",
         ]
     )
     result.stdout.fnmatch_lines(
-        ["*1 SLO budget(s) broken*", "*p99: measured *> budget 1.0ms (n=8)"]
+        ["*1 SLO budget(s) broken*", "*p99: measured *over budget 1.0ms (n=8; *"]
     )
     # A marker violation is a failure of the call phase, never a teardown error.
     assert "error" not in result.parseoutcomes()
     stats = target_env.stats()["functions"]
-    assert stats["fast"]["invocations"] == 40
-    assert stats["slow"]["invocations"] == 20 + 8 + 8
+    assert stats["fast"]["invocations"] == 300
+    assert stats["slow"]["invocations"] == 20 + 60 + 8
 
 
 def test_marker_beats_ini_and_closest_marker_wins(
@@ -88,8 +90,8 @@ def test_marker_beats_ini_and_closest_marker_wins(
 
         @pytest.mark.lambda_slo(p99="10s")
         class TestLoose:
-            def test_class_marker(self, lambda_slo):
-                lambda_slo.burst(os.environ["SLOW_URL"], requests=4, concurrency=2)
+            def test_class_marker(self, lambda_slo):  # 300: enough for a p99 to pass
+                lambda_slo.burst(os.environ["SLOW_URL"], requests=300, concurrency=30)
 
             @pytest.mark.lambda_slo(p99="1us")
             def test_function_marker(self, lambda_slo):
@@ -99,8 +101,8 @@ def test_marker_beats_ini_and_closest_marker_wins(
     result = pytester.runpytest(*ISOLATED, "-v")
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*test_class_marker PASSED*"])
-    result.stdout.fnmatch_lines(["*p99: measured *> budget 2.0ms (n=4)*"])
-    result.stdout.fnmatch_lines(["*p99: measured *> budget 1us (n=4)*"])
+    result.stdout.fnmatch_lines(["*p99: measured *over budget 2.0ms (n=4; *"])
+    result.stdout.fnmatch_lines(["*p99: measured *over budget 1us (n=4; *"])
 
 
 def test_ini_default_applies_to_every_burst(
@@ -112,12 +114,13 @@ def test_ini_default_applies_to_every_burst(
         import os
 
         def test_one(lambda_slo):
-            lambda_slo.burst(os.environ["SLOW_URL"], requests=2, concurrency=2)
+            lambda_slo.burst(os.environ["SLOW_URL"], requests=8, concurrency=4)
         """
     )
     result = pytester.runpytest(*ISOLATED)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*p50: measured *> budget 1us (n=2)*"])
+    # 8 of 8 over: enough to show a median broken at 99% confidence (2 of 2 would not be).
+    result.stdout.fnmatch_lines(["*p50: measured *over budget 1us (n=8; *"])
 
 
 def test_report_and_json(pytester: pytest.Pytester, target_env: Emulator) -> None:
@@ -127,7 +130,7 @@ def test_report_and_json(pytester: pytest.Pytester, target_env: Emulator) -> Non
         import pytest
         from pytest_lambda_slo import HttpTarget
 
-        @pytest.mark.lambda_slo(p99="10s", throttle_rate="100%")
+        @pytest.mark.lambda_slo(max="10s", throttle_rate="100%")
         def test_mixed(lambda_slo):
             target = HttpTarget(os.environ["TIGHT_URL"])
             result = lambda_slo.burst(target, requests=30, concurrency=10)
@@ -135,7 +138,8 @@ def test_report_and_json(pytester: pytest.Pytester, target_env: Emulator) -> Non
 
         def test_cold(lambda_slo):
             target = HttpTarget(os.environ["FAST_URL"], cold_start="x-cold-start")
-            lambda_slo.burst(target, requests=10, concurrency=5).check(cold_start_max="10s")
+            lambda_slo.burst(target, requests=10, concurrency=5).check(
+                cold_start_max="10s", throttle_count=0)
         """
     )
     out = pytester.path / "out" / "slo.json"
@@ -153,8 +157,8 @@ def test_report_and_json(pytester: pytest.Pytester, target_env: Emulator) -> Non
             "  requests: 30, ok: *, throttled: *, errors: 0 (0.0%)",
             "  status codes: 200: *, 429: *",
             "  budgets:",
-            "    PASS ?marker? p99: measured *",
-            "    PASS ?marker? throttle_rate: measured *",
+            "    PASS ?marker? max: measured * <= budget 10.000s (n=*, literal)*",
+            "    PASS ?marker? throttle_rate: measured * <= budget 100.00% (n=30,",
             "  response time histogram:",
             "*|■*",
         ]
@@ -174,7 +178,7 @@ def test_report_and_json(pytester: pytest.Pytester, target_env: Emulator) -> Non
     assert set(mixed["latency_ms"]["all"]) >= {"min", "mean", "p50", "p90", "p95", "p99", "p999",
                                                "max"}  # fmt: skip
     assert mixed["status_codes"]["429"] == mixed["throttles"]
-    assert [v["budget"] for v in mixed["verdicts"]] == ["p99", "throttle_rate"]
+    assert [v["budget"] for v in mixed["verdicts"]] == ["max", "throttle_rate"]
     assert mixed["measurements"]["histograms"]["all"]["hdr"]
     assert cold["cold_starts"] == 5 and cold["latency_ms"]["cold"]["count"] == 5
     assert cold["verdicts"][0]["source"] == "check"
@@ -287,7 +291,7 @@ def anyio_backend(request):
 async def test_async_burst(lambda_slo):
     result = await lambda_slo.aburst(os.environ["FAST_URL"], requests=6, concurrency=3)
     assert result.count == 6 and result.ok == 6
-    result.check(p99="10s")
+    result.check(max="10s", throttle_count=0)
 """
 
 
@@ -366,7 +370,7 @@ def test_rate(lambda_slo):
     assert result.shape["kind"] == "rate" and result.shape["rps"] == 100
     assert 90 <= result.count + result.unsent <= 101
     assert result.uncorrected.count == result.all.count > 0
-    result.check(error_rate="0%", p99="5s")
+    result.check(error_rate="0%", p90="5s")  # about 100 requests: enough for a p90
 
 def test_ramp(lambda_slo):
     result = lambda_slo.ramp(os.environ["SLOW_URL"], users=6, spawn_rate=20, duration="1s")

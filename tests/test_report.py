@@ -35,8 +35,12 @@ def test_long_lines_wrap_at_80_columns_with_a_hanging_indent() -> None:
     text = " ".join(" ".join(lines).split())
     # Explanations are whole: wrapped, not cut off.
     assert "late starts: 25 (latency counts from the intended start)" in text
-    assert "p50: measured 7.0ms > budget 1us (n=3); 1 throttled not included" in text
-    verdict = next(i for i, line in enumerate(lines) if line.startswith("    FAIL [check] p50"))
+    assert "p50: measured 7.0ms, bounds [" in text
+    assert "straddle budget 1us (n=3; lower at 99%, upper at 95%); p50 can never pass" in text
+    assert "1 throttled not included" in text
+    verdict = next(
+        i for i, line in enumerate(lines) if line.startswith("    INCONCLUSIVE [check] p50")
+    )
     assert lines[verdict + 1].startswith("      ") and lines[verdict + 1].strip()
     assert any(line.startswith("  served ") for line in lines)  # throttles excluded
 

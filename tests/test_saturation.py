@@ -20,12 +20,12 @@ def test_starved(lambda_slo):
     result = lambda_slo.burst(target, requests=60, concurrency=20)
     assert result.saturated
     assert result.run["loop_lag_p99_ms"] > 25
-    result.check(p99="60s")  # a loose budget that would pass on trustworthy data
+    result.check(p90="60s")  # a loose budget that would pass on trustworthy data
 
 def test_healthy(lambda_slo):
-    result = lambda_slo.burst(os.environ["FAST_URL"], requests=40, concurrency=4)
+    result = lambda_slo.burst(os.environ["FAST_URL"], requests=60, concurrency=4)
     assert not result.saturated
-    result.check(p99="60s")
+    result.check(p90="60s")
 """
 
 
@@ -47,7 +47,8 @@ def test_starved_generator_fails_the_budget_with_an_explanation(
     result.stdout.fnmatch_lines(
         [
             "*SLOViolation: 1 SLO budget(s) broken for GET *",
-            "*p99: measured * (n=60); the load generator was saturated (event-loop lag p99 *",
+            "*p90: measured *, bounds ?*? within budget 60.000s (n=60; *); the load generator "
+            "was saturated (event-loop lag p99 *",
         ]
     )
     result.stdout.fnmatch_lines(["  LOAD GENERATOR SATURATED: the load generator was saturated*"])

@@ -3,7 +3,8 @@
 Prints the terminal report of every run, judges the budgets given on the stored
 histograms, optionally renders the HTML report, and exits 1 when any verdict is broken:
 one given with ``--budgets`` or one stored with the run (``lambda-slo merge`` judges the
-stored budgets again on the merged data).
+stored budgets again on the merged data). An inconclusive verdict exits 1 too, as it
+fails a test by default; ``--inconclusive warn`` lets it exit 0.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .._report.html import write_html
 from .._report.rejudge import parse_budget_list, rejudge
 from .._report.terminal import render_report
 from .._results.result import BurstResult
+from .._results.verdict import INCONCLUSIVE_POLICIES, parse_policy
 
 
 def add_parser(commands: Any) -> None:
@@ -24,7 +26,7 @@ def add_parser(commands: Any) -> None:
         "report",
         help="print (and render as HTML) a results file, judging budgets again",
         description="Exit 1 when a verdict is broken: a budget given with --budgets or one "
-        "stored with a run.",
+        "stored with a run; also when one is inconclusive, unless --inconclusive warn.",
     )
     parser.add_argument("file", metavar="RESULTS.json")
     parser.add_argument("--html", metavar="OUT.html", help="also write the HTML report here")
@@ -37,6 +39,13 @@ def add_parser(commands: Any) -> None:
         default="",
         help="budgets to judge every run on, e.g. p99=800ms,error_rate=1%%",
     )
+    parser.add_argument(
+        "--inconclusive",
+        choices=INCONCLUSIVE_POLICIES,
+        default="fail",
+        help="what an inconclusive verdict does: fail (exit 1) or warn (exit 0). "
+        "Default: %(default)s",
+    )
     parser.set_defaults(run=run)
 
 
@@ -44,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     budgets = parse_budget_list(args.budgets, name="--budgets")
     records = records_of(load_document(args.file))
     results = [(test_id, BurstResult.from_dict(run)) for test_id, run in records]
-    verdicts = rejudge(results, budgets)
+    policy = parse_policy(inconclusive=args.inconclusive, prefix="--")
+    verdicts = rejudge(results, budgets, policy)
     for line in render_report(results):
         print(line)
     if args.html:
@@ -58,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
     if args.hlog:
         paths = write_hlogs(args.hlog, records)
         print(f"HdrHistogram logs: {len(paths)} files in {args.hlog}")
-    broken = sum(1 for per_run in verdicts for v in per_run if not v.passed)
-    print(f"{len(results)} runs, {sum(len(v) for v in verdicts)} verdicts: {broken} broken")
-    return 1 if broken else 0
+    broken = sum(1 for per_run in verdicts for v in per_run if v.failed)
+    unsure = sum(1 for per_run in verdicts for v in per_run if v.inconclusive)
+    print(
+        f"{len(results)} runs, {sum(len(v) for v in verdicts)} verdicts: {broken} broken, "
+        f"{unsure} inconclusive"
+    )
+    return 1 if broken or (unsure and policy.inconclusive == "fail") else 0

@@ -15,6 +15,7 @@ from .._results.budgets import DEFAULT_THROTTLE_RATE
 from .._results.recorder import Measurements
 from .._results.result import RunResult
 from .._results.saturation import DEFAULT_MAX_LOOP_LAG_S, assess_saturation
+from .._results.verdict import VerdictPolicy
 from .._targets.base import Target
 from .._targets.resolve import as_target
 from .._units import parse_workers
@@ -104,6 +105,7 @@ def build_result(
     extras: dict[str, Any] | None = None,
     default_throttle_rate: float | None = DEFAULT_THROTTLE_RATE,
     target_info: dict[str, Any] | None = None,
+    verdict_policy: VerdictPolicy | None = None,
 ) -> RunResult:
     """The RunResult of a run: its figures, the saturation judgement, cost when billed.
 
@@ -125,6 +127,7 @@ def build_result(
         saturation_policy=saturation_policy,
         extras=extras,
         default_throttle_rate=default_throttle_rate,
+        verdict_policy=VerdictPolicy() if verdict_policy is None else verdict_policy,
     )
 
 

@@ -317,6 +317,7 @@ class LambdaSLO:
             max_loop_lag_s=settings.max_loop_lag_s, saturation_policy=settings.saturation_policy,
             extras=extras, default_throttle_rate=self.default_throttle_rate,
             target_info=self._state.describe_target(plan.target),
+            verdict_policy=settings.verdict_policy,
         )  # fmt: skip
         if result.saturated and result.saturation_policy == "warn":
             warnings.warn(SaturationWarning(result.saturation_note), stacklevel=4)

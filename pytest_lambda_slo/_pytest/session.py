@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._results.budgets import DEFAULT_THROTTLE_RATE
 from .._results.saturation import DEFAULT_MAX_LOOP_LAG_S
+from .._results.verdict import VerdictPolicy
 from .ledger import Ledger
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ class Settings:
     max_loop_lag_s: float = DEFAULT_MAX_LOOP_LAG_S
     workers: int = 1
     default_throttle_rate: float | None = DEFAULT_THROTTLE_RATE  # None: no implied budget
+    # Confidence levels, the inconclusive policy and the method of the verdicts.
+    verdict_policy: VerdictPolicy = field(default_factory=VerdictPolicy)
 
 
 @dataclass

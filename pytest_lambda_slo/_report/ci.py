@@ -46,7 +46,7 @@ def junit_properties(run: Mapping[str, Any], prefix: str = "lambda_slo") -> list
     ]
     for verdict in run.get("verdicts") or []:
         name = f"verdict.{verdict['budget']}"
-        props.append((name, _state(verdict)))
+        props.append((name, state_of(verdict)))
         for key in _VERDICT_FIELDS[1:]:
             if verdict.get(key) is not None:
                 unit = (
@@ -73,7 +73,7 @@ def _verdicts_cell(run: Mapping[str, Any]) -> str:
     verdicts = run.get("verdicts") or []
     if not verdicts:
         return "-"
-    states = [_state(v) for v in verdicts]
+    states = [state_of(v) for v in verdicts]
     broken = [v["budget"] for v, state in zip(verdicts, states, strict=True) if state == "FAIL"]
     unsure = [v["budget"] for v, state in zip(verdicts, states, strict=True) if state not in
               ("PASS", "FAIL")]  # fmt: skip
@@ -84,7 +84,7 @@ def _verdicts_cell(run: Mapping[str, Any]) -> str:
     return text + f"({passed}/{len(verdicts)} pass)"
 
 
-def _state(verdict: Mapping[str, Any]) -> str:
+def state_of(verdict: Mapping[str, Any]) -> str:
     """PASS, FAIL or another state a verdict names (e.g. INCONCLUSIVE)."""
     state = verdict.get("state")
     if state:

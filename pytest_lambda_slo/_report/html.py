@@ -16,6 +16,7 @@ from typing import Any
 
 from . import svg
 from .charts import charts_for
+from .ci import state_of
 from .compare import Comparison, compare_runs
 from .document import Record, RunKey, key_text, keyed
 
@@ -24,6 +25,7 @@ _PAGE_STYLE = (
     "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
     "text-align:right}td:first-child,th:first-child{text-align:left}th{background:#f4f4f4}"
     ".pass{color:#1a7f37;font-weight:bold}.fail{color:#cf222e;font-weight:bold}"
+    ".unsure{color:#9a6700;font-weight:bold}"
     ".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:10px}"
     "section{border-top:2px solid #ddd;margin-top:1.5em}code{font-size:12px}.note{color:#666}"
 )
@@ -43,13 +45,19 @@ def _anchor(key: RunKey) -> str:
     return "run-" + hashlib.sha1(key_text(key).encode("utf-8")).hexdigest()[:10]
 
 
+_STATE_CLASS = {"PASS": "pass", "FAIL": "fail"}  # anything else: inconclusive
+
+
 def _verdict_cell(run: Mapping[str, Any]) -> str:
     verdicts = run.get("verdicts") or []
     if not verdicts:
         return '<span class="note">no budgets</span>'
-    broken = [v["budget"] for v in verdicts if not v.get("passed")]
+    broken = [v["budget"] for v in verdicts if state_of(v) == "FAIL"]
+    unsure = [v["budget"] for v in verdicts if state_of(v) not in ("PASS", "FAIL")]
     if broken:
         return f'<span class="fail">FAIL</span> {escape(", ".join(broken))}'
+    if unsure:
+        return f'<span class="unsure">INCONCLUSIVE</span> {escape(", ".join(unsure))}'
     return f'<span class="pass">PASS</span> {len(verdicts)}'
 
 
@@ -132,8 +140,8 @@ def _section(
     verdicts = run.get("verdicts") or []
     if verdicts:
         items = "".join(
-            f'<li><span class="{"pass" if v.get("passed") else "fail"}">'
-            f"{'PASS' if v.get('passed') else 'FAIL'}</span> {escape(_verdict_text(v))}</li>"
+            f'<li><span class="{_STATE_CLASS.get(state_of(v), "unsure")}">'
+            f"{state_of(v)}</span> {escape(_verdict_text(v))}</li>"
             for v in verdicts
         )
         parts.append(f"<ul>{items}</ul>")
@@ -181,13 +189,13 @@ def render_html(
     base_runs = dict(keyed(baseline)) if baseline is not None else {}
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     runs = keyed(records)
-    failed = sum(
-        1 for _, run in runs if any(not v.get("passed") for v in run.get("verdicts") or [])
-    )
+    states = [{state_of(v) for v in run.get("verdicts") or []} for _, run in runs]
+    failed = sum(1 for found in states if "FAIL" in found)
+    unsure = sum(1 for found in states if "FAIL" not in found and found - {"PASS"})
     body = [
         f"<h1>{escape(title)}</h1>",
-        f'<p class="note">{len(runs)} load runs, {failed} with a broken budget; '
-        f"written {created}</p>",
+        f'<p class="note">{len(runs)} load runs, {failed} with a broken budget, {unsure} '
+        f"inconclusive; written {created}</p>",
         _summary(records, by_key),
     ]
     body += [

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._results.budgets import evaluate
 from .._results.recorder import Measurements
 from .._results.result import BurstResult
+from .._results.verdict import Verdict, policy_of
+from .._results.verdicts import judge_all
 from ..errors import ConfigError
 from .document import Record, RunKey, key_text, keyed, new_document, records_of
 
@@ -143,13 +144,16 @@ def merge_runs(key: RunKey, runs: Sequence[tuple[str, Mapping[str, Any]]]) -> di
         # Exactly the shards' budgets are judged again, their implied ones included.
         default_throttle_rate=None,
     )
-    # The shards' verdicts were judged on part of the data: judge each budget again.
+    # The shards' verdicts were judged on part of the data: judge every budget again,
+    # together (they share the FAIL level) and with the shards' confidence levels.
     budgets: dict[tuple[str, str], float] = {}
+    stored: list[Verdict] = []
     for _, run in runs:
         for verdict in BurstResult.from_dict(run).verdicts:
+            stored.append(verdict)
             budgets.setdefault((verdict.source, verdict.budget), verdict.limit)
-    for (source, name), limit in budgets.items():
-        result.verdicts.extend(evaluate(result, {name: limit}, source))
+    entries = [(name, limit, source) for (source, name), limit in budgets.items()]
+    result.verdicts.extend(judge_all(result, entries, policy_of(stored)))
     return result.to_dict()
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._results.budgets import BUDGET_NAMES, Verdict, evaluate, parse_budgets
+from .._results.budgets import BUDGET_NAMES, parse_budgets
 from .._results.result import BurstResult
+from .._results.verdict import Verdict, VerdictPolicy
+from .._results.verdicts import evaluate
 from ..errors import ConfigError
 
 SOURCE = "cli"
@@ -33,12 +35,14 @@ def parse_budget_list(text: str, *, name: str = "budgets") -> dict[str, float]:
 
 
 def rejudge(
-    results: Sequence[tuple[str, BurstResult]], budgets: dict[str, float]
+    results: Sequence[tuple[str, BurstResult]],
+    budgets: dict[str, float],
+    policy: VerdictPolicy | None = None,
 ) -> list[list[Verdict]]:
     """Judge ``budgets`` on every run; return every run's verdicts (stored ones included)."""
     out = []
     for _test_id, result in results:
         if budgets:
-            result.verdicts.extend(evaluate(result, budgets, SOURCE))
+            result.verdicts.extend(evaluate(result, budgets, SOURCE, policy))
         out.append(list(result.verdicts))
     return out

@@ -10,9 +10,9 @@ import textwrap
 from collections.abc import Iterable
 from typing import Any
 
-from .._results.budgets import Verdict
 from .._results.recorder import Histogram
 from .._results.result import BurstResult, LatencyView
+from .._results.verdict import Verdict
 
 WIDTH = 80
 _BAR = "■"
@@ -68,11 +68,8 @@ def _counts_line(label: str, counts: dict[Any, int]) -> str | None:
 
 
 def _verdict_lines(verdicts: Iterable[Verdict]) -> list[str]:
-    lines = []
-    for verdict in verdicts:
-        mark = "PASS" if verdict.passed else "FAIL"
-        lines.append(f"    {mark} [{verdict.source}] {verdict.describe()}")
-    return lines
+    """PASS / FAIL / INCONCLUSIVE, the source, then figures, bounds, n and advice."""
+    return [f"    {v.mark} [{v.source}] {v.describe()}" for v in verdicts]
 
 
 def _shape_text(shape: dict[str, Any]) -> str:

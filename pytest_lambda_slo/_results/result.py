@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
-from .budgets import DEFAULT_THROTTLE_RATE, Verdict, evaluate, parse_budgets, raise_for
+from .budgets import DEFAULT_THROTTLE_RATE, parse_budgets
+from .gate import raise_for
 from .recorder import Histogram, Measurements
+from .verdict import Verdict, VerdictPolicy
+from .verdicts import evaluate
 
 _NAN = float("nan")
 _VIEW_NAMES = (
@@ -50,6 +53,11 @@ class LatencyView:
 
     def __init__(self, histogram: Histogram) -> None:
         self._h = histogram
+
+    @property
+    def histogram(self) -> Histogram:
+        """The histogram behind the view (microseconds), for counting exceedances."""
+        return self._h
 
     @property
     def count(self) -> int:
@@ -105,8 +113,10 @@ class RunResult:
     saturation_policy: str = "fail"
     extras: dict[str, Any] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
-    # The implied throttle_rate budget (see budgets.evaluate); None: none is implied.
+    # The implied throttle_rate budget (see verdicts.judge_all); None: none is implied.
     default_throttle_rate: float | None = DEFAULT_THROTTLE_RATE
+    # Confidence levels, the inconclusive policy and the method (ini keys lambda_slo_*).
+    verdict_policy: VerdictPolicy = field(default_factory=VerdictPolicy)
 
     # counts --------------------------------------------------------------------------
     @property
@@ -239,7 +249,12 @@ class RunResult:
         return verdicts
 
     def check(self, **budgets: object) -> RunResult:
-        """Raise SLOViolation listing every broken budget; return self when all hold."""
+        """Raise SLOViolation listing every broken budget; return self when all hold.
+
+        With none broken but some inconclusive: SLOInconclusive under the policy "fail"
+        (the default), an SLOInconclusiveWarning under "warn".
+        """
+        __tracebackhide__ = True
         raise_for(self.judge(budgets), self)
         return self
 

@@ -16,10 +16,7 @@ from typing import Literal
 
 from scipy import stats
 
-State = Literal["pass", "fail", "inconclusive"]
-PASS: State = "pass"
-FAIL: State = "fail"
-INCONCLUSIVE: State = "inconclusive"
+from .states import FAIL, INCONCLUSIVE, PASS, State
 
 # The search for "n needed" stops here: a share that close to its limit is undecidable
 # in practice, and the answer is then None rather than a meaningless huge figure.

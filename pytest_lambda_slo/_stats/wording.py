@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .binomial import RateJudgement
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .binomial import RateJudgement
 
 
 def percent(confidence: float) -> str:
@@ -25,12 +28,13 @@ def needed_sentence(
     pass_confidence: float,
     decide_n: int | None = None,
     decide_what: str = "",
+    noun: str = "requests",
 ) -> str:
     """ "p99 needs at least 299 requests to pass at 95%; about 3,700 to decide <decide_what>"."""
     if n_min is None:
         head = f"{label} can never pass at {percent(pass_confidence)} (its limit is 0)"
     else:
-        head = f"{label} needs at least {n_min:,} requests to pass at {percent(pass_confidence)}"
+        head = f"{label} needs at least {n_min:,} {noun} to pass at {percent(pass_confidence)}"
     if decide_n is None:
         return head
     return f"{head}; about {about(decide_n)} to decide {decide_what}".rstrip()
