@@ -311,7 +311,8 @@ def lambda_slo(request: pytest.FixtureRequest) -> LambdaSLO:
         if any(name in THROTTLE_BUDGETS for name in declared)
         else state.settings.default_throttle_rate
     )
-    slo = LambdaSLO(state, request.node.nodeid, default_throttle_rate=implied)
+    budgets = {name: limit for name, (limit, _) in declared.items()}  # decide auto runs
+    slo = LambdaSLO(state, request.node.nodeid, default_throttle_rate=implied, budgets=budgets)
     request.node.stash[FIXTURE_KEY] = slo
     return slo
 

@@ -3,7 +3,9 @@
 :func:`measure` checks and prepares everything in the caller (bad input raises there, on
 every path), then runs the shape in this process or fanned out over worker processes,
 blocking or awaited; :func:`run` and :func:`arun` turn what it measured into a RunResult.
-The ``lambda_slo`` fixture calls the same functions within the session's caps.
+The ``lambda_slo`` fixture calls the same functions within the session's caps. An auto
+shape (``Burst(requests="auto")``, ``Rate(duration="auto")``) is fired in waves until its
+budgets are decided (waves.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from .._results.recorder import Measurements
 from .._results.result import RunResult
 from .._results.saturation import DEFAULT_MAX_LOOP_LAG_S, assess_saturation
 from .._results.verdict import VerdictPolicy
-from .._targets.base import Target
+from .._results.verdicts import evaluate
+from .._targets.base import PreparedTarget, Target
 from .._targets.resolve import as_target
 from .._units import parse_workers
 from ..errors import ConfigError
@@ -26,8 +29,10 @@ from .pool import run_workers
 from .runinfo import RunInfo
 from .runner import RunHandle, run_blocking, run_in_thread, run_on_own_loop
 from .shapes import SHAPES, Burst, Ramp, Rate, Shape
+from .waves import Judging, WavePlan, is_auto
 
 Measured = tuple[Measurements, RunInfo]
+Go = Callable[[RunHandle | None], Measured]
 
 
 def _ready(
@@ -36,7 +41,8 @@ def _ready(
     workers: object,
     request_cap: int | None,
     engines: list[Engine[Any]] | None = None,
-) -> tuple[Target, int, Callable[[RunHandle | None], Measured]]:
+    judging: Judging | None = None,
+) -> tuple[Target, int, Go]:
     """Check and prepare everything in the caller (bad input raises here).
 
     Returns the target, the number of worker processes and the run itself.
@@ -47,17 +53,68 @@ def _ready(
     shape.check_workers(n_workers)
     resolved = as_target(target)
     prepared = resolved.prepare()  # bad targets fail here, in the caller, for every path
+    if is_auto(shape):
+        assert isinstance(shape, (Burst, Rate))
+        plan = _wave_plan(resolved, shape, n_workers, request_cap, judging or Judging())
+        return resolved, n_workers, _waves(plan, resolved, prepared, engines)
+    return resolved, n_workers, _one_run(resolved, prepared, shape, n_workers, request_cap, engines)
+
+
+def _one_run(
+    resolved: Target,
+    prepared: PreparedTarget,
+    shape: Shape,
+    n_workers: int,
+    request_cap: int | None,
+    engines: list[Engine[Any]] | None,
+) -> Go:
     if n_workers == 1:
         engine = engine_for(shape, prepared, request_cap=request_cap)
         if engines is not None:
-            engines.append(engine)  # a watcher (the progress line) reads its live counters
-        return resolved, 1, lambda handle: run_on_own_loop(engine, handle)
+            engines[:] = [engine]  # a watcher (the progress line) reads its live counters
+        return lambda handle: run_on_own_loop(engine, handle)
     dialer_for(prepared)  # bad transport options (verify=) fail here too
-    return (
-        resolved,
-        n_workers,
-        lambda handle: run_workers(resolved, shape, n_workers, handle, request_cap),
-    )
+    return lambda handle: run_workers(resolved, shape, n_workers, handle, request_cap)
+
+
+def _wave_plan(
+    resolved: Target, shape: Burst | Rate, n_workers: int, request_cap: int | None,
+    judging: Judging,
+) -> WavePlan:  # fmt: skip
+    def result_of(measurements: Measurements, info: RunInfo) -> RunResult:
+        return build_result(
+            resolved, shape, n_workers, measurements, info,
+            default_throttle_rate=judging.default_throttle_rate, verdict_policy=judging.policy,
+        )  # fmt: skip
+
+    return WavePlan(shape, judging, result_of, request_cap=request_cap, workers=n_workers)
+
+
+def _waves(
+    plan: WavePlan, resolved: Target, prepared: PreparedTarget,
+    engines: list[Engine[Any]] | None,
+) -> Go:  # fmt: skip
+    """The auto run: fire a wave, judge the run so far, until the plan says it is over.
+
+    Each wave runs like a run of its own on the same thread (so Ctrl-C and the stop handle
+    reach it); an interrupted wave's exception carries every wave's measurements.
+    """
+
+    def go(handle: RunHandle | None) -> Measured:
+        while (wave := plan.next_wave()) is not None:
+            left = None if plan.request_cap is None else plan.request_cap - plan.sent
+            one = _one_run(resolved, prepared, wave, plan.workers, left, engines)
+            try:
+                measured = one(handle)
+            except BaseException as exc:
+                plan.keep_partial(exc)
+                raise
+            plan.add(measured)
+            if handle is not None and handle.stop_requested:
+                break
+        return plan.outcome()
+
+    return go
 
 
 def measure(
@@ -68,6 +125,7 @@ def measure(
     request_cap: int | None = None,
     name: str = "run",
     engines: list[Engine[Any]] | None = None,
+    judging: Judging | None = None,
 ) -> Measured:
     """Run ``shape`` against ``target``, blocking; (Measurements, RunInfo).
 
@@ -76,8 +134,10 @@ def measure(
     the run within about a second, closes every socket and re-raises KeyboardInterrupt
     whose ``__cause__`` is a LoadAborted carrying what was measured so far. ``engines``
     receives the engine of a single-process run, for a watcher of its live counters.
+    ``judging``: the budgets, implied throttle budget and policy that decide an auto shape
+    naming no budgets of its own (the test's).
     """
-    return run_blocking(name, _ready(target, shape, workers, request_cap, engines)[2])
+    return run_blocking(name, _ready(target, shape, workers, request_cap, engines, judging)[2])
 
 
 async def ameasure(
@@ -87,10 +147,11 @@ async def ameasure(
     workers: object = 1,
     request_cap: int | None = None,
     engines: list[Engine[Any]] | None = None,
+    judging: Judging | None = None,
 ) -> Measured:
     """The async twin of :func:`measure`, for asyncio and trio (through anyio)."""
     # Bad input raises here, in the caller, not in the engine's thread.
-    return await run_in_thread(_ready(target, shape, workers, request_cap, engines)[2])
+    return await run_in_thread(_ready(target, shape, workers, request_cap, engines, judging)[2])
 
 
 def build_result(
@@ -117,7 +178,7 @@ def build_result(
     estimate_cost = getattr(target, "estimate_cost", None)  # targets with billed figures
     if estimate_cost is not None and measurements.billed_mb_ms:
         extras["cost"] = estimate_cost(measurements)
-    return RunResult(
+    result = RunResult(
         measurements=measurements,
         run=run,
         target=target.describe(),
@@ -129,6 +190,11 @@ def build_result(
         default_throttle_rate=default_throttle_rate,
         verdict_policy=VerdictPolicy() if verdict_policy is None else verdict_policy,
     )
+    if is_auto(shape) and info.sequential is not None:
+        assert isinstance(shape, (Burst, Rate))
+        if shape.budget_limits:  # the budgets it was fired against: judged as it stopped
+            result.verdicts.extend(evaluate(result, dict(shape.budget_limits), "check"))
+    return result
 
 
 def run(target: object, shape: Shape, *, workers: int | str = 1) -> RunResult:

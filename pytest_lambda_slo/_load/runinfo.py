@@ -15,6 +15,8 @@ from typing import Any
 from .shapes import Ramp, Rate, Shape
 
 # Why a run stopped, the most telling first (a merged run names the first any slice had).
+# An auto run's own reasons ("decided", "certain_fail", "max_requests", "max_duration") are
+# set by its wave loop (waves.py).
 STOP_REASONS = ("callable_error", "auth_refused", "cancelled", "deadline", "request_cap")
 
 
@@ -46,6 +48,10 @@ class RunInfo:
     users: int | None = None  # ramp
     spawn_rate: float | None = None  # ramp: users started per second
     users_started: int | None = None  # ramp: users that started before the end
+    # An auto burst or rate (fired until decided, waves.py): its waves, and the sequential
+    # record the verdicts read (why it stopped, each budget's sequential step).
+    waves: int | None = None
+    sequential: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -3,8 +3,12 @@
 A shape validates on construction (a ConfigError naming the value and the accepted forms),
 owns its defaults (the overall deadline, the histograms' range, the ramp's start rule) and
 describes itself for the report. It knows nothing of connections or loops: the drivers
-(closed.py, scheduled.py) run one :class:`Slice` of it, which :meth:`part` cuts for one
-of ``count`` processes, so N slices together follow the one global schedule.
+(closed.py, scheduled.py) run one :class:`~.slices.Slice` of it, which :meth:`part` cuts for
+one of ``count`` processes, so N slices together follow the one global schedule.
+
+``Burst(requests="auto")`` and ``Rate(duration="auto")`` fire until their budgets are
+decided: they are not run as they are but cut into fixed waves (:meth:`Burst.wave`,
+:meth:`Rate.wave`) by the wave loop (waves.py), within ``max_requests`` / ``max_duration``.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from .._results.budgets import parse_budgets
 from .._units import parse_count, parse_duration, parse_positive_number
 from ..errors import ConfigError
 from .firstwave import wave_size
+from .slices import RampSlice, RateSlice, Slice, highest_us_for, split, split_cap, start_offset_ns
 
 DEFAULT_TIMEOUT = "30s"
 # Added to the default overall deadline: room for connection set-up and a slow tail.
@@ -26,21 +32,38 @@ DEADLINE_SLACK_S = 5.0
 MAX_IN_FLIGHT_BOUND = 1000
 # Connections a rate run opens before its release, by default: enough for rps x 100 ms.
 PRECONNECT_S = 0.1
+AUTO = "auto"
+# The most an auto burst fires unless max_requests says otherwise, and the most an auto
+# rate runs unless max_duration does: about as long as the same requests take (within 10 min).
+DEFAULT_MAX_REQUESTS = 20_000
+DEFAULT_MAX_DURATION_S = 600.0
+# A burst's wave: ten rounds of its connections, at least 300 requests (p99 can pass at 299);
+# a rate's wave: at least 3 s and 300 requests of its schedule.
+WAVE_ROUNDS = 10
+WAVE_MIN_REQUESTS = 300
+WAVE_MIN_S = 3.0
+
+BudgetLimits = tuple[tuple[str, float], ...]
 
 
-def split(total: int, index: int, parts: int) -> int:
-    """Part ``index`` of ``total`` cut into ``parts`` near-equal whole parts (they sum to it)."""
-    return total // parts + (1 if index < total % parts else 0)
+def _is_auto(value: object) -> bool:
+    return isinstance(value, str) and value.strip().lower() == AUTO
 
 
-def split_cap(cap: int | None, index: int, parts: int) -> int | None:
-    """Part ``index`` of a request cap (None: no cap), so the parts never sum past it."""
-    return None if cap is None else split(cap, index, parts)
-
-
-def highest_us_for(timeout_s: float, deadline_s: float) -> int:
-    """A shape's histogram range: latencies reach the timeout, in-flight time the deadline."""
-    return int((max(timeout_s, deadline_s) + 1.0) * 1_000_000)
+def _auto_budgets(budgets: object, auto: bool, what: str) -> BudgetLimits:
+    """The parsed ``budgets=`` of an auto shape (empty: the test's marker and ini decide)."""
+    if budgets is None:
+        return ()
+    if not auto:
+        raise ConfigError(
+            f"budgets= decides when {what}='auto' stops; use {what}='auto', or check these "
+            "budgets with result.check(**budgets)"
+        )
+    if not isinstance(budgets, Mapping) or not budgets:
+        raise ConfigError(
+            f"budgets={budgets!r} is not valid; use a dict of budgets such as {{'p99': '300ms'}}"
+        )
+    return tuple(parse_budgets(budgets).items())
 
 
 def _deadline(deadline: object, default_s: float) -> float:
@@ -50,85 +73,27 @@ def _deadline(deadline: object, default_s: float) -> float:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Slice:
-    """What one engine runs: a shape's part for process ``index`` of ``count``.
-
-    ``requests`` is None for a shape bounded by time only; ``request_cap`` is this part of
-    the most requests the run may send (what a session cap left), None for no bound.
-    """
-
-    requests: int | None
-    concurrency: int
-    preconnect: int  # connections opened before the release
-    first_wave: int  # responses judged for authentication refusals (firstwave.py)
-    timeout_s: float
-    deadline_s: float
-    duration_s: float | None
-    highest_us: int
-    request_cap: int | None = None
-    index: int = 0
-    count: int = 1
-
-
-@dataclass(frozen=True, kw_only=True)
-class RateSlice(Slice):
-    """A rate shape's part: request ``offset + k * stride`` of the global schedule is its k-th."""
-
-    requests: int  # requests this part starts
-    rps: float  # the global schedule, every process together
-    max_in_flight: int
-
-    @property
-    def offset(self) -> int:
-        return self.index
-
-    @property
-    def stride(self) -> int:
-        return self.count
-
-
-@dataclass(frozen=True, kw_only=True)
-class RampSlice(Slice):
-    """A ramp's part: it starts global users ``offset + k * stride``."""
-
-    users: int
-    spawn_rate: float  # the global rate, every process together
-    think_time_s: float
-
-    @property
-    def offset(self) -> int:
-        return self.index
-
-    @property
-    def stride(self) -> int:
-        return self.count
-
-    def start_offset_ns(self, k: int) -> int:
-        """When this part's k-th user starts, after the release (Ramp.start_offset_ns)."""
-        return start_offset_ns(self.index + k * self.count, self.spawn_rate)
-
-
-def start_offset_ns(user: int, spawn_rate: float) -> int:
-    """When global user ``user`` of a ramp starts, in ns after the release."""
-    return int(user * 1e9 / spawn_rate)
-
-
-@dataclass(frozen=True, kw_only=True)
 class Burst:
     """Closed model, like ``hey -n requests -c concurrency`` (or ``-z duration``).
 
     ``requests=None`` with ``duration=`` sends back-to-back for that long. The default
     deadline is ``timeout x ceil(requests / concurrency)`` (or duration + timeout) + 5 s.
+    ``requests="auto"`` fires waves until every budget (``budgets=``, else the test's
+    marker and ini) is decided, a budget is certainly broken, or ``max_requests`` were sent.
     """
 
-    requests: int | None = None
+    requests: int | str | None = None
     concurrency: int
     timeout: float | str = DEFAULT_TIMEOUT
     deadline: float | str | None = None
     duration: float | str | None = None
+    max_requests: int | None = None
+    budgets: Mapping[str, object] | None = field(default=None, hash=False)
     timeout_s: float = field(init=False, repr=False)
     deadline_s: float = field(init=False, repr=False)
     duration_s: float | None = field(init=False, repr=False)
+    auto: bool = field(init=False, repr=False)
+    budget_limits: BudgetLimits = field(init=False, repr=False)  # parsed ``budgets``
 
     kind: ClassVar[str] = "burst"
 
@@ -137,34 +102,75 @@ class Burst:
         if self.duration is not None:
             duration_s = parse_duration(self.duration, name="duration", allow_zero=False)
         requests = self.requests
-        if requests is None:
+        auto = _is_auto(requests)
+        n_requests: int | None = None
+        if auto:
+            if duration_s is not None:
+                raise ConfigError(
+                    "requests='auto' fires until its budgets are decided and takes no "
+                    "duration=; bound it with max_requests= (or deadline=)"
+                )
+        elif requests is None:
             if duration_s is None:
                 raise ConfigError(
-                    "requests=None is only valid with duration=; use a whole number >= 1 "
-                    "or give duration='30s'"
+                    "requests=None is only valid with duration=; use a whole number >= 1, "
+                    "'auto', or give duration='30s'"
                 )
-            n_requests = None
         else:
-            n_requests = parse_count(requests, name="requests", minimum=1)
+            try:
+                n_requests = parse_count(requests, name="requests", minimum=1)
+            except ConfigError:
+                raise ConfigError(
+                    f"requests={requests!r} is not valid; use a whole number >= 1 or 'auto'"
+                ) from None
         n_concurrency = parse_count(self.concurrency, name="concurrency", minimum=1)
         if n_requests is not None and n_concurrency > n_requests:
             raise ConfigError(
                 f"concurrency={self.concurrency!r} is greater than requests={requests!r}; "
                 "use concurrency <= requests"
             )
+        n_max: int | None = None
+        if auto:
+            limit = DEFAULT_MAX_REQUESTS if self.max_requests is None else self.max_requests
+            n_max = parse_count(limit, name="max_requests", minimum=1)
+            if n_max < n_concurrency:
+                raise ConfigError(
+                    f"max_requests={self.max_requests!r} is less than concurrency="
+                    f"{n_concurrency}; use max_requests >= concurrency"
+                )
+            n_requests = None
+        elif self.max_requests is not None:
+            raise ConfigError(
+                f"max_requests={self.max_requests!r} only bounds requests='auto'; use "
+                "requests='auto' or leave max_requests out"
+            )
+        limits = _auto_budgets(self.budgets, auto, "requests")
         timeout_s = parse_duration(self.timeout, name="timeout", allow_zero=False)
         if duration_s is not None:
             default_s = duration_s + timeout_s + DEADLINE_SLACK_S
         else:
-            assert n_requests is not None
-            default_s = timeout_s * math.ceil(n_requests / n_concurrency) + DEADLINE_SLACK_S
-        _set(self, requests=n_requests, concurrency=n_concurrency, timeout_s=timeout_s,
-             deadline_s=_deadline(self.deadline, default_s), duration_s=duration_s)  # fmt: skip
+            most = n_max if n_max is not None else n_requests
+            assert most is not None
+            default_s = timeout_s * math.ceil(most / n_concurrency) + DEADLINE_SLACK_S
+        _set(self, requests=AUTO if auto else n_requests, concurrency=n_concurrency,
+             timeout_s=timeout_s, deadline_s=_deadline(self.deadline, default_s),
+             duration_s=duration_s, max_requests=n_max, auto=auto,
+             budget_limits=limits)  # fmt: skip
 
     @property
     def planned_requests(self) -> int | None:
-        """Requests the whole run sends (None: bounded by time only)."""
-        return self.requests
+        """Requests the whole run sends at most (None: bounded by time only)."""
+        return self.max_requests if self.auto else self.requests  # type: ignore[return-value]
+
+    @property
+    def wave_requests(self) -> int:
+        """An auto burst's wave: ten rounds of its connections, at least 300 requests."""
+        return max(self.concurrency * WAVE_ROUNDS, WAVE_MIN_REQUESTS)
+
+    def wave(self, requests: int, deadline_s: float) -> Burst:
+        """One wave of an auto burst: a fixed burst of ``requests`` within ``deadline_s``."""
+        return Burst(requests=requests, concurrency=min(self.concurrency, requests),
+                     timeout=self.timeout_s, deadline=deadline_s)  # fmt: skip
 
     def check_workers(self, workers: int) -> None:
         if workers > self.concurrency:
@@ -175,10 +181,14 @@ class Burst:
 
     def part(self, index: int = 0, count: int = 1, request_cap: int | None = None) -> Slice:
         """Process ``index``'s part: requests and concurrency split as evenly as they go."""
+        if self.auto:
+            raise ValueError("an auto burst runs in waves (Burst.wave), never as one slice")
         concurrency = split(self.concurrency, index, count)
         cap = split_cap(request_cap, index, count)
+        requests = self.requests
+        assert requests is None or isinstance(requests, int)
         return Slice(
-            requests=None if self.requests is None else split(self.requests, index, count),
+            requests=None if requests is None else split(requests, index, count),
             concurrency=concurrency,
             preconnect=concurrency,
             first_wave=min(concurrency, cap or concurrency),
@@ -194,7 +204,7 @@ class Burst:
     def describe(self, workers: int = 1) -> dict[str, object]:
         """The shape as the report and the JSON show it."""
         fields = {"requests": self.requests, "concurrency": self.concurrency,
-                  "duration_s": self.duration_s}  # fmt: skip
+                  "duration_s": self.duration_s, "max_requests": self.max_requests}  # fmt: skip
         return _described(self, fields, workers)
 
 
@@ -204,6 +214,9 @@ class Rate:
 
     ``max_in_flight`` caps requests in flight (default rps x timeout, at most 1,000);
     ``connections`` are opened before the release (default rps x 100 ms, within the cap).
+    ``duration="auto"`` runs waves of a few seconds until every budget is decided, one is
+    certainly broken, or ``max_duration`` (default: 20,000 requests' worth, at most 10 min)
+    has passed; ``duration_s`` is then that maximum.
     """
 
     rps: float
@@ -212,9 +225,13 @@ class Rate:
     max_in_flight: int | None = None
     deadline: float | str | None = None
     connections: int | None = None
+    max_duration: float | str | None = None
+    budgets: Mapping[str, object] | None = field(default=None, hash=False)
     timeout_s: float = field(init=False, repr=False)
     deadline_s: float = field(init=False, repr=False)
     duration_s: float = field(init=False, repr=False)
+    auto: bool = field(init=False, repr=False)
+    budget_limits: BudgetLimits = field(init=False, repr=False)  # parsed ``budgets``
     total_requests: int = field(init=False, repr=False)  # requests of the whole schedule
     connections_opened: int = field(init=False, repr=False)
     in_flight_cap: int = field(init=False, repr=False)
@@ -223,7 +240,20 @@ class Rate:
 
     def __post_init__(self) -> None:
         rate = parse_positive_number(self.rps, name="rps")
-        duration_s = parse_duration(self.duration, name="duration", allow_zero=False)
+        auto = _is_auto(self.duration)
+        if auto:
+            most = self.max_duration
+            if most is None:
+                most = min(DEFAULT_MAX_REQUESTS / rate, DEFAULT_MAX_DURATION_S)
+            duration_s = parse_duration(most, name="max_duration", allow_zero=False)
+        else:
+            if self.max_duration is not None:
+                raise ConfigError(
+                    f"max_duration={self.max_duration!r} only bounds duration='auto'; use "
+                    "duration='auto' or leave max_duration out"
+                )
+            duration_s = parse_duration(self.duration, name="duration", allow_zero=False)
+        limits = _auto_budgets(self.budgets, auto, "duration")
         timeout_s = parse_duration(self.timeout, name="timeout", allow_zero=False)
         total = round(rate * duration_s)
         if total < 1:
@@ -247,11 +277,24 @@ class Rate:
         default_s = duration_s + timeout_s + DEADLINE_SLACK_S
         _set(self, rps=rate, timeout_s=timeout_s, duration_s=duration_s, total_requests=total,
              in_flight_cap=cap, connections_opened=opened,
-             deadline_s=_deadline(self.deadline, default_s))  # fmt: skip
+             deadline_s=_deadline(self.deadline, default_s), auto=auto,
+             max_duration=duration_s if auto else None, budget_limits=limits)  # fmt: skip
 
     @property
     def planned_requests(self) -> int:
         return self.total_requests
+
+    @property
+    def wave_s(self) -> float:
+        """An auto rate's wave: at least 3 s and 300 requests of its schedule."""
+        return max(WAVE_MIN_S, WAVE_MIN_REQUESTS / self.rps)
+
+    def wave(self, duration_s: float, deadline_s: float) -> Rate:
+        """One wave of an auto rate: the same schedule for ``duration_s``."""
+        connections = None if self.connections is None else self.connections_opened
+        return Rate(rps=self.rps, duration=duration_s, timeout=self.timeout_s,
+                    max_in_flight=self.in_flight_cap, deadline=deadline_s,
+                    connections=connections)  # fmt: skip
 
     def check_workers(self, workers: int) -> None:
         if workers > min(self.total_requests, self.in_flight_cap):
@@ -261,6 +304,8 @@ class Rate:
             )
 
     def part(self, index: int = 0, count: int = 1, request_cap: int | None = None) -> RateSlice:
+        if self.auto:
+            raise ValueError("an auto rate runs in waves (Rate.wave), never as one slice")
         requests = split(self.total_requests, index, count)
         max_in_flight = split(self.in_flight_cap, index, count)
         return RateSlice(
@@ -281,8 +326,10 @@ class Rate:
         )
 
     def describe(self, workers: int = 1) -> dict[str, object]:
-        fields = {"rps": self.rps, "duration_s": self.duration_s,
-                  "max_in_flight": self.in_flight_cap}  # fmt: skip
+        fields: dict[str, object] = {"rps": self.rps, "duration_s": self.duration_s,
+                                     "max_in_flight": self.in_flight_cap}  # fmt: skip
+        if self.auto:
+            fields.update(duration_s=None, duration=AUTO, max_duration_s=self.duration_s)
         return _described(self, fields, workers)
 
 

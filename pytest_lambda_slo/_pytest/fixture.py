@@ -2,7 +2,9 @@
 
 Each method is a thin wrapper: it builds the shape value (Burst, Rate, Ramp: they check
 every argument and own the defaults) and runs it through the one core (``_load.api``)
-within the session's caps, the cross-worker target lock and forced cold starts.
+within the session's caps, the cross-worker target lock and forced cold starts. An auto
+run (``requests="auto"``, ``duration="auto"``) is decided by its ``budgets=``, else by the
+test's marker and ini budgets (``budgets`` here).
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ import contextlib
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .._load.api import ameasure, build_result, measure
 from .._load.runinfo import RunInfo
 from .._load.shapes import DEFAULT_TIMEOUT, Burst, Ramp, Rate, Shape
+from .._load.waves import Judging, budgets_of
 from .._results.budgets import DEFAULT_THROTTLE_RATE
+from .._results.gate import raise_for
 from .._results.recorder import Measurements
 from .._results.result import RunResult
 from .._targets.base import Target
@@ -54,10 +58,12 @@ class LambdaSLO:
         test_id: str,
         *,
         default_throttle_rate: float | None = DEFAULT_THROTTLE_RATE,
+        budgets: Mapping[str, float] | None = None,
     ) -> None:
         self._state = state
         self.test_id = test_id
         self.default_throttle_rate = default_throttle_rate  # see budgets.evaluate
+        self.budgets = dict(budgets or {})  # the marker and ini budgets: they decide auto runs
         self.results: list[RunResult] = []
 
     # shapes: each builds its shape value (which checks every argument) and runs it -------
@@ -65,19 +71,26 @@ class LambdaSLO:
         self,
         target: object,
         *,
-        requests: int | None = None,
+        requests: int | str | None = None,
         concurrency: int,
         timeout: float | str = DEFAULT_TIMEOUT,
         deadline: float | str | None = None,
         duration: float | str | None = None,
+        max_requests: int | None = None,
+        budgets: Mapping[str, object] | None = None,
         force_cold: bool = False,
         workers: int | str | None = None,
     ) -> RunResult:
-        """Fire ``requests`` requests with at most ``concurrency`` in flight (like hey -n -c)."""
+        """Fire ``requests`` requests with at most ``concurrency`` in flight (like hey -n -c).
+
+        ``requests="auto"`` fires waves until every budget (``budgets=``, else the marker's
+        and ini's) is decided, one is certainly broken, or ``max_requests`` were sent;
+        ``budgets=`` are then checked as ``result.check(**budgets)`` would.
+        """
         __tracebackhide__ = True  # bad input is the caller's line, not a plugin traceback
         plan = self._plan("burst", target, workers, lambda: Burst(
             requests=requests, concurrency=concurrency, timeout=timeout, deadline=deadline,
-            duration=duration,
+            duration=duration, max_requests=max_requests, budgets=budgets,
         ))  # fmt: skip
         return self._run_sync(plan, force_cold)
 
@@ -85,11 +98,13 @@ class LambdaSLO:
         self,
         target: object,
         *,
-        requests: int | None = None,
+        requests: int | str | None = None,
         concurrency: int,
         timeout: float | str = DEFAULT_TIMEOUT,
         deadline: float | str | None = None,
         duration: float | str | None = None,
+        max_requests: int | None = None,
+        budgets: Mapping[str, object] | None = None,
         force_cold: bool = False,
         workers: int | str | None = None,
     ) -> RunResult:
@@ -97,7 +112,7 @@ class LambdaSLO:
         __tracebackhide__ = True
         plan = self._plan("burst", target, workers, lambda: Burst(
             requests=requests, concurrency=concurrency, timeout=timeout, deadline=deadline,
-            duration=duration,
+            duration=duration, max_requests=max_requests, budgets=budgets,
         ))  # fmt: skip
         return await self._run_async(plan, force_cold)
 
@@ -111,6 +126,8 @@ class LambdaSLO:
         max_in_flight: int | None = None,
         deadline: float | str | None = None,
         connections: int | None = None,
+        max_duration: float | str | None = None,
+        budgets: Mapping[str, object] | None = None,
         force_cold: bool = False,
         workers: int | str | None = None,
     ) -> RunResult:
@@ -118,11 +135,14 @@ class LambdaSLO:
 
         Latency counts from each request's intended start (coordinated omission corrected,
         like wrk2); the figure from the actual send is kept as ``result.uncorrected``.
+        ``duration="auto"`` runs waves until the budgets are decided (see :meth:`burst`),
+        for at most ``max_duration``.
         """
         __tracebackhide__ = True
         plan = self._plan("rate", target, workers, lambda: Rate(
             rps=rps, duration=duration, timeout=timeout, max_in_flight=max_in_flight,
-            deadline=deadline, connections=connections,
+            deadline=deadline, connections=connections, max_duration=max_duration,
+            budgets=budgets,
         ))  # fmt: skip
         return self._run_sync(plan, force_cold)
 
@@ -136,6 +156,8 @@ class LambdaSLO:
         max_in_flight: int | None = None,
         deadline: float | str | None = None,
         connections: int | None = None,
+        max_duration: float | str | None = None,
+        budgets: Mapping[str, object] | None = None,
         force_cold: bool = False,
         workers: int | str | None = None,
     ) -> RunResult:
@@ -143,7 +165,8 @@ class LambdaSLO:
         __tracebackhide__ = True
         plan = self._plan("rate", target, workers, lambda: Rate(
             rps=rps, duration=duration, timeout=timeout, max_in_flight=max_in_flight,
-            deadline=deadline, connections=connections,
+            deadline=deadline, connections=connections, max_duration=max_duration,
+            budgets=budgets,
         ))  # fmt: skip
         return await self._run_async(plan, force_cold)
 
@@ -204,6 +227,8 @@ class LambdaSLO:
             shape.check_workers(n_workers)
             if isinstance(shape, Ramp):
                 shape.check_all_users_start()
+            if isinstance(shape, (Burst, Rate)) and shape.auto:
+                budgets_of(shape, self._judging())  # no budget applies: refused before firing
             return _Plan(as_target(target), shape, n_workers, name)
         except ConfigError as exc:
             raise ConfigError(str(exc)) from None
@@ -221,17 +246,33 @@ class LambdaSLO:
     def _request_cap(grant: Grant) -> int | None:
         return None if grant.sized else grant.requests
 
+    def _judging(self) -> Judging:
+        """What decides an auto run that names no budgets: the test's own budgets."""
+        return Judging(self.budgets, self.default_throttle_rate,
+                       self._state.settings.verdict_policy)  # fmt: skip
+
+    @staticmethod
+    def _settle(plan: _Plan, result: RunResult) -> RunResult:
+        """An auto run's ``budgets=`` are checked, as ``check(**budgets)`` would."""
+        __tracebackhide__ = True
+        shape = plan.shape
+        if isinstance(shape, (Burst, Rate)) and shape.auto and shape.budget_limits:
+            raise_for([v for v in result.verdicts if v.source == "check"], result)
+        return result
+
     def _run_sync(self, plan: _Plan, force_cold: bool) -> RunResult:
         with self._guard(plan, force_cold) as (grant, extras), self._watch(plan) as engines:
             try:
                 measurements, run = measure(
                     plan.target, self._capped(plan, grant, extras), workers=plan.workers,
                     request_cap=self._request_cap(grant), name=plan.name, engines=engines,
+                    judging=self._judging(),
                 )  # fmt: skip
             except BaseException as exc:
                 self._keep_partial(plan, grant, extras, exc)
                 raise
-            return self._finish(plan, grant, measurements, run, extras)
+            result = self._finish(plan, grant, measurements, run, extras)
+        return self._settle(plan, result)
 
     async def _run_async(self, plan: _Plan, force_cold: bool) -> RunResult:
         with self._guard(plan, force_cold) as (grant, extras), self._watch(plan) as engines:
@@ -239,11 +280,13 @@ class LambdaSLO:
                 measurements, run = await ameasure(
                     plan.target, self._capped(plan, grant, extras), workers=plan.workers,
                     request_cap=self._request_cap(grant), engines=engines,
+                    judging=self._judging(),
                 )  # fmt: skip
             except BaseException as exc:
                 self._keep_partial(plan, grant, extras, exc)
                 raise
-            return self._finish(plan, grant, measurements, run, extras)
+            result = self._finish(plan, grant, measurements, run, extras)
+        return self._settle(plan, result)
 
     def _watch(self, plan: _Plan) -> contextlib.AbstractContextManager[list[Any] | None]:
         """The session's watcher around the engine (the progress line), if it has one."""

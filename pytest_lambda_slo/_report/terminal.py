@@ -77,11 +77,13 @@ def _shape_text(shape: dict[str, Any]) -> str:
     parts = [kind]
     for key, label in (
         ("requests", "requests"),
+        ("max_requests", "max"),
         ("concurrency", "concurrent"),
         ("rps", "req/s target"),
         ("users", "users"),
         ("spawn_rate", "users/s spawn rate"),
         ("duration_s", "s"),
+        ("max_duration_s", "s max"),
         ("think_time_s", "s think time"),
         ("workers", "workers"),
     ):
@@ -118,6 +120,13 @@ def render_burst(test_id: str, result: BurstResult) -> list[str]:
         f"  shape: {_shape_text(result.shape)} | took {result.duration:.2f}s, "
         f"{result.rps:.1f} req/s"
     )
+    sequential = result.run.get("sequential")
+    if sequential:  # fired until decided: why it stopped
+        waves = sequential["waves"]
+        lines.append(
+            f"  stopped after {waves} wave{'' if waves == 1 else 's'} "
+            f"({sequential['requests']:,} requests): {sequential['note']}"
+        )
     if result.extras.get("deadline_capped") is not None:
         lines.append(
             f"  deadline cut to {result.extras['deadline_capped']:g}s: what was left of "

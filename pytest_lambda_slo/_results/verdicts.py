@@ -10,7 +10,8 @@ budgets judged together on one result; PASS needs the pass confidence that it is
 A run of zero requests passes no budget. ``VerdictPolicy.method == "point"`` judges point
 estimates instead, and says so in every verdict. The fixed-n judgement is
 :func:`judge_all`; :mod:`.sequential` holds the one a burst that fires until decided calls
-after every wave.
+after every wave. On such a run (its ``run["sequential"]`` record) a budget the sequential
+test judged keeps that test's state: see :func:`judge_decided`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .._stats.binomial import FAIL, PASS
+from .._stats.binomial import FAIL, INCONCLUSIVE, PASS
 from .._stats.levels import Levels, split_levels
 from .batches import judge_batches
 from .budgets import BUDGETS, OFF, THROTTLE_BUDGETS, BudgetSpec
@@ -98,16 +99,73 @@ def judge_all(
     entries = entries_to_judge(result, entries)
     split = split_of(entries)
     levels = split_levels(split, policy.pass_confidence, policy.fail_confidence)
+    decided = sequential_steps(result)
     verdicts = []
     for name, limit, source in entries:
+        step = decided.get((name, limit))
         if policy.method == "point":
             verdict = _point(result, BUDGETS[name], limit)
+        elif step is not None and not is_literal(BUDGETS[name], limit):
+            verdict = judge_decided(result, BUDGETS[name], limit, step, result.run["sequential"])
         else:
             verdict = _judge(result, BUDGETS[name], limit, levels)
             verdict = dataclasses.replace(verdict, split=split)
         verdict = _finish(result, verdict, source)
         verdicts.append(verdict)
     return verdicts
+
+
+# -- a run fired until decided ---------------------------------------------------------------
+
+
+def sequential_steps(result: BurstResult) -> dict[tuple[str, float], dict[str, Any]]:
+    """(budget, limit) -> its entry in the run's sequential record, if the run was auto.
+
+    The record is about the data the run stopped on: a result with other data (shards
+    merged, say) has another count and is judged as any fixed-n run.
+    """
+    record = result.run.get("sequential")
+    if not record or record.get("requests") != result.count:
+        return {}
+    if record.get("pass_confidence") is None:
+        return {}
+    return {(entry["budget"], float(entry["limit"])): entry for entry in record["budgets"]}
+
+
+def judge_decided(
+    result: BurstResult,
+    spec: BudgetSpec,
+    limit: float,
+    entry: Mapping[str, Any],
+    record: Mapping[str, Any],
+) -> Verdict:
+    """A budget the sequential test judged: its state, and bounds at half its levels.
+
+    The anytime-valid test spent half of each error level; what it left undecided at the
+    end is judged by the Clopper-Pearson bounds at the other half, so those are the bounds
+    shown (they agree with the state at the maximum exactly, and nearly always when the
+    test crossed earlier). Undecided when a certainly broken budget stopped the run early:
+    inconclusive.
+    """
+    levels = Levels((1.0 - record["pass_confidence"]) / 2, (1.0 - record["fail_confidence"]) / 2)
+    verdict = dataclasses.replace(
+        _judge(result, spec, limit, levels), split=int(record.get("split", 1))
+    )
+    if verdict.method != "confidence":
+        return verdict  # it could not be measured at all
+    step, at = entry["step"], entry.get("decided_at")
+    if step in (PASS, FAIL):
+        state, note = step, f"decided by the sequential test after {at:,} requests"
+    elif step == INCONCLUSIVE:  # the test's own fallback at the maximum
+        state, note = INCONCLUSIVE, "judged by the final bounds at half the levels"
+    elif record.get("stopped") == "certain_fail":
+        state, note = INCONCLUSIVE, "undecided by the sequential test when the run stopped"
+    else:  # stopped short of the maximum by a cap or the deadline: the same fallback
+        state, note = verdict.state, "judged by the final bounds at half the levels"
+    if state != INCONCLUSIVE:
+        verdict = dataclasses.replace(verdict, needed_n=None, advice="")
+    notes = "; ".join(filter(None, [verdict.note, f"fired until decided: {note}"]))
+    return dataclasses.replace(verdict, state=state, note=notes)
 
 
 def _finish(result: BurstResult, verdict: Verdict, source: str) -> Verdict:
