@@ -7,9 +7,10 @@ import json
 import time
 from collections.abc import Iterator
 
+import anyio
 import pytest
 
-from pytest_lambda_slo import Burst, Emulator, Rate, run
+from pytest_lambda_slo import Burst, Emulator, Rate, arun, run
 from pytest_lambda_slo._load.runinfo import RunInfo
 from pytest_lambda_slo._load.waves import Judging, WavePlan
 from pytest_lambda_slo._results.recorder import Measurements, Outcome
@@ -104,6 +105,14 @@ def test_an_auto_rate_runs_waves_of_seconds_until_decided(urls: Emulator) -> Non
     assert result.count < 3600 and result.count == served(urls, "fast")
     assert result.run["waves"] == round(result.count / 900)  # waves of 3 s at 300/s
     assert result.shape["duration"] == "auto" and result.shape["max_duration_s"] == 12.0
+
+
+def test_an_awaited_auto_burst_fans_out_and_decides_the_same_way(urls: Emulator) -> None:
+    shape = Burst(requests="auto", concurrency=20, budgets={"p99": "1s"})
+    result = anyio.run(lambda: arun(urls.function_url("fast"), shape, workers=2))
+    assert result.run["stopped"] == "decided" and result.run["workers"] == 2
+    assert verdict_states(result) == {"p99": "pass", "throttle_rate": "pass"}
+    assert result.count == served(urls, "fast") == 300 * result.run["waves"]
 
 
 def test_a_certainly_broken_budget_leaves_the_others_undecided(urls: Emulator) -> None:
