@@ -32,7 +32,8 @@ class RunInfo:
     deadline_s: float
     duration_limit_s: float | None
     # None, "deadline", "cancelled", "request_cap" (Engine.take), "callable_error" (a user's
-    # callable raised) or "auth_refused" (the first wave was all refusals: firstwave.py)
+    # callable raised) or "auth_refused" (the first wave was all refusals: firstwave.py);
+    # an auto run: "decided", "certain_fail", "max_requests" or "max_duration" (waves.py)
     stopped: str | None
     event_loop: str  # "uvloop" or "asyncio"
     loop_lag_max_ms: float
