@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 from hdrh.histogram import HdrHistogram
 
@@ -181,8 +182,6 @@ def test_burst_over_8_shards_merges_exactly_reuses_the_generator_and_cleans_up(
         )
 
     # A second run (the public run()) reuses the generator: no CreateFunction.
-    import boto3
-
     lam = boto3.client("lambda", region_name="us-east-1", endpoint_url=emu.url)
     before = lam.get_function(FunctionName=report["function"])["Configuration"]
     result = run(
@@ -325,3 +324,36 @@ def test_bad_plans_are_refused_before_anything_happens(emu: Emulator) -> None:
         run(target, Burst(requests=40, concurrency=4), workers=2, fanout=2)
     with pytest.raises(ConfigError, match=r"fanout='many' is not valid"):
         run(target, Burst(requests=40, concurrency=4), fanout="many")
+
+
+def test_the_fixture_and_the_session_option_fan_out(
+    emu: Emulator, aws_env: None, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --lambda-slo-fanout N sets the shard count; where the generator runs comes from the
+    # AWS config chain (here botocore's AWS_ENDPOINT_URL_LAMBDA: the emulator).
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", emu.url)
+    monkeypatch.setenv("SLO_URL", emu.function_url("target"))
+    pytester.makeini("[pytest]\nlambda_slo_max_loop_lag = 250ms\n")
+    pytester.makepyfile(
+        """
+        import os
+        from pytest_lambda_slo import LambdaFanout
+
+        def test_session_option(lambda_slo):
+            result = lambda_slo.burst(os.environ["SLO_URL"], requests=300, concurrency=30)
+            assert result.count == 300
+            assert result.extras["fanout"]["shards"] == 3
+            assert len(result.extras["fanout"]["rows"]) == 3
+
+        def test_per_call(lambda_slo):
+            fanout = LambdaFanout(2, start_tolerance="500ms")
+            result = lambda_slo.rate(os.environ["SLO_URL"], rps=100, duration="2s",
+                                     fanout=fanout)
+            assert result.count == 200
+            assert [row["requests"] for row in result.extras["fanout"]["rows"]] == [100, 100]
+        """
+    )
+    outcome = pytester.runpytest_subprocess("--lambda-slo-fanout", "3", "-p", "no:cacheprovider")
+    outcome.assert_outcomes(passed=2)
+    bad = pytester.runpytest_subprocess("--lambda-slo-fanout", "lots")
+    assert "--lambda-slo-fanout='lots' (or ini lambda_slo_fanout) is not valid" in str(bad.stderr)
