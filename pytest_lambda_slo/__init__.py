@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._aws.cost import estimate_cost
+    from ._fanout.config import LambdaFanout
     from ._http.response import Response
     from ._load.api import arun, run
     from ._load.shapes import Burst, Ramp, Rate
@@ -47,6 +48,7 @@ _EXPORTS = {
     "FunctionConfig": ".emulator",
     "HttpTarget": "._targets.http",
     "InvokeTarget": "._targets.invoke",
+    "LambdaFanout": "._fanout.config",
     "LambdaSLO": "._pytest.fixture",
     "LambdaSLOError": ".errors",
     "LatencyView": "._results.result",
@@ -77,6 +79,7 @@ __all__ = [
     "FunctionConfig",
     "HttpTarget",
     "InvokeTarget",
+    "LambdaFanout",
     "LambdaSLO",
     "LambdaSLOError",
     "LatencyView",

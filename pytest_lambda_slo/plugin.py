@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._fanout.config import MAX_SHARDS, LambdaFanout, parse_fanout
 from ._pytest import output_hooks
 from ._pytest.ledger import create_shared_file
 from ._pytest.session import SessionState, Settings
@@ -64,6 +65,11 @@ _SETTINGS_INI = {
     "lambda_slo_workers": (
         "1",
         "Processes each load shape fans out over: N or auto. Default: 1",
+    ),
+    "lambda_slo_fanout": (
+        "",
+        "Lambda shards every load shape fans out over (the generator function): N, or empty "
+        "for none. Default: none",
     ),
     "lambda_slo_max_loop_lag": (
         "25ms",
@@ -133,6 +139,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Processes each load shape fans out over (each with its own event loop); "
         "'auto' is one per CPU core. Overrides the ini key lambda_slo_workers. Default: 1",
     )
+    group.addoption(
+        "--lambda-slo-fanout",
+        metavar="N",
+        default=None,
+        help="Run every load shape over N Lambda shards of the generator function "
+        "(docs/fanout.md). Overrides the ini key lambda_slo_fanout. Default: none",
+    )
     output_hooks.add_options(group, parser)
     for name in BUDGET_NAMES:
         parser.addini(
@@ -159,6 +172,7 @@ def _settings(config: pytest.Config) -> Settings:
         ),
         saturation_policy=policy,
         workers=_workers_option(config),
+        fanout=_fanout_option(config),
         max_loop_lag_s=parse_duration(
             config.getini("lambda_slo_max_loop_lag"), name="lambda_slo_max_loop_lag"
         ),
@@ -167,6 +181,19 @@ def _settings(config: pytest.Config) -> Settings:
         ),
         verdict_policy=parse_policy(*(config.getini(f"lambda_slo_{key}") for key in _VERDICT_KEYS)),
     )
+
+
+def _fanout_option(config: pytest.Config) -> LambdaFanout | None:
+    value = config.getoption("lambda_slo_fanout") or config.getini("lambda_slo_fanout")
+    if value in (None, ""):
+        return None
+    try:
+        return parse_fanout(str(value).strip())
+    except ConfigError:
+        raise ConfigError(
+            f"--lambda-slo-fanout={value!r} (or ini lambda_slo_fanout) is not valid; use a "
+            f"whole number of shards from 1 to {MAX_SHARDS}"
+        ) from None
 
 
 def _workers_option(config: pytest.Config) -> int:

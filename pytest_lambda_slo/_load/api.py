@@ -1,16 +1,20 @@
-"""The public run: ``run(target, shape, *, workers=1)`` and ``arun``, and what they build on.
+"""The public run: ``run(target, shape, *, workers=1, fanout=None)`` and ``arun``, and what
+they build on.
 
 :func:`measure` checks and prepares everything in the caller (bad input raises there, on
-every path), then runs the shape in this process or fanned out over worker processes,
-blocking or awaited; :func:`run` and :func:`arun` turn what it measured into a RunResult.
+every path), then runs the shape in this process, fanned out over worker processes or
+over Lambda shards (remote.py), blocking or awaited; :func:`run` and :func:`arun` turn
+what it measured into a RunResult.
 The ``lambda_slo`` fixture calls the same functions within the session's caps.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
+from .._fanout.config import parse_fanout
 from .._results.budgets import DEFAULT_THROTTLE_RATE
 from .._results.recorder import Measurements
 from .._results.result import RunResult
@@ -23,6 +27,7 @@ from ..errors import ConfigError
 from .drivers import dialer_for, engine_for
 from .engine import Engine
 from .pool import run_workers
+from .remote import run_fanout
 from .runinfo import RunInfo
 from .runner import RunHandle, run_blocking, run_in_thread, run_on_own_loop
 from .shapes import SHAPES, Burst, Ramp, Rate, Shape
@@ -36,17 +41,36 @@ def _ready(
     workers: object,
     request_cap: int | None,
     engines: list[Engine[Any]] | None = None,
+    fanout: object = None,
+    extras: dict[str, Any] | None = None,
+    max_loop_lag_s: float = DEFAULT_MAX_LOOP_LAG_S,
 ) -> tuple[Target, int, Callable[[RunHandle | None], Measured]]:
     """Check and prepare everything in the caller (bad input raises here).
 
-    Returns the target, the number of worker processes and the run itself.
+    Returns the target, the number of worker processes (or Lambda shards) and the run.
     """
     if not isinstance(shape, SHAPES):
         raise ConfigError(f"shape={shape!r} is not valid; use Burst(...), Rate(...) or Ramp(...)")
     n_workers = parse_workers(workers)
+    shards = parse_fanout(fanout)
+    if shards is not None and n_workers != 1:
+        raise ConfigError(
+            f"workers={workers!r} with fanout= is not valid; each Lambda shard runs one "
+            "engine: use workers=1 (more shards give more processes)"
+        )
     shape.check_workers(n_workers)
     resolved = as_target(target)
     prepared = resolved.prepare()  # bad targets fail here, in the caller, for every path
+    if shards is not None:
+        dialer_for(prepared)
+        return (
+            resolved,
+            shards.shards,
+            lambda handle: run_fanout(
+                resolved, shape, shards, handle, request_cap, extras=extras,
+                log=_to_stderr, max_loop_lag_s=max_loop_lag_s,
+            ),
+        )  # fmt: skip
     if n_workers == 1:
         engine = engine_for(shape, prepared, request_cap=request_cap)
         if engines is not None:
@@ -60,6 +84,11 @@ def _ready(
     )
 
 
+def _to_stderr(line: str) -> None:
+    """Fan-out progress lines (the cost estimate first): on stderr, before anything fires."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def measure(
     target: object,
     shape: Shape,
@@ -68,6 +97,9 @@ def measure(
     request_cap: int | None = None,
     name: str = "run",
     engines: list[Engine[Any]] | None = None,
+    fanout: object = None,
+    extras: dict[str, Any] | None = None,
+    max_loop_lag_s: float = DEFAULT_MAX_LOOP_LAG_S,
 ) -> Measured:
     """Run ``shape`` against ``target``, blocking; (Measurements, RunInfo).
 
@@ -76,8 +108,11 @@ def measure(
     the run within about a second, closes every socket and re-raises KeyboardInterrupt
     whose ``__cause__`` is a LoadAborted carrying what was measured so far. ``engines``
     receives the engine of a single-process run, for a watcher of its live counters.
+    ``fanout`` (a shard count or LambdaFanout) runs it over Lambda shards; ``extras`` then
+    receives their table (``extras["fanout"]``).
     """
-    return run_blocking(name, _ready(target, shape, workers, request_cap, engines)[2])
+    ready = _ready(target, shape, workers, request_cap, engines, fanout, extras, max_loop_lag_s)
+    return run_blocking(name, ready[2])
 
 
 async def ameasure(
@@ -87,10 +122,14 @@ async def ameasure(
     workers: object = 1,
     request_cap: int | None = None,
     engines: list[Engine[Any]] | None = None,
+    fanout: object = None,
+    extras: dict[str, Any] | None = None,
+    max_loop_lag_s: float = DEFAULT_MAX_LOOP_LAG_S,
 ) -> Measured:
     """The async twin of :func:`measure`, for asyncio and trio (through anyio)."""
     # Bad input raises here, in the caller, not in the engine's thread.
-    return await run_in_thread(_ready(target, shape, workers, request_cap, engines)[2])
+    ready = _ready(target, shape, workers, request_cap, engines, fanout, extras, max_loop_lag_s)
+    return await run_in_thread(ready[2])
 
 
 def build_result(
@@ -131,22 +170,29 @@ def build_result(
     )
 
 
-def run(target: object, shape: Shape, *, workers: int | str = 1) -> RunResult:
+def run(
+    target: object, shape: Shape, *, workers: int | str = 1, fanout: object = None
+) -> RunResult:
     """Fire ``shape`` (a Burst, Rate or Ramp) at ``target``; blocking. Check it with ``check``.
 
-    ``workers=N`` (or "auto": one per CPU) splits the shape over N processes. Outside
-    pytest there are no session caps; the saturation check uses its defaults.
+    ``workers=N`` (or "auto": one per CPU) splits the shape over N processes; ``fanout=N``
+    or ``LambdaFanout(N, ...)`` over N Lambda shards (docs/fanout.md). Outside pytest there
+    are no session caps; the saturation check uses its defaults.
     """
-    resolved, n_workers, go = _ready(target, shape, workers, None)
+    extras: dict[str, Any] = {}
+    resolved, n_workers, go = _ready(target, shape, workers, None, None, fanout, extras)
     measurements, info = run_blocking("run", go)
-    return build_result(resolved, shape, n_workers, measurements, info)
+    return build_result(resolved, shape, n_workers, measurements, info, extras=extras)
 
 
-async def arun(target: object, shape: Shape, *, workers: int | str = 1) -> RunResult:
+async def arun(
+    target: object, shape: Shape, *, workers: int | str = 1, fanout: object = None
+) -> RunResult:
     """The async twin of :func:`run`, for asyncio and trio (through anyio)."""
-    resolved, n_workers, go = _ready(target, shape, workers, None)
+    extras: dict[str, Any] = {}
+    resolved, n_workers, go = _ready(target, shape, workers, None, None, fanout, extras)
     measurements, info = await run_in_thread(go)
-    return build_result(resolved, shape, n_workers, measurements, info)
+    return build_result(resolved, shape, n_workers, measurements, info, extras=extras)
 
 
 # Module-level helpers returning (Measurements, RunInfo): each shape's arguments are the

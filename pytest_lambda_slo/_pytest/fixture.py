@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .._fanout.config import LambdaFanout, parse_fanout
 from .._load.api import ameasure, build_result, measure
 from .._load.runinfo import RunInfo
 from .._load.shapes import DEFAULT_TIMEOUT, Burst, Ramp, Rate, Shape
@@ -38,6 +39,7 @@ class _Plan:
     shape: Shape
     workers: int
     name: str  # the fixture method called, for the error refusing to block a running loop
+    fanout: LambdaFanout | None = None  # Lambda shards instead of local processes
 
 
 class LambdaSLO:
@@ -72,10 +74,11 @@ class LambdaSLO:
         duration: float | str | None = None,
         force_cold: bool = False,
         workers: int | str | None = None,
+        fanout: int | LambdaFanout | None = None,
     ) -> RunResult:
         """Fire ``requests`` requests with at most ``concurrency`` in flight (like hey -n -c)."""
         __tracebackhide__ = True  # bad input is the caller's line, not a plugin traceback
-        plan = self._plan("burst", target, workers, lambda: Burst(
+        plan = self._plan("burst", target, workers, fanout, lambda: Burst(
             requests=requests, concurrency=concurrency, timeout=timeout, deadline=deadline,
             duration=duration,
         ))  # fmt: skip
@@ -92,10 +95,11 @@ class LambdaSLO:
         duration: float | str | None = None,
         force_cold: bool = False,
         workers: int | str | None = None,
+        fanout: int | LambdaFanout | None = None,
     ) -> RunResult:
         """The async twin of :meth:`burst` (anyio: asyncio and trio backends)."""
         __tracebackhide__ = True
-        plan = self._plan("burst", target, workers, lambda: Burst(
+        plan = self._plan("burst", target, workers, fanout, lambda: Burst(
             requests=requests, concurrency=concurrency, timeout=timeout, deadline=deadline,
             duration=duration,
         ))  # fmt: skip
@@ -113,6 +117,7 @@ class LambdaSLO:
         connections: int | None = None,
         force_cold: bool = False,
         workers: int | str | None = None,
+        fanout: int | LambdaFanout | None = None,
     ) -> RunResult:
         """Open model: start ``rps`` requests per second for ``duration``, whatever the answers.
 
@@ -120,7 +125,7 @@ class LambdaSLO:
         like wrk2); the figure from the actual send is kept as ``result.uncorrected``.
         """
         __tracebackhide__ = True
-        plan = self._plan("rate", target, workers, lambda: Rate(
+        plan = self._plan("rate", target, workers, fanout, lambda: Rate(
             rps=rps, duration=duration, timeout=timeout, max_in_flight=max_in_flight,
             deadline=deadline, connections=connections,
         ))  # fmt: skip
@@ -138,10 +143,11 @@ class LambdaSLO:
         connections: int | None = None,
         force_cold: bool = False,
         workers: int | str | None = None,
+        fanout: int | LambdaFanout | None = None,
     ) -> RunResult:
         """The async twin of :meth:`rate`."""
         __tracebackhide__ = True
-        plan = self._plan("rate", target, workers, lambda: Rate(
+        plan = self._plan("rate", target, workers, fanout, lambda: Rate(
             rps=rps, duration=duration, timeout=timeout, max_in_flight=max_in_flight,
             deadline=deadline, connections=connections,
         ))  # fmt: skip
@@ -159,6 +165,7 @@ class LambdaSLO:
         think_time: float | str = 0.0,
         force_cold: bool = False,
         workers: int | str | None = None,
+        fanout: int | LambdaFanout | None = None,
     ) -> RunResult:
         """Locust-style: add ``users`` closed-loop users at ``spawn_rate`` per second.
 
@@ -166,7 +173,7 @@ class LambdaSLO:
         so a throttled user does not spin on throttles.
         """
         __tracebackhide__ = True
-        plan = self._plan("ramp", target, workers, lambda: Ramp(
+        plan = self._plan("ramp", target, workers, fanout, lambda: Ramp(
             users=users, spawn_rate=spawn_rate, duration=duration, timeout=timeout,
             deadline=deadline, think_time=think_time,
         ))  # fmt: skip
@@ -184,10 +191,11 @@ class LambdaSLO:
         think_time: float | str = 0.0,
         force_cold: bool = False,
         workers: int | str | None = None,
+        fanout: int | LambdaFanout | None = None,
     ) -> RunResult:
         """The async twin of :meth:`ramp`."""
         __tracebackhide__ = True
-        plan = self._plan("ramp", target, workers, lambda: Ramp(
+        plan = self._plan("ramp", target, workers, fanout, lambda: Ramp(
             users=users, spawn_rate=spawn_rate, duration=duration, timeout=timeout,
             deadline=deadline, think_time=think_time,
         ))  # fmt: skip
@@ -195,16 +203,25 @@ class LambdaSLO:
 
     # planning and running -------------------------------------------------------------
     def _plan(
-        self, name: str, target: object, workers: object | None, build: Callable[[], Shape]
+        self,
+        name: str,
+        target: object,
+        workers: object | None,
+        fanout: object | None,
+        build: Callable[[], Shape],
     ) -> _Plan:
         __tracebackhide__ = True
         try:
             shape = build()
-            n_workers = self._state.settings.workers if workers is None else parse_workers(workers)
+            settings = self._state.settings
+            shards = settings.fanout if fanout is None else parse_fanout(fanout)
+            # Fanned out, each Lambda shard runs one engine: the session's workers do not apply.
+            default_workers = 1 if shards is not None else settings.workers
+            n_workers = default_workers if workers is None else parse_workers(workers)
             shape.check_workers(n_workers)
             if isinstance(shape, Ramp):
                 shape.check_all_users_start()
-            return _Plan(as_target(target), shape, n_workers, name)
+            return _Plan(as_target(target), shape, n_workers, name, shards)
         except ConfigError as exc:
             raise ConfigError(str(exc)) from None
 
@@ -227,6 +244,8 @@ class LambdaSLO:
                 measurements, run = measure(
                     plan.target, self._capped(plan, grant, extras), workers=plan.workers,
                     request_cap=self._request_cap(grant), name=plan.name, engines=engines,
+                    fanout=plan.fanout, extras=extras,
+                    max_loop_lag_s=self._state.settings.max_loop_lag_s,
                 )  # fmt: skip
             except BaseException as exc:
                 self._keep_partial(plan, grant, extras, exc)
@@ -239,6 +258,8 @@ class LambdaSLO:
                 measurements, run = await ameasure(
                     plan.target, self._capped(plan, grant, extras), workers=plan.workers,
                     request_cap=self._request_cap(grant), engines=engines,
+                    fanout=plan.fanout, extras=extras,
+                    max_loop_lag_s=self._state.settings.max_loop_lag_s,
                 )  # fmt: skip
             except BaseException as exc:
                 self._keep_partial(plan, grant, extras, exc)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._fanout.config import LambdaFanout
 from .._results.budgets import DEFAULT_THROTTLE_RATE
 from .._results.saturation import DEFAULT_MAX_LOOP_LAG_S
 from .._results.verdict import VerdictPolicy
@@ -29,6 +30,7 @@ class Settings:
     saturation_policy: str = "fail"  # or "warn"
     max_loop_lag_s: float = DEFAULT_MAX_LOOP_LAG_S
     workers: int = 1
+    fanout: LambdaFanout | None = None  # --lambda-slo-fanout: every shape over Lambda shards
     default_throttle_rate: float | None = DEFAULT_THROTTLE_RATE  # None: no implied budget
     # Confidence levels, the inconclusive policy and the method of the verdicts.
     verdict_policy: VerdictPolicy = field(default_factory=VerdictPolicy)
