@@ -30,7 +30,7 @@ from ._results.budgets import (
 from ._results.verdict import parse_policy
 from ._units import MAX_WORKERS, parse_count, parse_duration, parse_workers
 from .emulator.fixtures import lambda_emulator  # noqa: F401  (registers the fixture)
-from .errors import ConfigError, SLOViolation
+from .errors import ConfigError, RunInvalid, SLOViolation
 
 if TYPE_CHECKING:
     from ._pytest.fixture import LambdaSLO
@@ -364,6 +364,27 @@ def _judge_declared(item: pytest.Item, results: list[RunResult]) -> list[Gate]:
         if found:
             gates.append(found)
     return gates
+
+
+_RUN_INVALID = "lambda_slo_run_invalid"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    # A run that cannot be judged (RunInvalid: a fan-out shard failed or was late) is
+    # neither a pass nor a budget failure: it is reported as an ERROR.
+    if call.when == "call" and call.excinfo is not None and call.excinfo.errisinstance(RunInvalid):
+        setattr(report, _RUN_INVALID, True)
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, tuple[str, dict]] | None:
+    if getattr(report, _RUN_INVALID, False):
+        return "error", "E", ("ERROR", {"red": True})
+    return None
 
 
 @pytest.hookimpl(wrapper=True)

@@ -219,7 +219,7 @@ def test_the_public_surface_is_pinned() -> None:
         "BUDGETS", "Burst", "BurstResult", "ConfigError", "Emulator", "FunctionConfig",
         "HttpTarget", "InvokeTarget", "LambdaFanout", "LambdaSLO", "LambdaSLOError", "LatencyView",
         "LoadAborted", "Measurements", "MissingExtraError", "Ramp", "Rate", "Response",
-        "RunResult", "SLOInconclusive", "SLOInconclusiveWarning", "SLOViolation",
+        "RunInvalid", "RunResult", "SLOInconclusive", "SLOInconclusiveWarning", "SLOViolation",
         "SaturationWarning", "Verdict", "VerdictPolicy", "arun", "estimate_cost", "run",
     ]  # fmt: skip
     for name in pytest_lambda_slo.__all__:

@@ -14,14 +14,14 @@ from typing import Any
 from .._fanout.config import LambdaFanout
 from .._results.recorder import Measurements
 from .._results.saturation import assess_saturation
-from ..errors import LambdaSLOError
+from ..errors import RunInvalid
 from .runinfo import Marks, RunInfo, merge_run_infos
 from .shapes import Shape
 
 Measured = tuple[Measurements, RunInfo]
 
 
-class FanoutError(LambdaSLOError):
+class FanoutError(RunInvalid):
     """A fanned-out run is invalid (not a pass, not a fail): a shard failed, was missing,
     throttled, late, saturated, or the hard deadline passed. ``shard`` is the first shard
     named (None: the whole run), ``table`` the per-shard rows of the shards that answered."""
