@@ -29,6 +29,7 @@ from ._results.budgets import (
 from ._results.verdict import parse_policy
 from ._units import MAX_WORKERS, parse_count, parse_duration, parse_workers
 from .emulator.fixtures import lambda_emulator  # noqa: F401  (registers the fixture)
+from .emulator.runner import running_urls
 from .errors import ConfigError, SLOViolation
 
 if TYPE_CHECKING:
@@ -200,6 +201,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         state = SessionState(_settings(config), ledger_path=workerinput.get(_WORKER_LEDGER))
         state.ini_budgets = _ini_budgets(config)
+        state.emulator_urls = running_urls  # the plugin alone knows the emulator
         output_hooks.configure(config, state)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
