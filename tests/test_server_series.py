@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from pytest_lambda_slo import HttpTarget, RunResult
+import pytest_lambda_slo
+from pytest_lambda_slo import Burst, Emulator, HttpTarget, InvokeTarget, RunResult
 from pytest_lambda_slo._pytest.server_series import server_series, window
 from pytest_lambda_slo._report.charts import requests_over_time
 
@@ -65,6 +66,22 @@ def test_a_run_against_the_emulator_carries_its_server_series(
     for label in ("server: invocations", "server: throttles", "server: concurrency (peak)"):
         assert f'class="lg">{label}</text>' in html
     assert 'stroke="#e377c2" class="s" stroke-dasharray' in html  # the server concurrency line
+
+
+def test_an_invoke_api_run_at_the_emulator_gets_its_series(
+    fresh_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x" * 40)
+    target = InvokeTarget("tight", region="us-east-1", endpoint_url=fresh_emulator.url)
+    result = pytest_lambda_slo.run(target, Burst(requests=40, concurrency=4))
+    series = server_series(target, result, lambda: [fresh_emulator.url], {})
+    stats = fresh_emulator.function_stats("tight")
+    assert series is not None and series["function"] == "tight"
+    assert sum(series["invocations"]) == stats["invocations"] == result.ok
+    assert sum(series["throttles"]) == stats["throttles"]["total"] == result.throttles
+    # The same run, its emulator unknown to the session: no series.
+    assert server_series(target, result, lambda: [], {}) is None
 
 
 def _result(start_epoch_s: float, duration_s: float) -> RunResult:
