@@ -36,7 +36,7 @@ def test_throttled_burst(lambda_emulator, lambda_slo):
 def test_a_run_against_the_emulator_carries_its_server_series(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytester.makepyfile(test_session=SESSION)
+    pytester.makepyfile(test_server_series_session=SESSION)
     stats_path = pytester.path / "stats.json"
     monkeypatch.setenv("EMULATOR_STATS", str(stats_path))
     outcome = pytester.runpytest(
