@@ -26,6 +26,7 @@ from ._results.budgets import (
     parse_budgets,
 )
 from .emulator.fixtures import lambda_emulator  # noqa: F401  (registers the fixture)
+from .emulator.runner import running_urls
 from .errors import ConfigError, RunInvalid, SLOViolation
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         state = SessionState(ini.settings_from(config), ledger_path=workerinput.get(_WORKER_LEDGER))
         state.ini_budgets = ini.ini_budgets(config)
+        state.emulator_urls = running_urls  # the plugin alone knows the emulator
         output_hooks.configure(config, state)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None

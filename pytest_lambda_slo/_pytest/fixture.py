@@ -28,6 +28,7 @@ from .._units import parse_workers
 from ..errors import ConfigError, LoadAborted, SaturationWarning
 from .ledger import Grant
 from .locks import target_lock
+from .server_series import server_series
 from .session import SessionState
 
 
@@ -345,5 +346,11 @@ class LambdaSLO:
         wall_s = time.monotonic() - extras.pop("_started", time.monotonic())
         extras.pop("_grant_open", None)
         self._state.ledger.settle(grant, result.count + result.unsent, max(wall_s, result.duration))
+        # After the load time is settled: the fetch is the report's, not the run's.
+        series = server_series(
+            plan.target, result, self._state.emulator_urls, self._state.server_seen
+        )
+        if series is not None:
+            result.extras["server_timeseries"] = series
         self.results.append(result)
         return result

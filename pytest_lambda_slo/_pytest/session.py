@@ -6,7 +6,7 @@ Light to import (the plugin builds it at start-up): results are only named for t
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,13 @@ class SessionState:
         None
     )
     target_details: Callable[[Target], dict[str, Any]] | None = None
+    # Set by the plugin: base URLs of the emulators this process runs (a run against one
+    # gets the emulator's server-side series: server_series.py); None in a bare session.
+    emulator_urls: Callable[[], Iterable[str]] | None = None
+    # Each emulator function's last second fetched: (start_unix, second, counts).
+    server_seen: dict[tuple[str, int, str], tuple[float, int, list[int]]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         s = self.settings
