@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._aws.cost import estimate_cost
+    from ._fanout.config import LambdaFanout
     from ._http.response import Response
     from ._load.api import arun, run
     from ._load.shapes import Burst, Ramp, Rate
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
         LambdaSLOError,
         LoadAborted,
         MissingExtraError,
+        RunInvalid,
         SaturationWarning,
         SLOInconclusive,
         SLOInconclusiveWarning,
@@ -47,6 +49,7 @@ _EXPORTS = {
     "FunctionConfig": ".emulator",
     "HttpTarget": "._targets.http",
     "InvokeTarget": "._targets.invoke",
+    "LambdaFanout": "._fanout.config",
     "LambdaSLO": "._pytest.fixture",
     "LambdaSLOError": ".errors",
     "LatencyView": "._results.result",
@@ -56,6 +59,7 @@ _EXPORTS = {
     "Ramp": "._load.shapes",
     "Rate": "._load.shapes",
     "Response": "._http.response",
+    "RunInvalid": ".errors",
     "RunResult": "._results.result",
     "SLOInconclusive": ".errors",
     "SLOInconclusiveWarning": ".errors",
@@ -77,6 +81,7 @@ __all__ = [
     "FunctionConfig",
     "HttpTarget",
     "InvokeTarget",
+    "LambdaFanout",
     "LambdaSLO",
     "LambdaSLOError",
     "LatencyView",
@@ -86,6 +91,7 @@ __all__ = [
     "Ramp",
     "Rate",
     "Response",
+    "RunInvalid",
     "RunResult",
     "SLOInconclusive",
     "SLOInconclusiveWarning",

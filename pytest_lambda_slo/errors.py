@@ -3,9 +3,11 @@
 LambdaSLOError                 base of everything the plugin raises on purpose
 ├── ConfigError (ValueError)   bad input: a budget, duration, rate, target, shape or option
 ├── MissingExtraError (ImportError)  an optional extra is needed, e.g. ``[aws]``
-└── LoadAborted                a load run was stopped (cap, cancellation); carries what was measured
-    ├── UserCallableError      a callable of the user's (cold_start=) raised; __cause__ is theirs
-    └── AuthRefused            the whole first wave was refused as unauthenticated (401/403)
+├── LoadAborted                a load run was stopped (cap, cancellation); carries what was measured
+│   ├── UserCallableError      a callable of the user's (cold_start=) raised; __cause__ is theirs
+│   └── AuthRefused            the whole first wave was refused as unauthenticated (401/403)
+└── RunInvalid                 the run cannot be judged (a fan-out shard failed or started late);
+                               the test is reported as an ERROR, neither passed nor failed
 SLOViolation (AssertionError)  one or more budgets are broken; the test FAILS
 SLOInconclusive (AssertionError)  nothing broken, but a budget could not be decided (policy fail)
 SLOInconclusiveWarning (UserWarning)  the same under lambda_slo_inconclusive = warn: it passes
@@ -30,6 +32,13 @@ class ConfigError(LambdaSLOError, ValueError):
 
 class MissingExtraError(LambdaSLOError, ImportError):
     """An optional dependency group is needed for this feature."""
+
+
+class RunInvalid(LambdaSLOError):
+    """The run's figures cannot be judged (a fan-out shard failed, was late or missing).
+
+    Not a budget verdict: the plugin reports the test as an ERROR, neither passed nor failed.
+    """
 
 
 class LoadAborted(LambdaSLOError):

@@ -16,20 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._pytest import output_hooks
+from ._pytest import ini, output_hooks
 from ._pytest.ledger import create_shared_file
-from ._pytest.session import SessionState, Settings
+from ._pytest.session import SessionState
 from ._results.budgets import (
     BUDGET_NAMES,
     BUDGETS,
     THROTTLE_BUDGETS,
     parse_budgets,
-    parse_default_throttle_rate,
 )
-from ._results.verdict import parse_policy
-from ._units import MAX_WORKERS, parse_count, parse_duration, parse_workers
 from .emulator.fixtures import lambda_emulator  # noqa: F401  (registers the fixture)
-from .errors import ConfigError, SLOViolation
+from .emulator.runner import running_urls
+from .errors import ConfigError, RunInvalid, SLOViolation
 
 if TYPE_CHECKING:
     from ._pytest.fixture import LambdaSLO
@@ -48,54 +46,6 @@ MARKER_HELP = (
     "@pytest.mark.lambda_slo(p99='800ms', cold_start_p99='2s', throttle_rate='1%'). "
     f"Budgets: {', '.join(BUDGET_NAMES)}."
 )
-_SETTINGS_INI = {
-    "lambda_slo_max_requests": (
-        "100000",
-        "Session-wide cap on requests fired by load tests. Default: 100000",
-    ),
-    "lambda_slo_max_load_time": (
-        "30m",
-        "Session-wide cap on time spent firing load ('30m', '3600'). Default: 30m",
-    ),
-    "lambda_slo_saturation": (
-        "fail",
-        "What a budget does when the load generator was saturated: fail or warn. Default: fail",
-    ),
-    "lambda_slo_workers": (
-        "1",
-        "Processes each load shape fans out over: N or auto. Default: 1",
-    ),
-    "lambda_slo_max_loop_lag": (
-        "25ms",
-        "Event-loop lag (p99) above which a run counts as saturated. Default: 25ms",
-    ),
-    "lambda_slo_default_throttle_rate": (
-        "5%",
-        "The throttle_rate budget implied when budgets apply but no throttle budget is "
-        "set; 'off' for none. Default: 5%",
-    ),
-    # Confidence verdicts: the levels, what an inconclusive verdict does, the method.
-    "lambda_slo_fail_confidence": (
-        "0.99",
-        "Confidence a budget is broken before it FAILS, shared by a test's budgets. Default: 0.99",
-    ),
-    "lambda_slo_pass_confidence": (
-        "0.95",
-        "Confidence a budget is met before it PASSES. Default: 0.95",
-    ),
-    "lambda_slo_inconclusive": (
-        "fail",
-        "What an inconclusive budget does to a test: fail or warn. Default: fail",
-    ),
-    "lambda_slo_verdict": (
-        "confidence",
-        "How budgets are judged: confidence (bounds) or point (point estimates). "
-        "Default: confidence",
-    ),
-}
-
-
-_VERDICT_KEYS = ("pass_confidence", "fail_confidence", "inconclusive", "verdict")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -133,6 +83,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Processes each load shape fans out over (each with its own event loop); "
         "'auto' is one per CPU core. Overrides the ini key lambda_slo_workers. Default: 1",
     )
+    group.addoption(
+        "--lambda-slo-fanout",
+        metavar="N",
+        default=None,
+        help="Run every load shape over N Lambda shards of the generator function "
+        "(docs/fanout.md). Overrides the ini key lambda_slo_fanout. Default: none",
+    )
     output_hooks.add_options(group, parser)
     for name in BUDGET_NAMES:
         parser.addini(
@@ -140,56 +97,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             help=f"Default SLO budget {name} ({BUDGETS[name].description}) for every burst.",
             default=None,
         )
-    for key, (default, help_text) in _SETTINGS_INI.items():
+    for key, (default, help_text) in ini.SETTINGS_INI.items():
         parser.addini(key, help=help_text, default=default)
-
-
-def _settings(config: pytest.Config) -> Settings:
-    policy = str(config.getini("lambda_slo_saturation")).strip().lower()
-    if policy not in ("fail", "warn"):
-        raise ConfigError(f"lambda_slo_saturation={policy!r} is not valid; use 'fail' or 'warn'")
-    return Settings(
-        max_requests=parse_count(
-            config.getini("lambda_slo_max_requests"), name="lambda_slo_max_requests", minimum=1
-        ),
-        max_load_time_s=parse_duration(
-            config.getini("lambda_slo_max_load_time"),
-            name="lambda_slo_max_load_time",
-            allow_zero=False,
-        ),
-        saturation_policy=policy,
-        workers=_workers_option(config),
-        max_loop_lag_s=parse_duration(
-            config.getini("lambda_slo_max_loop_lag"), name="lambda_slo_max_loop_lag"
-        ),
-        default_throttle_rate=parse_default_throttle_rate(
-            config.getini("lambda_slo_default_throttle_rate")
-        ),
-        verdict_policy=parse_policy(*(config.getini(f"lambda_slo_{key}") for key in _VERDICT_KEYS)),
-    )
-
-
-def _workers_option(config: pytest.Config) -> int:
-    value = config.getoption("lambda_slo_workers") or config.getini("lambda_slo_workers")
-    try:
-        return parse_workers(value)
-    except ConfigError:
-        raise ConfigError(
-            f"--lambda-slo-workers={value!r} (or ini lambda_slo_workers) is not valid; use a "
-            f"whole number >= 1 or 'auto' (one per CPU), at most {MAX_WORKERS}"
-        ) from None
-
-
-def _ini_budgets(config: pytest.Config) -> dict[str, float]:
-    raw = {}
-    for name in BUDGET_NAMES:
-        value = config.getini(f"lambda_slo_{name}")
-        if value not in (None, ""):
-            raw[name] = value
-    try:
-        return parse_budgets(raw)
-    except ConfigError as exc:
-        raise ConfigError(f"ini key lambda_slo_{exc}") from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -198,8 +107,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--lambda-slo-skip and --lambda-slo-only exclude each other")
     workerinput = getattr(config, "workerinput", {})
     try:
-        state = SessionState(_settings(config), ledger_path=workerinput.get(_WORKER_LEDGER))
-        state.ini_budgets = _ini_budgets(config)
+        state = SessionState(ini.settings_from(config), ledger_path=workerinput.get(_WORKER_LEDGER))
+        state.ini_budgets = ini.ini_budgets(config)
+        state.emulator_urls = running_urls  # the plugin alone knows the emulator
         output_hooks.configure(config, state)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -338,6 +248,27 @@ def _judge_declared(item: pytest.Item, results: list[RunResult]) -> list[Gate]:
         if found:
             gates.append(found)
     return gates
+
+
+_RUN_INVALID = "lambda_slo_run_invalid"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    # A run that cannot be judged (RunInvalid: a fan-out shard failed or was late) is
+    # neither a pass nor a budget failure: it is reported as an ERROR.
+    if call.when == "call" and call.excinfo is not None and call.excinfo.errisinstance(RunInvalid):
+        setattr(report, _RUN_INVALID, True)
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, tuple[str, dict]] | None:
+    if getattr(report, _RUN_INVALID, False):
+        return "error", "E", ("ERROR", {"red": True})
+    return None
 
 
 @pytest.hookimpl(wrapper=True)

@@ -217,9 +217,9 @@ def test_no_module_is_over_the_line_limit_unless_named_with_its_reason() -> None
 def test_the_public_surface_is_pinned() -> None:
     assert pytest_lambda_slo.__all__ == [
         "BUDGETS", "Burst", "BurstResult", "ConfigError", "Emulator", "FunctionConfig",
-        "HttpTarget", "InvokeTarget", "LambdaSLO", "LambdaSLOError", "LatencyView",
+        "HttpTarget", "InvokeTarget", "LambdaFanout", "LambdaSLO", "LambdaSLOError", "LatencyView",
         "LoadAborted", "Measurements", "MissingExtraError", "Ramp", "Rate", "Response",
-        "RunResult", "SLOInconclusive", "SLOInconclusiveWarning", "SLOViolation",
+        "RunInvalid", "RunResult", "SLOInconclusive", "SLOInconclusiveWarning", "SLOViolation",
         "SaturationWarning", "Verdict", "VerdictPolicy", "arun", "estimate_cost", "run",
     ]  # fmt: skip
     for name in pytest_lambda_slo.__all__:
@@ -229,7 +229,7 @@ def test_the_public_surface_is_pinned() -> None:
         pytest_lambda_slo.run_burst  # noqa: B018  (internal helpers are not exported)
 
 
-FIXTURE_ONLY = {"self", "target", "force_cold", "workers"}
+FIXTURE_ONLY = {"self", "target", "force_cold", "workers", "fanout"}
 
 
 @pytest.mark.parametrize(

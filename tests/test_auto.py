@@ -303,3 +303,10 @@ def test_the_fixture_refuses_an_auto_run_without_budgets(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*ConfigError: requests='auto' fires until its budgets are*"])
     assert served(urls, "fast") == 0
+
+
+def test_an_auto_run_is_not_fanned_out_over_lambda_shards(urls: Emulator) -> None:
+    shape = Burst(requests="auto", concurrency=5, budgets={"p99": "1s"})
+    with pytest.raises(ConfigError, match="cannot be fanned out over Lambda shards") as info:
+        run(urls.function_url("fast"), shape, fanout=2)
+    assert "\n" not in str(info.value) and served(urls, "fast") == 0

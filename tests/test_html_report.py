@@ -185,7 +185,9 @@ def _open(driver: Any, path: Path) -> dict[str, Any]:
         "   s => s.querySelectorAll('path[stroke], circle').length > 0"
         "   && s.getBoundingClientRect().width > 100).length,"
         " titles: Array.from(document.querySelectorAll('svg.chart')).map("
-        "   s => s.getAttribute('aria-label'))}"
+        "   s => s.getAttribute('aria-label')),"
+        " server: Array.from(document.querySelectorAll('svg.chart text.lg')).filter("
+        "   t => t.textContent.startsWith('server: ')).length}"
     )
     state["console"] = driver.get_log("browser")
     return state
@@ -219,6 +221,8 @@ def test_report_with_time_plots_and_baseline_in_the_browser(
     assert state["titles"].count("Latency over time (per interval)") == 4
     assert state["titles"].count("Requests per interval, and in flight") == 4
     assert state["drawn"] == state["svgs"] >= 12
+    # The runs' target was the emulator: its invocations, throttles and concurrency too.
+    assert state["server"] == 3 * 4
     text = browser.find_element("tag name", "body").text
     assert "vs baseline" in text and "baseline p99" in text
     shot = tmp_path / "report-timeseries.png"

@@ -458,3 +458,24 @@ def test_workers_option_fans_out(pytester: pytest.Pytester, target_env: Emulator
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["  shape: burst, 40 requests, 4 concurrent, 2 workers | *"])
     assert target_env.stats()["functions"]["fast"]["invocations"] == 40
+
+
+def test_a_run_that_cannot_be_judged_is_reported_as_an_error(pytester: pytest.Pytester) -> None:
+    # A fan-out shard that failed or started late raises RunInvalid (tests/fanout covers
+    # when): the test is neither passed nor failed on a budget, it is an ERROR.
+    pytester.makepyfile(
+        """
+        from pytest_lambda_slo import RunInvalid
+
+        def test_fanned_out():
+            raise RunInvalid("shard 2 failed: Unhandled")
+
+        def test_plain_failure():
+            assert False
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rE")
+    result.assert_outcomes(errors=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*ERROR at call of test_fanned_out*", "*RunInvalid: shard 2 failed: Unhandled"]
+    )

@@ -6,7 +6,7 @@ distributions exist (``packaging``, which the builder uses, is not among them).
 
 from __future__ import annotations
 
-HANDLER = "pytest_lambda_slo._fanout.handler.handler"
+HANDLER = "pytest_lambda_slo._load.shard.handler"  # the same engine local workers run
 NAME_PREFIX = "lambda-slo-gen-"
 MANIFEST = "lambda_slo_build.json"
 # What a shard imports beyond the standard library (the load engine's run-time needs),

@@ -1,8 +1,10 @@
-"""The public run: ``run(target, shape, *, workers=1)`` and ``arun``, and what they build on.
+"""The public run: ``run(target, shape, *, workers=1, fanout=None)`` and ``arun``, and what
+they build on.
 
 :func:`measure` checks and prepares everything in the caller (bad input raises there, on
-every path), then runs the shape in this process or fanned out over worker processes,
-blocking or awaited; :func:`run` and :func:`arun` turn what it measured into a RunResult.
+every path), then runs the shape in this process, fanned out over worker processes or
+over Lambda shards (remote.py), blocking or awaited; :func:`run` and :func:`arun` turn
+what it measured into a RunResult.
 The ``lambda_slo`` fixture calls the same functions within the session's caps. An auto
 shape (``Burst(requests="auto")``, ``Rate(duration="auto")``) is fired in waves until its
 budgets are decided (waves.py).
@@ -10,9 +12,11 @@ budgets are decided (waves.py).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
+from .._fanout.config import parse_fanout
 from .._results.budgets import DEFAULT_THROTTLE_RATE
 from .._results.recorder import Measurements
 from .._results.result import RunResult
@@ -26,6 +30,7 @@ from ..errors import ConfigError
 from .drivers import dialer_for, engine_for
 from .engine import Engine
 from .pool import run_workers
+from .remote import run_fanout
 from .runinfo import RunInfo
 from .runner import RunHandle, run_blocking, run_in_thread, run_on_own_loop
 from .shapes import SHAPES, Burst, Ramp, Rate, Shape
@@ -41,18 +46,42 @@ def _ready(
     workers: object,
     request_cap: int | None,
     engines: list[Engine[Any]] | None = None,
+    fanout: object = None,
+    extras: dict[str, Any] | None = None,
+    max_loop_lag_s: float = DEFAULT_MAX_LOOP_LAG_S,
     judging: Judging | None = None,
 ) -> tuple[Target, int, Go]:
     """Check and prepare everything in the caller (bad input raises here).
 
-    Returns the target, the number of worker processes and the run itself.
+    Returns the target, the number of worker processes (or Lambda shards) and the run.
     """
     if not isinstance(shape, SHAPES):
         raise ConfigError(f"shape={shape!r} is not valid; use Burst(...), Rate(...) or Ramp(...)")
     n_workers = parse_workers(workers)
+    shards = parse_fanout(fanout)
+    if shards is not None and n_workers != 1:
+        raise ConfigError(
+            f"workers={workers!r} with fanout= is not valid; each Lambda shard runs one "
+            "engine: use workers=1 (more shards give more processes)"
+        )
+    if shards is not None and is_auto(shape):
+        raise ConfigError(
+            "an auto shape (requests='auto' or duration='auto') cannot be fanned out over "
+            "Lambda shards; use fanout=None (workers=N splits it over processes) or a fixed size"
+        )
     shape.check_workers(n_workers)
     resolved = as_target(target)
     prepared = resolved.prepare()  # bad targets fail here, in the caller, for every path
+    if shards is not None:
+        dialer_for(prepared)
+        return (
+            resolved,
+            shards.shards,
+            lambda handle: run_fanout(
+                resolved, shape, shards, handle, request_cap, extras=extras,
+                log=_to_stderr, max_loop_lag_s=max_loop_lag_s,
+            ),
+        )  # fmt: skip
     if is_auto(shape):
         assert isinstance(shape, (Burst, Rate))
         plan = _wave_plan(resolved, shape, n_workers, request_cap, judging or Judging())
@@ -117,6 +146,11 @@ def _waves(
     return go
 
 
+def _to_stderr(line: str) -> None:
+    """Fan-out progress lines (the cost estimate first): on stderr, before anything fires."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def measure(
     target: object,
     shape: Shape,
@@ -125,6 +159,9 @@ def measure(
     request_cap: int | None = None,
     name: str = "run",
     engines: list[Engine[Any]] | None = None,
+    fanout: object = None,
+    extras: dict[str, Any] | None = None,
+    max_loop_lag_s: float = DEFAULT_MAX_LOOP_LAG_S,
     judging: Judging | None = None,
 ) -> Measured:
     """Run ``shape`` against ``target``, blocking; (Measurements, RunInfo).
@@ -134,10 +171,13 @@ def measure(
     the run within about a second, closes every socket and re-raises KeyboardInterrupt
     whose ``__cause__`` is a LoadAborted carrying what was measured so far. ``engines``
     receives the engine of a single-process run, for a watcher of its live counters.
-    ``judging``: the budgets, implied throttle budget and policy that decide an auto shape
-    naming no budgets of its own (the test's).
+    ``fanout`` (a shard count or LambdaFanout) runs it over Lambda shards; ``extras`` then
+    receives their table (``extras["fanout"]``). ``judging``: the budgets, implied throttle
+    budget and policy that decide an auto shape naming no budgets of its own (the test's).
     """
-    return run_blocking(name, _ready(target, shape, workers, request_cap, engines, judging)[2])
+    ready = _ready(target, shape, workers, request_cap, engines, fanout, extras, max_loop_lag_s,
+                   judging)  # fmt: skip
+    return run_blocking(name, ready[2])
 
 
 async def ameasure(
@@ -147,11 +187,16 @@ async def ameasure(
     workers: object = 1,
     request_cap: int | None = None,
     engines: list[Engine[Any]] | None = None,
+    fanout: object = None,
+    extras: dict[str, Any] | None = None,
+    max_loop_lag_s: float = DEFAULT_MAX_LOOP_LAG_S,
     judging: Judging | None = None,
 ) -> Measured:
     """The async twin of :func:`measure`, for asyncio and trio (through anyio)."""
     # Bad input raises here, in the caller, not in the engine's thread.
-    return await run_in_thread(_ready(target, shape, workers, request_cap, engines, judging)[2])
+    ready = _ready(target, shape, workers, request_cap, engines, fanout, extras, max_loop_lag_s,
+                   judging)  # fmt: skip
+    return await run_in_thread(ready[2])
 
 
 def build_result(
@@ -197,22 +242,29 @@ def build_result(
     return result
 
 
-def run(target: object, shape: Shape, *, workers: int | str = 1) -> RunResult:
+def run(
+    target: object, shape: Shape, *, workers: int | str = 1, fanout: object = None
+) -> RunResult:
     """Fire ``shape`` (a Burst, Rate or Ramp) at ``target``; blocking. Check it with ``check``.
 
-    ``workers=N`` (or "auto": one per CPU) splits the shape over N processes. Outside
-    pytest there are no session caps; the saturation check uses its defaults.
+    ``workers=N`` (or "auto": one per CPU) splits the shape over N processes; ``fanout=N``
+    or ``LambdaFanout(N, ...)`` over N Lambda shards (docs/fanout.md). Outside pytest there
+    are no session caps; the saturation check uses its defaults.
     """
-    resolved, n_workers, go = _ready(target, shape, workers, None)
+    extras: dict[str, Any] = {}
+    resolved, n_workers, go = _ready(target, shape, workers, None, None, fanout, extras)
     measurements, info = run_blocking("run", go)
-    return build_result(resolved, shape, n_workers, measurements, info)
+    return build_result(resolved, shape, n_workers, measurements, info, extras=extras)
 
 
-async def arun(target: object, shape: Shape, *, workers: int | str = 1) -> RunResult:
+async def arun(
+    target: object, shape: Shape, *, workers: int | str = 1, fanout: object = None
+) -> RunResult:
     """The async twin of :func:`run`, for asyncio and trio (through anyio)."""
-    resolved, n_workers, go = _ready(target, shape, workers, None)
+    extras: dict[str, Any] = {}
+    resolved, n_workers, go = _ready(target, shape, workers, None, None, fanout, extras)
     measurements, info = await run_in_thread(go)
-    return build_result(resolved, shape, n_workers, measurements, info)
+    return build_result(resolved, shape, n_workers, measurements, info, extras=extras)
 
 
 # Module-level helpers returning (Measurements, RunInfo): each shape's arguments are the

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .._fanout.config import LambdaFanout, parse_fanout
 from .._load.api import ameasure, build_result, measure
 from .._load.runinfo import RunInfo
 from .._load.shapes import DEFAULT_TIMEOUT, Burst, Ramp, Rate, Shape
@@ -31,6 +32,7 @@ from .._units import parse_workers
 from ..errors import ConfigError, LoadAborted, SaturationWarning
 from .ledger import Grant
 from .locks import target_lock
+from .server_series import server_series
 from .session import SessionState
 
 
@@ -42,6 +44,7 @@ class _Plan:
     shape: Shape
     workers: int
     name: str  # the fixture method called, for the error refusing to block a running loop
+    fanout: LambdaFanout | None = None  # Lambda shards instead of local processes
 
 
 class LambdaSLO:
@@ -80,6 +83,7 @@ class LambdaSLO:
         budgets: Mapping[str, object] | None = None,
         force_cold: bool = False,
         workers: int | str | None = None,
+        fanout: int | LambdaFanout | None = None,
     ) -> RunResult:
         """Fire ``requests`` requests with at most ``concurrency`` in flight (like hey -n -c).
 
@@ -88,7 +92,7 @@ class LambdaSLO:
         ``budgets=`` are then checked as ``result.check(**budgets)`` would.
         """
         __tracebackhide__ = True  # bad input is the caller's line, not a plugin traceback
-        plan = self._plan("burst", target, workers, lambda: Burst(
+        plan = self._plan("burst", target, workers, fanout, lambda: Burst(
             requests=requests, concurrency=concurrency, timeout=timeout, deadline=deadline,
             duration=duration, max_requests=max_requests, budgets=budgets,
         ))  # fmt: skip
@@ -107,10 +111,11 @@ class LambdaSLO:
         budgets: Mapping[str, object] | None = None,
         force_cold: bool = False,
         workers: int | str | None = None,
+        fanout: int | LambdaFanout | None = None,
     ) -> RunResult:
         """The async twin of :meth:`burst` (anyio: asyncio and trio backends)."""
         __tracebackhide__ = True
-        plan = self._plan("burst", target, workers, lambda: Burst(
+        plan = self._plan("burst", target, workers, fanout, lambda: Burst(
             requests=requests, concurrency=concurrency, timeout=timeout, deadline=deadline,
             duration=duration, max_requests=max_requests, budgets=budgets,
         ))  # fmt: skip
@@ -130,6 +135,7 @@ class LambdaSLO:
         budgets: Mapping[str, object] | None = None,
         force_cold: bool = False,
         workers: int | str | None = None,
+        fanout: int | LambdaFanout | None = None,
     ) -> RunResult:
         """Open model: start ``rps`` requests per second for ``duration``, whatever the answers.
 
@@ -139,7 +145,7 @@ class LambdaSLO:
         for at most ``max_duration``.
         """
         __tracebackhide__ = True
-        plan = self._plan("rate", target, workers, lambda: Rate(
+        plan = self._plan("rate", target, workers, fanout, lambda: Rate(
             rps=rps, duration=duration, timeout=timeout, max_in_flight=max_in_flight,
             deadline=deadline, connections=connections, max_duration=max_duration,
             budgets=budgets,
@@ -160,10 +166,11 @@ class LambdaSLO:
         budgets: Mapping[str, object] | None = None,
         force_cold: bool = False,
         workers: int | str | None = None,
+        fanout: int | LambdaFanout | None = None,
     ) -> RunResult:
         """The async twin of :meth:`rate`."""
         __tracebackhide__ = True
-        plan = self._plan("rate", target, workers, lambda: Rate(
+        plan = self._plan("rate", target, workers, fanout, lambda: Rate(
             rps=rps, duration=duration, timeout=timeout, max_in_flight=max_in_flight,
             deadline=deadline, connections=connections, max_duration=max_duration,
             budgets=budgets,
@@ -182,6 +189,7 @@ class LambdaSLO:
         think_time: float | str = 0.0,
         force_cold: bool = False,
         workers: int | str | None = None,
+        fanout: int | LambdaFanout | None = None,
     ) -> RunResult:
         """Locust-style: add ``users`` closed-loop users at ``spawn_rate`` per second.
 
@@ -189,7 +197,7 @@ class LambdaSLO:
         so a throttled user does not spin on throttles.
         """
         __tracebackhide__ = True
-        plan = self._plan("ramp", target, workers, lambda: Ramp(
+        plan = self._plan("ramp", target, workers, fanout, lambda: Ramp(
             users=users, spawn_rate=spawn_rate, duration=duration, timeout=timeout,
             deadline=deadline, think_time=think_time,
         ))  # fmt: skip
@@ -207,10 +215,11 @@ class LambdaSLO:
         think_time: float | str = 0.0,
         force_cold: bool = False,
         workers: int | str | None = None,
+        fanout: int | LambdaFanout | None = None,
     ) -> RunResult:
         """The async twin of :meth:`ramp`."""
         __tracebackhide__ = True
-        plan = self._plan("ramp", target, workers, lambda: Ramp(
+        plan = self._plan("ramp", target, workers, fanout, lambda: Ramp(
             users=users, spawn_rate=spawn_rate, duration=duration, timeout=timeout,
             deadline=deadline, think_time=think_time,
         ))  # fmt: skip
@@ -218,18 +227,27 @@ class LambdaSLO:
 
     # planning and running -------------------------------------------------------------
     def _plan(
-        self, name: str, target: object, workers: object | None, build: Callable[[], Shape]
+        self,
+        name: str,
+        target: object,
+        workers: object | None,
+        fanout: object | None,
+        build: Callable[[], Shape],
     ) -> _Plan:
         __tracebackhide__ = True
         try:
             shape = build()
-            n_workers = self._state.settings.workers if workers is None else parse_workers(workers)
+            settings = self._state.settings
+            shards = settings.fanout if fanout is None else parse_fanout(fanout)
+            # Fanned out, each Lambda shard runs one engine: the session's workers do not apply.
+            default_workers = 1 if shards is not None else settings.workers
+            n_workers = default_workers if workers is None else parse_workers(workers)
             shape.check_workers(n_workers)
             if isinstance(shape, Ramp):
                 shape.check_all_users_start()
             if isinstance(shape, (Burst, Rate)) and shape.auto:
                 budgets_of(shape, self._judging())  # no budget applies: refused before firing
-            return _Plan(as_target(target), shape, n_workers, name)
+            return _Plan(as_target(target), shape, n_workers, name, shards)
         except ConfigError as exc:
             raise ConfigError(str(exc)) from None
 
@@ -266,7 +284,8 @@ class LambdaSLO:
                 measurements, run = measure(
                     plan.target, self._capped(plan, grant, extras), workers=plan.workers,
                     request_cap=self._request_cap(grant), name=plan.name, engines=engines,
-                    judging=self._judging(),
+                    fanout=plan.fanout, extras=extras,
+                    max_loop_lag_s=self._state.settings.max_loop_lag_s, judging=self._judging(),
                 )  # fmt: skip
             except BaseException as exc:
                 self._keep_partial(plan, grant, extras, exc)
@@ -280,7 +299,8 @@ class LambdaSLO:
                 measurements, run = await ameasure(
                     plan.target, self._capped(plan, grant, extras), workers=plan.workers,
                     request_cap=self._request_cap(grant), engines=engines,
-                    judging=self._judging(),
+                    fanout=plan.fanout, extras=extras,
+                    max_loop_lag_s=self._state.settings.max_loop_lag_s, judging=self._judging(),
                 )  # fmt: skip
             except BaseException as exc:
                 self._keep_partial(plan, grant, extras, exc)
@@ -367,5 +387,11 @@ class LambdaSLO:
         wall_s = time.monotonic() - extras.pop("_started", time.monotonic())
         extras.pop("_grant_open", None)
         self._state.ledger.settle(grant, result.count + result.unsent, max(wall_s, result.duration))
+        # After the load time is settled: the fetch is the report's, not the run's.
+        series = server_series(
+            plan.target, result, self._state.emulator_urls, self._state.server_seen
+        )
+        if series is not None:
+            result.extras["server_timeseries"] = series
         self.results.append(result)
         return result

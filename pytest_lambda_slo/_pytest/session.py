@@ -6,10 +6,11 @@ Light to import (the plugin builds it at start-up): results are only named for t
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._fanout.config import LambdaFanout
 from .._results.budgets import DEFAULT_THROTTLE_RATE
 from .._results.saturation import DEFAULT_MAX_LOOP_LAG_S
 from .._results.verdict import VerdictPolicy
@@ -29,6 +30,7 @@ class Settings:
     saturation_policy: str = "fail"  # or "warn"
     max_loop_lag_s: float = DEFAULT_MAX_LOOP_LAG_S
     workers: int = 1
+    fanout: LambdaFanout | None = None  # --lambda-slo-fanout: every shape over Lambda shards
     default_throttle_rate: float | None = DEFAULT_THROTTLE_RATE  # None: no implied budget
     # Confidence levels, the inconclusive policy and the method of the verdicts.
     verdict_policy: VerdictPolicy = field(default_factory=VerdictPolicy)
@@ -52,6 +54,13 @@ class SessionState:
         None
     )
     target_details: Callable[[Target], dict[str, Any]] | None = None
+    # Set by the plugin: base URLs of the emulators this process runs (a run against one
+    # gets the emulator's server-side series: server_series.py); None in a bare session.
+    emulator_urls: Callable[[], Iterable[str]] | None = None
+    # Each emulator function's last second fetched: (start_unix, second, counts).
+    server_seen: dict[tuple[str, int, str], tuple[float, int, list[int]]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         s = self.settings

@@ -7,7 +7,8 @@ times in seconds from the run's release.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,9 @@ PALETTE = {
     "throttled": "#ff7f0e",
     "errors": "#d62728",
     "in_flight_max": "#7f7f7f",
+    "server_invocations": "#17becf",
+    "server_throttles": "#8c564b",
+    "server_concurrency_peak": "#e377c2",
     "budget": "#d62728",
 }
 
@@ -151,6 +155,44 @@ def warm_vs_cold(run: Mapping[str, Any]) -> Chart | None:
     )
 
 
+# The emulator's server-side figures drawn next to the client's, and how its seconds
+# combine into a longer client interval: counts add up, a peak is the highest.
+_SERVER_SERIES: tuple[tuple[str, str, Callable[[Iterable[int]], int]], ...] = (
+    ("invocations", "server: invocations", sum),
+    ("throttles", "server: throttles", sum),
+    ("concurrency_peak", "server: concurrency (peak)", max),
+)
+
+
+def _server_over_time(
+    block: Mapping[str, Any], key: str, interval: float, combine: Callable[[Iterable[int]], int]
+) -> tuple[Point, ...]:
+    """The emulator's per-second ``key`` on the client's intervals: each second goes to the
+    interval holding its middle (one before the release goes to the first), drawn at its end."""
+    half = float(block.get("interval_s", 1.0)) / 2
+    bins: dict[int, list[int]] = {}
+    for t, value in zip(block.get("t_s") or [], block.get(key) or [], strict=False):
+        bins.setdefault(max(math.floor((float(t) + half) / interval), 0), []).append(int(value))
+    return tuple((round((i + 1) * interval, 6), float(combine(bins[i]))) for i in sorted(bins))
+
+
+def server_series(run: Mapping[str, Any], interval: float) -> tuple[Series, ...]:
+    """The emulator's own series where the run's target was the emulator (else none)."""
+    block = (run.get("extras") or {}).get("server_timeseries")
+    if not block or not block.get("t_s"):
+        return ()
+    return tuple(
+        Series(
+            label,
+            _server_over_time(block, key, interval, combine),
+            PALETTE[f"server_{key}"],
+            dashed=True,
+        )
+        for key, label, combine in _SERVER_SERIES
+        if block.get(key) is not None
+    )
+
+
 def requests_over_time(run: Mapping[str, Any]) -> Chart | None:
     block = timeseries_of(run)
     if block is None:
@@ -166,6 +208,7 @@ def requests_over_time(run: Mapping[str, Any]) -> Chart | None:
         for name in names
         if block.get(name) is not None
     )
+    series += server_series(run, float(block.get("interval_s", 1.0)))
     return Chart(
         "Requests per interval, and in flight", "seconds since release", "requests", series
     )

@@ -137,7 +137,7 @@ def render(chart: Chart, width: int = WIDTH, height: int = HEIGHT) -> str:
             f'class="b"/><text x="{width - _RIGHT - 2}" y="{y - 3:.1f}" class="bl" '
             f'fill="{line.color}">{escape(line.label)}</text>'
         )
-    legend_x = _LEFT + 8
+    legend_x, legend_y = _LEFT + 8, _TOP + 8
     for series in chart.series:
         d, dots = _path(series.points, sx, sy)
         if not d and not dots:
@@ -148,12 +148,15 @@ def render(chart: Chart, width: int = WIDTH, height: int = HEIGHT) -> str:
         out += [
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{series.color}"/>' for x, y in dots
         ]
+        step = 26 + 6 * len(series.label)
+        if legend_x + step > width - _RIGHT and legend_x > _LEFT + 8:  # a new legend row
+            legend_x, legend_y = _LEFT + 8, legend_y + 13
         out.append(
-            f'<path d="M{legend_x},{_TOP + 8}h14" stroke="{series.color}" class="s"{dash}/>'
-            f'<text x="{legend_x + 18}" y="{_TOP + 11}" class="lg">'
+            f'<path d="M{legend_x},{legend_y}h14" stroke="{series.color}" class="s"{dash}/>'
+            f'<text x="{legend_x + 18}" y="{legend_y + 3}" class="lg">'
             f"{escape(series.label)}</text>"
         )
-        legend_x += 26 + 6 * len(series.label)
+        legend_x += step
     out.append("</svg>")
     return "".join(out)
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +25,15 @@ from .settings import (
     parse_emulator_options,
     parse_log_level,
 )
+
+# Emulators started in this process, so a load report can tell a target that is one
+# (and ask it for its server-side series) without probing any other address.
+_STARTED: weakref.WeakSet[Emulator] = weakref.WeakSet()
+
+
+def running_urls() -> tuple[str, ...]:
+    """Base URLs (``http://host:port``) of the emulators this process started and runs."""
+    return tuple(emulator.url for emulator in list(_STARTED) if emulator.running)
 
 
 class Emulator:
@@ -121,6 +131,7 @@ class Emulator:
         self.url = ready["url"]
         self.port = int(ready["port"])
         self.pid = int(ready["pid"])
+        _STARTED.add(self)
         return self
 
     def _read_ready_line(self) -> dict[str, Any]:
@@ -161,6 +172,7 @@ class Emulator:
     def stop(self) -> None:
         """Terminate and reap the child; close its pipes. Safe to call twice."""
         proc, self._proc = self._proc, None
+        _STARTED.discard(self)
         if proc is not None:
             reap(proc, grace_s=10.0)
         if self._stderr is not None:

@@ -75,7 +75,7 @@ def test_create_then_reuse(backend: Backend, local_package: Package) -> None:
     assert any("creating" in line for line in lines)
     config = backend.lam.get_function(FunctionName=first.name)
     assert config["Configuration"]["Runtime"] == local_package.runtime
-    assert config["Configuration"]["Handler"] == "pytest_lambda_slo._fanout.handler.handler"
+    assert config["Configuration"]["Handler"] == "pytest_lambda_slo._load.shard.handler"
     assert config["Configuration"]["MemorySize"] == 2048
     assert config["Configuration"]["Timeout"] == 900
     assert config["Configuration"]["Architectures"] == ["x86_64"]

@@ -44,7 +44,7 @@ _ISOLATED = """
 import importlib, json, pkgutil, sys
 sys.path.insert(0, sys.argv[1])
 import pytest_lambda_slo
-from pytest_lambda_slo._fanout.handler import handler
+from pytest_lambda_slo._load.shard import handler
 
 class Context:
     memory_limit_in_mb = "2048"
@@ -108,8 +108,8 @@ def _check_runs_alone(package: Package, where: Path) -> None:
 def test_zip_from_this_machines_installed_files(local_package: Package, tmp_path: Path) -> None:
     package = local_package
     names = _names(package)
-    assert "pytest_lambda_slo/_fanout/handler.py" in names
-    assert HANDLER == "pytest_lambda_slo._fanout.handler.handler"
+    assert "pytest_lambda_slo/_load/shard.py" in names
+    assert HANDLER == "pytest_lambda_slo._load.shard.handler"
     assert MANIFEST in names
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     assert not any(n.startswith(("tests/", "scipy/", "numpy/", "_pytest/")) for n in names)
