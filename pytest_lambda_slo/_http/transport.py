@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Callable
 
 import httptools
 
@@ -45,6 +46,10 @@ class TransportError(Exception):
         self.kind = kind
 
 
+# How a finished request is delivered: ``done(error, response, t_start, t_end, reused)``.
+Done = Callable[[str | None, Response | None, int, int, bool], None]
+
+
 # -- one connection ------------------------------------------------------------------------
 
 
@@ -68,7 +73,13 @@ class Result:
 
 
 class HttpConnection(asyncio.Protocol):
-    """One HTTP/1.1 keep-alive connection; one request at a time, parsed by httptools."""
+    """One HTTP/1.1 keep-alive connection; one request at a time, parsed by httptools.
+
+    A request ends in the protocol's own callbacks: the clock stops in the parser callback
+    that ends the body, and the caller's ``done`` runs once the bytes read are parsed, in
+    the same callback (no future, no task step), so a closed-model engine can write the
+    next request from there.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, max_body_bytes: int) -> None:
         self.loop = loop
@@ -78,7 +89,9 @@ class HttpConnection(asyncio.Protocol):
         self.lost = False  # connection_lost has run: the socket is gone
         self.responses = 0  # complete responses read on this connection
         self.parser = httptools.HttpResponseParser(self)
-        self._waiter: asyncio.Future[Result] | None = None
+        self._done: Done | None = None  # the pending request's callback (None: idle)
+        # A finished request not yet handed to its callback: (done, error, response, t_end).
+        self._ready: tuple[Done, str | None, Response | None, int, bool] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._t_start = 0
         self._head = False
@@ -93,7 +106,7 @@ class HttpConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if self._waiter is None:
+        if self._done is None:
             self.close()  # bytes nobody asked for: the connection cannot be trusted
             return
         try:
@@ -102,9 +115,10 @@ class HttpConnection(asyncio.Protocol):
             self._finish("protocol_error", None)
             self.close()
         except httptools.HttpParserError:
-            if self._waiter is not None:  # not an error raised after we already finished
-                self._finish("protocol_error", None)
+            self._finish("protocol_error", None)  # no-op when the request already finished
             self.close()
+        if self._ready is not None:
+            self._deliver()
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost reports what was pending
@@ -112,7 +126,7 @@ class HttpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.lost = True
-        if self._waiter is None:
+        if self._done is None:
             return
         if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
             self._finish("connection_reset", None)
@@ -126,6 +140,7 @@ class HttpConnection(asyncio.Protocol):
             self._complete(perf_counter_ns())
         else:
             self._finish("truncated_body", None)
+        self._deliver()
 
     # httptools callbacks -------------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -145,7 +160,7 @@ class HttpConnection(asyncio.Protocol):
             self._complete(perf_counter_ns())
 
     def on_body(self, body: bytes) -> None:
-        if self._waiter is None:
+        if self._done is None:
             return
         self._body_len += len(body)
         if self._body_len > self.max_body_bytes:
@@ -161,9 +176,9 @@ class HttpConnection(asyncio.Protocol):
         self._chunks.append(body)
 
     def on_message_complete(self) -> None:
-        if self._waiter is None or not self._status:
+        if self._done is None or not self._status:
             return
-        t_end = perf_counter_ns()
+        t_end = perf_counter_ns()  # the clock stops here, at the end of the body
         self._complete(t_end)
         if not self.parser.should_keep_alive():
             self.close()
@@ -171,9 +186,24 @@ class HttpConnection(asyncio.Protocol):
     # requests --------------------------------------------------------------------------------
     def send(self, wire: bytes, timeout: float, *, head: bool = False) -> asyncio.Future[Result]:
         """Write one request; the future resolves with its Result (never raises)."""
-        loop = self.loop
-        waiter: asyncio.Future[Result] = loop.create_future()
-        self._waiter = waiter
+        waiter: asyncio.Future[Result] = self.loop.create_future()
+
+        def done(
+            error: str | None, response: Response | None, t_start: int, t_end: int, reused: bool
+        ) -> None:
+            if not waiter.done():  # a cancelled caller already cancelled the future
+                waiter.set_result(Result(error, response, t_start, t_end, reused))
+
+        self.start(wire, timeout, done, head=head)
+        return waiter
+
+    def start(self, wire: bytes, timeout: float, done: Done, *, head: bool = False) -> None:
+        """Write one request; ``done`` is called once when it ends (response, error, timeout).
+
+        It runs inside this connection's callbacks (or in this call, when the connection is
+        already closed); never after :meth:`cancel`.
+        """
+        self._done = done
         self._began = False
         self._status = 0
         self._headers = []
@@ -184,25 +214,34 @@ class HttpConnection(asyncio.Protocol):
             # still waits for that body: HEAD responses and whatever follows get a fresh one.
             self.parser = httptools.HttpResponseParser(self)
         self._head = head
-        self._timer = loop.call_later(timeout, self._on_timeout)
+        self._timer = self.loop.call_later(timeout, self._on_timeout)
         transport = self.transport
         self._t_start = perf_counter_ns()
         if transport is None or self.closed or transport.is_closing():
+            self.closed = True  # the next request dials a fresh connection
             self._finish("connection_closed", None)
+            self._deliver()
         else:
             transport.write(wire)
-        return waiter
 
     def _on_timeout(self) -> None:
         self._timer = None
         self._finish("timeout", None)
         self.close()
+        self._deliver()
 
     def cancel(self, kind: str) -> Result | None:
-        """Stop the pending request (deadline, cancellation); return its Result, if any."""
-        result = self._finish(kind, None)
+        """Stop the pending request (deadline, cancellation); return its Result, if any.
+
+        Its ``done`` callback is not called: the caller counts what it gets back.
+        """
+        self._finish(kind, None)
         self.close()
-        return result
+        ready, self._ready = self._ready, None
+        if ready is None:
+            return None
+        _, error, response, t_end, reused = ready
+        return Result(error, response, self._t_start, t_end, reused)
 
     def _delimited_by_close(self) -> bool:
         """The final response's body ends with the connection: no length, not chunked.
@@ -228,30 +267,33 @@ class HttpConnection(asyncio.Protocol):
         self.responses += 1
         self._finish(None, self._response(), t_end)
 
-    def _finish(
-        self, error: str | None, response: Response | None, t_end: int = 0
-    ) -> Result | None:
-        waiter = self._waiter
-        if waiter is None:
-            return None
-        self._waiter = None
+    def _finish(self, error: str | None, response: Response | None, t_end: int = 0) -> None:
+        """End the pending request (if any); :meth:`_deliver` hands it to its callback."""
+        done = self._done
+        if done is None:
+            return
+        self._done = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         if not t_end:
             t_end = perf_counter_ns()
         reused = self.responses > (0 if error is not None else 1)
-        result = Result(error, response, self._t_start, t_end, reused)
-        if not waiter.done():  # a cancelled caller already cancelled the future
-            waiter.set_result(result)
-        return result
+        self._ready = (done, error, response, t_end, reused)
+
+    def _deliver(self) -> None:
+        ready = self._ready
+        if ready is not None:
+            self._ready = None
+            done, error, response, t_end, reused = ready
+            done(error, response, self._t_start, t_end, reused)
 
     def close(self, *, graceful: bool = False) -> None:
         """Drop the connection (abort: unread bytes make it unusable); graceful when idle."""
         self.closed = True
         transport = self.transport
         if transport is not None and not transport.is_closing():
-            if graceful and self._waiter is None:
+            if graceful and self._done is None:
                 transport.close()
             else:
                 transport.abort()

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, NoReturn, TypeVar
 
 from .._http.dialer import Dialer
+from .._http.response import Response
 from .._http.transport import HttpConnection, Result, TransportError
 from .._results.recorder import Measurements, Outcome
 from .._targets.base import PreparedTarget
@@ -116,6 +117,10 @@ class Engine(Generic[S]):
         """The load shape, run after the release (the drivers)."""
         raise NotImplementedError
 
+    def new_slot(self) -> Slot:
+        """A slot for one of the first connections (a driver may keep more per slot)."""
+        return Slot()
+
     # the shared per-request path ----------------------------------------------------------
     async def connect(self, slot: Slot) -> HttpConnection | None:
         """Open the slot's connection; time it into the "connect" histogram."""
@@ -146,14 +151,33 @@ class Engine(Generic[S]):
             self._record_pending_error(slot)
             return
         template = self.prepared.current_request()
-        wire = self.dialer.wire(template)
-        head = template.method == "HEAD"
+        await self.send_wire(
+            slot, self.dialer.wire(template), template.method == "HEAD", intended_ns
+        )
+
+    async def send_wire(
+        self,
+        slot: Slot,
+        wire: bytes,
+        head: bool,
+        intended_ns: int | None = None,
+        *,
+        fresh: bool = False,
+    ) -> None:
+        """Send ``wire`` on ``slot``'s connection, time it and record it.
+
+        ``fresh``: dial a new connection first (the reused one was closed before the request
+        reached the server); otherwise a request that meets that case is sent once more.
+        """
         self.in_flight += 1
         if self.in_flight > self.peak_in_flight:
             self.peak_in_flight = self.in_flight
         try:
+            if fresh and await self.connect(slot) is None:
+                self._record_pending_error(slot)
+                return
             result = await self._exchange(slot, wire, head)
-            if result.error == "connection_closed" and result.reused:
+            if result.error == "connection_closed" and result.reused and not fresh:
                 # The server closed an idle keep-alive connection just as we reused it: the
                 # request never reached it, so send it on a fresh connection (as Go's does).
                 if await self.connect(slot) is None:
@@ -162,7 +186,7 @@ class Engine(Generic[S]):
                 result = await self._exchange(slot, wire, head)
         finally:
             self.in_flight -= 1
-        self._record(result, intended_ns)
+        self._record(result.error, result.response, result.t_start, result.t_end, intended_ns)
 
     async def _exchange(self, slot: Slot, wire: bytes, head: bool) -> Result:
         conn = slot.conn
@@ -177,30 +201,37 @@ class Engine(Generic[S]):
                 self._record_error(result.error or "cancelled")
             raise
 
-    def _record(self, result: Result, intended_ns: int | None) -> None:
-        self._last_done_ns = result.t_end
-        error = result.error
+    def _record(
+        self,
+        error: str | None,
+        response: Response | None,
+        t_start: int,
+        t_end: int,
+        intended_ns: int | None,
+    ) -> None:
+        """Classify and record one finished request (``t_end``: when its body ended)."""
+        self._last_done_ns = t_end
         latency: int | None = None  # a request that failed without a response has none
         if error is None or error in TIMED_ERRORS:
-            latency = result.latency_ns if intended_ns is None else result.t_end - intended_ns
-        # result.response is None for every error but body_too_large (the capped response).
+            latency = t_end - (t_start if intended_ns is None else intended_ns)
+        # response is None for every error but body_too_large (the capped response).
         try:
-            outcome = self.prepared.classify(result.response, error, latency)
+            outcome = self.prepared.classify(response, error, latency)
         except UserCallableError as exc:
-            self._stop_on_callable(exc, result)
+            self._stop_on_callable(exc, response)
         if intended_ns is not None and outcome.latency_ns is not None:
-            outcome.uncorrected_ns = result.latency_ns
-        outcome.done_ns = result.t_end
-        outcome.in_flight = self.in_flight + 1  # send_one already counted it out
+            outcome.uncorrected_ns = t_end - t_start
+        outcome.done_ns = t_end
+        outcome.in_flight = self.in_flight + 1  # the caller already counted it out
         self.measurements.record(outcome)
         self._judge_first_wave(outcome)
 
-    def _stop_on_callable(self, exc: UserCallableError, result: Result) -> NoReturn:
+    def _stop_on_callable(self, exc: UserCallableError, response: Response | None) -> NoReturn:
         """A user's callable raised on this response: record it as far as it is known, stop."""
         if exc.outcome is not None:  # classified without that callable's verdict
             self.measurements.record(exc.outcome)
         self.stopped = "callable_error"
-        status = result.response.status_code if result.response is not None else None
+        status = response.status_code if response is not None else None
         raise UserCallableError(
             f"{exc} on response {self.measurements.count} (status {status}); the run stopped"
         ) from exc.__cause__
@@ -252,7 +283,7 @@ class Engine(Generic[S]):
         tasks: list[asyncio.Task[Any]] = []
         try:
             # Start barrier: every first connection is set up first (in parallel) ...
-            self.slots = [Slot() for _ in range(part.preconnect)]
+            self.slots = [self.new_slot() for _ in range(part.preconnect)]
             tasks = [loop.create_task(self.connect(slot)) for slot in self.slots]
             if tasks and not await self._wait(tasks, deadline_at):
                 return
