@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import ConfigError
 from .request import RequestTemplate, encode_request
-from .transport import HttpConnection, TransportError
+from .transport import Deadlines, HttpConnection, TransportError
 from .urls import ParsedURL
 
 _P = TypeVar("_P", bound=asyncio.Protocol)
@@ -146,6 +146,7 @@ class Dialer:
         self.absolute_form = self.proxy is not None and url.scheme == "http"
         self._wire_template: RequestTemplate | None = None
         self._wire = b""
+        self.deadlines = Deadlines()  # one timeout sweep for every connection it opens
 
     def wire(self, template: RequestTemplate) -> bytes:
         """Wire bytes for ``template``, cached while the target hands out the same object."""
@@ -166,7 +167,7 @@ class Dialer:
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> HttpConnection:
         url, proxy = self.url, self.proxy
-        factory = lambda: HttpConnection(loop, self.max_body_bytes)  # noqa: E731
+        factory = lambda: HttpConnection(loop, self.max_body_bytes, self.deadlines)  # noqa: E731
         if proxy is None:
             return await self._open(loop, url.host, url.port, factory, self.ssl, url.host, "")
         if url.scheme == "http":

@@ -46,6 +46,62 @@ class TransportError(Exception):
         self.kind = kind
 
 
+# Timeouts are checked by one sweep per connection pool, on a grid of this many ns: a
+# timeout fires up to this late (its latency is the time elapsed when it fired).
+SWEEP_GRID_NS = 10_000_000
+_NEVER = 1 << 62
+
+
+class Deadlines:
+    """The pending requests' timeouts of a set of connections, fired by one coarse sweep.
+
+    A request stamps its deadline on its connection; no timer is armed per request. One
+    loop timer is armed for the earliest deadline, rounded up to the next 10 ms step, and
+    the sweep then fires every request past its deadline and re-arms for the next one.
+    """
+
+    __slots__ = ("_handle", "conns", "loop", "next_ns")
+
+    def __init__(self) -> None:
+        self.conns: set[HttpConnection] = set()  # connections that may have a request pending
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.next_ns = _NEVER  # when the armed sweep runs (perf_counter_ns)
+        self._handle: asyncio.TimerHandle | None = None
+
+    def arm(self, loop: asyncio.AbstractEventLoop, at_ns: int) -> None:
+        """Sweep at ``at_ns`` (rounded up to the grid) instead of the sweep armed later."""
+        if self._handle is not None:
+            self._handle.cancel()
+        self.loop = loop
+        at_ns = -(-at_ns // SWEEP_GRID_NS) * SWEEP_GRID_NS
+        self.next_ns = at_ns
+        self._handle = loop.call_later(max(0, at_ns - perf_counter_ns()) / 1e9, self._sweep)
+
+    def _sweep(self) -> None:
+        self._handle = None
+        self.next_ns = _NEVER
+        now = perf_counter_ns()
+        earliest = _NEVER
+        conns = self.conns
+        for conn in list(conns):
+            if conn._done is None:
+                conns.discard(conn)  # idle: its next request adds it again
+            elif conn.deadline_ns <= now:
+                conn.expire()
+            elif conn.deadline_ns < earliest:
+                earliest = conn.deadline_ns
+        if earliest < self.next_ns and self.loop is not None:
+            self.arm(self.loop, earliest)
+
+    def stop(self) -> None:
+        """Disarm the sweep (the pool's connections are closed)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self.next_ns = _NEVER
+        self.conns.clear()
+
+
 # How a finished request is delivered: ``done(error, response, t_start, t_end, reused)``.
 Done = Callable[[str | None, Response | None, int, int, bool], None]
 
@@ -81,8 +137,16 @@ class HttpConnection(asyncio.Protocol):
     next request from there.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        max_body_bytes: int,
+        deadlines: Deadlines | None = None,
+    ) -> None:
         self.loop = loop
+        # Shared by the connections of one dialer; a connection alone gets its own.
+        self.deadlines = deadlines if deadlines is not None else Deadlines()
+        self.deadline_ns = 0  # when the pending request times out (perf_counter_ns)
         self.max_body_bytes = max_body_bytes
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -92,7 +156,6 @@ class HttpConnection(asyncio.Protocol):
         self._done: Done | None = None  # the pending request's callback (None: idle)
         # A finished request not yet handed to its callback: (done, error, response, t_end).
         self._ready: tuple[Done, str | None, Response | None, int, bool] | None = None
-        self._timer: asyncio.TimerHandle | None = None
         self._t_start = 0
         self._head = False
         self._began = False
@@ -214,9 +277,13 @@ class HttpConnection(asyncio.Protocol):
             # still waits for that body: HEAD responses and whatever follows get a fresh one.
             self.parser = httptools.HttpResponseParser(self)
         self._head = head
-        self._timer = self.loop.call_later(timeout, self._on_timeout)
         transport = self.transport
-        self._t_start = perf_counter_ns()
+        self._t_start = t_start = perf_counter_ns()
+        self.deadline_ns = deadline = t_start + int(timeout * 1e9)
+        deadlines = self.deadlines
+        deadlines.conns.add(self)
+        if deadline < deadlines.next_ns:
+            deadlines.arm(self.loop, deadline)
         if transport is None or self.closed or transport.is_closing():
             self.closed = True  # the next request dials a fresh connection
             self._finish("connection_closed", None)
@@ -224,8 +291,8 @@ class HttpConnection(asyncio.Protocol):
         else:
             transport.write(wire)
 
-    def _on_timeout(self) -> None:
-        self._timer = None
+    def expire(self) -> None:
+        """The pending request timed out (the deadline sweep found it past its deadline)."""
         self._finish("timeout", None)
         self.close()
         self._deliver()
@@ -273,9 +340,6 @@ class HttpConnection(asyncio.Protocol):
         if done is None:
             return
         self._done = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         if not t_end:
             t_end = perf_counter_ns()
         reused = self.responses > (0 if error is not None else 1)

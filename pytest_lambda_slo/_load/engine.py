@@ -321,6 +321,7 @@ class Engine(Generic[S]):
         for conn in conns:
             if not conn.lost and conn.transport is not None:
                 conn.transport.abort()
+        self.dialer.deadlines.stop()
         # Let the transports deliver connection_lost before the loop goes away.
         await asyncio.sleep(0)
 
