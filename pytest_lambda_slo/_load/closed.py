@@ -88,8 +88,13 @@ class ClosedEngine(Engine[Slice]):
                 self._finished.set_result(None)
             return
         conn = lane.conn
-        if conn is None or conn.closed or lane.pending_error is not None or not self._wave.passed:
-            self._spawn(self._slow(lane))
+        if (
+            conn is None
+            or conn.closed
+            or lane.pending_error is not None
+            or not (self._wave.passed or self._wave.admit_now())
+        ):
+            self._spawn(self._slow(lane))  # dial first, or wait for the first wave's verdict
             return
         self._start(lane, conn)
 
