@@ -137,8 +137,11 @@ async def resolve(loop: asyncio.AbstractEventLoop, host: str, port: int) -> list
 class Dialer:
     """Opens connections to one target: DNS, TCP, proxy CONNECT, TLS with SNI."""
 
-    def __init__(self, url: ParsedURL, verify: bool | str, max_body_bytes: int) -> None:
+    def __init__(
+        self, url: ParsedURL, verify: bool | str, max_body_bytes: int, *, lean: bool = False
+    ) -> None:
         self.url = url
+        self.lean = lean  # connections keep no headers or body (HttpConnection's lean)
         self.max_body_bytes = max_body_bytes
         self.ssl = make_ssl_context(verify) if url.scheme == "https" else None
         self.proxy = proxy_for(url)
@@ -188,7 +191,9 @@ class Dialer:
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> HttpConnection:
         url, proxy = self.url, self.proxy
-        factory = lambda: HttpConnection(loop, self.max_body_bytes, self.deadlines)  # noqa: E731
+        factory = lambda: HttpConnection(  # noqa: E731
+            loop, self.max_body_bytes, self.deadlines, lean=self.lean
+        )
         if proxy is None:
             return await self._open(loop, url.host, url.port, factory, self.ssl, url.host, "")
         if url.scheme == "http":

@@ -102,6 +102,30 @@ class Deadlines:
         self.conns.clear()
 
 
+class _LeanCallbacks:
+    """The parser callbacks of a lean connection (set on an instance by HttpConnection)."""
+
+    on_headers_complete: Callable[[], None]
+    on_body: Callable[[bytes], None]
+    on_message_complete: Callable[[], None]
+
+
+def _final_head_names(raw: bytes) -> set[bytes]:
+    """The header names (lower case) of the final response head in ``raw``, after any 1xx."""
+    pos = 0
+    while True:
+        end = raw.find(b"\r\n\r\n", pos)
+        if end < 0:
+            return set()
+        lines = raw[pos:end].split(b"\r\n")
+        status_line = lines[0].split()
+        status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
+        if 100 <= status < 200 and status != 101:
+            pos = end + 4  # an interim response: the final head follows
+            continue
+        return {line.split(b":", 1)[0].strip().lower() for line in lines[1:]}
+
+
 # How a finished request is delivered: ``done(error, response, t_start, t_end, reused)``.
 Done = Callable[[str | None, Response | None, int, int, bool], None]
 
@@ -142,8 +166,13 @@ class HttpConnection(asyncio.Protocol):
         loop: asyncio.AbstractEventLoop,
         max_body_bytes: int,
         deadlines: Deadlines | None = None,
+        *,
+        lean: bool = False,
     ) -> None:
         self.loop = loop
+        # Lean: the target reads neither headers nor body (only the status and the body's
+        # length), so the parser calls no per-header callback and no body bytes are kept.
+        self.lean = lean
         # Shared by the connections of one dialer; a connection alone gets its own.
         self.deadlines = deadlines if deadlines is not None else Deadlines()
         self.deadline_ns = 0  # when the pending request times out (perf_counter_ns)
@@ -152,7 +181,7 @@ class HttpConnection(asyncio.Protocol):
         self.closed = False
         self.lost = False  # connection_lost has run: the socket is gone
         self.responses = 0  # complete responses read on this connection
-        self.parser = httptools.HttpResponseParser(self)
+        self.parser = self._new_parser()
         self._done: Done | None = None  # the pending request's callback (None: idle)
         # A finished request not yet handed to its callback: (done, error, response, t_end).
         self._ready: tuple[Done, str | None, Response | None, int, bool] | None = None
@@ -163,6 +192,17 @@ class HttpConnection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._chunks: list[bytes] = []
         self._body_len = 0
+        self._raw: list[bytes] = []  # lean: what was read before the final head was complete
+
+    def _new_parser(self) -> httptools.HttpResponseParser:
+        if not self.lean:
+            return httptools.HttpResponseParser(self)
+        # httptools calls only the callbacks its protocol object has.
+        callbacks = _LeanCallbacks()
+        callbacks.on_headers_complete = self.on_headers_complete
+        callbacks.on_body = self._count_body
+        callbacks.on_message_complete = self.on_message_complete
+        return httptools.HttpResponseParser(callbacks)
 
     # asyncio.Protocol ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -172,6 +212,9 @@ class HttpConnection(asyncio.Protocol):
         if self._done is None:
             self.close()  # bytes nobody asked for: the connection cannot be trusted
             return
+        self._began = True
+        if self.lean and not self._status:
+            self._raw.append(data)  # kept only to read the head if the connection drops
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -206,9 +249,6 @@ class HttpConnection(asyncio.Protocol):
         self._deliver()
 
     # httptools callbacks -------------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        self._began = True
-
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
 
@@ -237,6 +277,16 @@ class HttpConnection(asyncio.Protocol):
             self.close()
             return
         self._chunks.append(body)
+
+    def _count_body(self, body: bytes) -> None:
+        """on_body of a lean connection: count the bytes, keep none."""
+        if self._done is None:
+            return
+        self._body_len += len(body)
+        if self._body_len > self.max_body_bytes:
+            t_end = perf_counter_ns()
+            self._finish("body_too_large", self._response(truncated=True), t_end)
+            self.close()
 
     def on_message_complete(self) -> None:
         if self._done is None or not self._status:
@@ -272,10 +322,12 @@ class HttpConnection(asyncio.Protocol):
         self._headers = []
         self._chunks = []
         self._body_len = 0
+        if self.lean:
+            self._raw = []
         if head or self._head:
             # A HEAD response announces a body it does not send, so the parser that read it
             # still waits for that body: HEAD responses and whatever follows get a fresh one.
-            self.parser = httptools.HttpResponseParser(self)
+            self.parser = self._new_parser()
         self._head = head
         transport = self.transport
         self._t_start = t_start = perf_counter_ns()
@@ -317,7 +369,10 @@ class HttpConnection(asyncio.Protocol):
         """
         if self._status in (204, 304):
             return False
-        names = {name.lower() for name, _ in self._headers}
+        if self.lean:
+            names = _final_head_names(b"".join(self._raw))
+        else:
+            names = {name.lower() for name, _ in self._headers}
         return b"content-length" not in names and b"transfer-encoding" not in names
 
     def _response(self, truncated: bool = False) -> Response:
