@@ -110,6 +110,10 @@ class _LeanCallbacks:
     on_message_complete: Callable[[], None]
 
 
+# The headers of every lean connection's responses: none kept (read-only, so shared).
+_NO_HEADERS = Headers([])
+
+
 def _final_head_names(raw: bytes) -> set[bytes]:
     """The header names (lower case) of the final response head in ``raw``, after any 1xx."""
     pos = 0
@@ -376,6 +380,8 @@ class HttpConnection(asyncio.Protocol):
         return b"content-length" not in names and b"transfer-encoding" not in names
 
     def _response(self, truncated: bool = False) -> Response:
+        if self.lean:  # nothing kept: the status and the body's length are the response
+            return Response(self._status, _NO_HEADERS, b"", self._body_len, truncated)
         content = b"".join(self._chunks)
         return Response(
             self._status,

@@ -16,6 +16,7 @@ from typing import Any
 
 from .._http.response import Response
 from .._http.transport import HttpConnection
+from ..errors import UserCallableError
 from .engine import Engine, Slot, cancel_all
 from .shapes import Slice
 
@@ -121,6 +122,19 @@ class ClosedEngine(Engine[Slice]):
         lane.busy = False
         self.in_flight -= 1
         try:
+            if error is None:  # a full response: Engine._record's work, inlined
+                self._last_done_ns = t_end
+                try:
+                    outcome = self.prepared.classify(response, None, t_end - t_start)
+                except UserCallableError as exc:
+                    self._stop_on_callable(exc, response)
+                outcome.done_ns = t_end
+                outcome.in_flight = self.in_flight + 1
+                self.measurements.record(outcome)
+                if not self._wave.decided:
+                    self._judge_first_wave(outcome)
+                self._next(lane)
+                return
             if error == "connection_closed" and reused and not self._halted:
                 # The server closed an idle keep-alive connection just as we reused it: the
                 # request never reached it, so send it on a fresh connection (as Go's does).
