@@ -49,7 +49,6 @@ class Response:
         status_code: int,
         headers: Headers,
         content: bytes,
-        *,
         body_bytes: int | None = None,
         truncated: bool = False,
     ) -> None:

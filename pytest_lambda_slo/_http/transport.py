@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Callable
 
 import httptools
 
@@ -45,6 +46,94 @@ class TransportError(Exception):
         self.kind = kind
 
 
+# Timeouts are checked by one sweep per connection pool, on a grid of this many ns: a
+# timeout fires up to this late (its latency is the time elapsed when it fired).
+SWEEP_GRID_NS = 10_000_000
+_NEVER = 1 << 62
+
+
+class Deadlines:
+    """The pending requests' timeouts of a set of connections, fired by one coarse sweep.
+
+    A request stamps its deadline on its connection; no timer is armed per request. One
+    loop timer is armed for the earliest deadline, rounded up to the next 10 ms step, and
+    the sweep then fires every request past its deadline and re-arms for the next one.
+    """
+
+    __slots__ = ("_handle", "conns", "loop", "next_ns")
+
+    def __init__(self) -> None:
+        self.conns: set[HttpConnection] = set()  # connections that may have a request pending
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.next_ns = _NEVER  # when the armed sweep runs (perf_counter_ns)
+        self._handle: asyncio.TimerHandle | None = None
+
+    def arm(self, loop: asyncio.AbstractEventLoop, at_ns: int) -> None:
+        """Sweep at ``at_ns`` (rounded up to the grid) instead of the sweep armed later."""
+        if self._handle is not None:
+            self._handle.cancel()
+        self.loop = loop
+        at_ns = -(-at_ns // SWEEP_GRID_NS) * SWEEP_GRID_NS
+        self.next_ns = at_ns
+        self._handle = loop.call_later(max(0, at_ns - perf_counter_ns()) / 1e9, self._sweep)
+
+    def _sweep(self) -> None:
+        self._handle = None
+        self.next_ns = _NEVER
+        now = perf_counter_ns()
+        earliest = _NEVER
+        conns = self.conns
+        for conn in list(conns):
+            if conn._done is None:
+                conns.discard(conn)  # idle: its next request adds it again
+            elif conn.deadline_ns <= now:
+                conn.expire()
+            elif conn.deadline_ns < earliest:
+                earliest = conn.deadline_ns
+        if earliest < self.next_ns and self.loop is not None:
+            self.arm(self.loop, earliest)
+
+    def stop(self) -> None:
+        """Disarm the sweep (the pool's connections are closed)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self.next_ns = _NEVER
+        self.conns.clear()
+
+
+class _LeanCallbacks:
+    """The parser callbacks of a lean connection (set on an instance by HttpConnection)."""
+
+    on_headers_complete: Callable[[], None]
+    on_body: Callable[[bytes], None]
+    on_message_complete: Callable[[], None]
+
+
+# The headers of every lean connection's responses: none kept (read-only, so shared).
+_NO_HEADERS = Headers([])
+
+
+def _final_head_names(raw: bytes) -> set[bytes]:
+    """The header names (lower case) of the final response head in ``raw``, after any 1xx."""
+    pos = 0
+    while True:
+        end = raw.find(b"\r\n\r\n", pos)
+        if end < 0:
+            return set()
+        lines = raw[pos:end].split(b"\r\n")
+        status_line = lines[0].split()
+        status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
+        if 100 <= status < 200 and status != 101:
+            pos = end + 4  # an interim response: the final head follows
+            continue
+        return {line.split(b":", 1)[0].strip().lower() for line in lines[1:]}
+
+
+# How a finished request is delivered: ``done(error, response, t_start, t_end, reused)``.
+Done = Callable[[str | None, Response | None, int, int, bool], None]
+
+
 # -- one connection ------------------------------------------------------------------------
 
 
@@ -68,18 +157,38 @@ class Result:
 
 
 class HttpConnection(asyncio.Protocol):
-    """One HTTP/1.1 keep-alive connection; one request at a time, parsed by httptools."""
+    """One HTTP/1.1 keep-alive connection; one request at a time, parsed by httptools.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, max_body_bytes: int) -> None:
+    A request ends in the protocol's own callbacks: the clock stops in the parser callback
+    that ends the body, and the caller's ``done`` runs once the bytes read are parsed, in
+    the same callback (no future, no task step), so a closed-model engine can write the
+    next request from there.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        max_body_bytes: int,
+        deadlines: Deadlines | None = None,
+        *,
+        lean: bool = False,
+    ) -> None:
         self.loop = loop
+        # Lean: the target reads neither headers nor body (only the status and the body's
+        # length), so the parser calls no per-header callback and no body bytes are kept.
+        self.lean = lean
+        # Shared by the connections of one dialer; a connection alone gets its own.
+        self.deadlines = deadlines if deadlines is not None else Deadlines()
+        self.deadline_ns = 0  # when the pending request times out (perf_counter_ns)
         self.max_body_bytes = max_body_bytes
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.lost = False  # connection_lost has run: the socket is gone
         self.responses = 0  # complete responses read on this connection
-        self.parser = httptools.HttpResponseParser(self)
-        self._waiter: asyncio.Future[Result] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self.parser = self._new_parser()
+        self._done: Done | None = None  # the pending request's callback (None: idle)
+        # A finished request not yet handed to its callback: (done, error, response, t_end).
+        self._ready: tuple[Done, str | None, Response | None, int, bool] | None = None
         self._t_start = 0
         self._head = False
         self._began = False
@@ -87,24 +196,39 @@ class HttpConnection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._chunks: list[bytes] = []
         self._body_len = 0
+        self._raw: list[bytes] = []  # lean: what was read before the final head was complete
+
+    def _new_parser(self) -> httptools.HttpResponseParser:
+        if not self.lean:
+            return httptools.HttpResponseParser(self)
+        # httptools calls only the callbacks its protocol object has.
+        callbacks = _LeanCallbacks()
+        callbacks.on_headers_complete = self.on_headers_complete
+        callbacks.on_body = self._count_body
+        callbacks.on_message_complete = self.on_message_complete
+        return httptools.HttpResponseParser(callbacks)
 
     # asyncio.Protocol ----------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if self._waiter is None:
+        if self._done is None:
             self.close()  # bytes nobody asked for: the connection cannot be trusted
             return
+        self._began = True
+        if self.lean and not self._status:
+            self._raw.append(data)  # kept only to read the head if the connection drops
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._finish("protocol_error", None)
             self.close()
         except httptools.HttpParserError:
-            if self._waiter is not None:  # not an error raised after we already finished
-                self._finish("protocol_error", None)
+            self._finish("protocol_error", None)  # no-op when the request already finished
             self.close()
+        if self._ready is not None:
+            self._deliver()
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost reports what was pending
@@ -112,7 +236,7 @@ class HttpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.lost = True
-        if self._waiter is None:
+        if self._done is None:
             return
         if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
             self._finish("connection_reset", None)
@@ -126,11 +250,9 @@ class HttpConnection(asyncio.Protocol):
             self._complete(perf_counter_ns())
         else:
             self._finish("truncated_body", None)
+        self._deliver()
 
     # httptools callbacks -------------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        self._began = True
-
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
 
@@ -145,7 +267,7 @@ class HttpConnection(asyncio.Protocol):
             self._complete(perf_counter_ns())
 
     def on_body(self, body: bytes) -> None:
-        if self._waiter is None:
+        if self._done is None:
             return
         self._body_len += len(body)
         if self._body_len > self.max_body_bytes:
@@ -160,10 +282,20 @@ class HttpConnection(asyncio.Protocol):
             return
         self._chunks.append(body)
 
-    def on_message_complete(self) -> None:
-        if self._waiter is None or not self._status:
+    def _count_body(self, body: bytes) -> None:
+        """on_body of a lean connection: count the bytes, keep none."""
+        if self._done is None:
             return
-        t_end = perf_counter_ns()
+        self._body_len += len(body)
+        if self._body_len > self.max_body_bytes:
+            t_end = perf_counter_ns()
+            self._finish("body_too_large", self._response(truncated=True), t_end)
+            self.close()
+
+    def on_message_complete(self) -> None:
+        if self._done is None or not self._status:
+            return
+        t_end = perf_counter_ns()  # the clock stops here, at the end of the body
         self._complete(t_end)
         if not self.parser.should_keep_alive():
             self.close()
@@ -171,38 +303,68 @@ class HttpConnection(asyncio.Protocol):
     # requests --------------------------------------------------------------------------------
     def send(self, wire: bytes, timeout: float, *, head: bool = False) -> asyncio.Future[Result]:
         """Write one request; the future resolves with its Result (never raises)."""
-        loop = self.loop
-        waiter: asyncio.Future[Result] = loop.create_future()
-        self._waiter = waiter
+        waiter: asyncio.Future[Result] = self.loop.create_future()
+
+        def done(
+            error: str | None, response: Response | None, t_start: int, t_end: int, reused: bool
+        ) -> None:
+            if not waiter.done():  # a cancelled caller already cancelled the future
+                waiter.set_result(Result(error, response, t_start, t_end, reused))
+
+        self.start(wire, timeout, done, head=head)
+        return waiter
+
+    def start(self, wire: bytes, timeout: float, done: Done, *, head: bool = False) -> None:
+        """Write one request; ``done`` is called once when it ends (response, error, timeout).
+
+        It runs inside this connection's callbacks (or in this call, when the connection is
+        already closed); never after :meth:`cancel`.
+        """
+        self._done = done
         self._began = False
         self._status = 0
         self._headers = []
         self._chunks = []
         self._body_len = 0
+        if self.lean:
+            self._raw = []
         if head or self._head:
             # A HEAD response announces a body it does not send, so the parser that read it
             # still waits for that body: HEAD responses and whatever follows get a fresh one.
-            self.parser = httptools.HttpResponseParser(self)
+            self.parser = self._new_parser()
         self._head = head
-        self._timer = loop.call_later(timeout, self._on_timeout)
         transport = self.transport
-        self._t_start = perf_counter_ns()
+        self._t_start = t_start = perf_counter_ns()
+        self.deadline_ns = deadline = t_start + int(timeout * 1e9)
+        deadlines = self.deadlines
+        deadlines.conns.add(self)
+        if deadline < deadlines.next_ns:
+            deadlines.arm(self.loop, deadline)
         if transport is None or self.closed or transport.is_closing():
+            self.closed = True  # the next request dials a fresh connection
             self._finish("connection_closed", None)
+            self._deliver()
         else:
             transport.write(wire)
-        return waiter
 
-    def _on_timeout(self) -> None:
-        self._timer = None
+    def expire(self) -> None:
+        """The pending request timed out (the deadline sweep found it past its deadline)."""
         self._finish("timeout", None)
         self.close()
+        self._deliver()
 
     def cancel(self, kind: str) -> Result | None:
-        """Stop the pending request (deadline, cancellation); return its Result, if any."""
-        result = self._finish(kind, None)
+        """Stop the pending request (deadline, cancellation); return its Result, if any.
+
+        Its ``done`` callback is not called: the caller counts what it gets back.
+        """
+        self._finish(kind, None)
         self.close()
-        return result
+        ready, self._ready = self._ready, None
+        if ready is None:
+            return None
+        _, error, response, t_end, reused = ready
+        return Result(error, response, self._t_start, t_end, reused)
 
     def _delimited_by_close(self) -> bool:
         """The final response's body ends with the connection: no length, not chunked.
@@ -211,10 +373,15 @@ class HttpConnection(asyncio.Protocol):
         """
         if self._status in (204, 304):
             return False
-        names = {name.lower() for name, _ in self._headers}
+        if self.lean:
+            names = _final_head_names(b"".join(self._raw))
+        else:
+            names = {name.lower() for name, _ in self._headers}
         return b"content-length" not in names and b"transfer-encoding" not in names
 
     def _response(self, truncated: bool = False) -> Response:
+        if self.lean:  # nothing kept: the status and the body's length are the response
+            return Response(self._status, _NO_HEADERS, b"", self._body_len, truncated)
         content = b"".join(self._chunks)
         return Response(
             self._status,
@@ -228,30 +395,30 @@ class HttpConnection(asyncio.Protocol):
         self.responses += 1
         self._finish(None, self._response(), t_end)
 
-    def _finish(
-        self, error: str | None, response: Response | None, t_end: int = 0
-    ) -> Result | None:
-        waiter = self._waiter
-        if waiter is None:
-            return None
-        self._waiter = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _finish(self, error: str | None, response: Response | None, t_end: int = 0) -> None:
+        """End the pending request (if any); :meth:`_deliver` hands it to its callback."""
+        done = self._done
+        if done is None:
+            return
+        self._done = None
         if not t_end:
             t_end = perf_counter_ns()
         reused = self.responses > (0 if error is not None else 1)
-        result = Result(error, response, self._t_start, t_end, reused)
-        if not waiter.done():  # a cancelled caller already cancelled the future
-            waiter.set_result(result)
-        return result
+        self._ready = (done, error, response, t_end, reused)
+
+    def _deliver(self) -> None:
+        ready = self._ready
+        if ready is not None:
+            self._ready = None
+            done, error, response, t_end, reused = ready
+            done(error, response, self._t_start, t_end, reused)
 
     def close(self, *, graceful: bool = False) -> None:
         """Drop the connection (abort: unread bytes make it unusable); graceful when idle."""
         self.closed = True
         transport = self.transport
         if transport is not None and not transport.is_closing():
-            if graceful and self._waiter is None:
+            if graceful and self._done is None:
                 transport.close()
             else:
                 transport.abort()

@@ -1,14 +1,39 @@
-"""The closed model (a burst, like ``hey -n -c``): each slot sends again on every response."""
+"""The closed model (a burst, like ``hey -n -c``): each slot sends again on every response.
+
+The next request of a slot is written from the callback that finished the previous one
+(:meth:`HttpConnection.start`): no future, task step or loop turn per request. A task
+runs only where something must be awaited: the first wave's verdict, dialling a
+connection, and sending again after a reused connection turned out closed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Coroutine
+from functools import partial
+from typing import Any
 
+from .._http.response import Response
+from .._http.transport import HttpConnection
+from ..errors import UserCallableError
 from .engine import Engine, Slot, cancel_all
 from .shapes import Slice
 
 perf_counter_ns = time.perf_counter_ns
+
+
+class Lane(Slot):
+    """A slot of the closed model: its request in flight and the callback that ends it."""
+
+    __slots__ = ("busy", "done", "head", "wire")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = False  # a request started from a callback is in flight
+        self.wire = b""
+        self.head = False
+        self.done: Any = None
 
 
 class ClosedEngine(Engine[Slice]):
@@ -17,6 +42,11 @@ class ClosedEngine(Engine[Slice]):
     KIND = "burst"
 
     _remaining: int | None = None  # requests left to claim (None: bounded by time only)
+
+    def new_slot(self) -> Slot:
+        lane = Lane()
+        lane.done = partial(self._done, lane)
+        return lane
 
     def _claim(self) -> bool:
         """Take the next request to send, if the burst has one left."""
@@ -30,14 +60,128 @@ class ClosedEngine(Engine[Slice]):
             self._remaining -= 1
         return True
 
-    async def _worker(self, slot: Slot) -> None:
-        while self._claim():
-            await self.send_one(slot)
-
     async def drive(self) -> None:
+        loop = asyncio.get_running_loop()
         self._remaining = self.part.requests
-        tasks = [asyncio.get_running_loop().create_task(self._worker(s)) for s in self.slots]
+        self._halted = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._finished: asyncio.Future[None] = loop.create_future()
+        self._active = len(self.slots)
         try:
-            await self._wait(tasks, self._deadline_at)
+            for lane in self.slots:
+                self._next(lane)  # type: ignore[arg-type]
+            timeout = max(0.0, self._deadline_at - loop.time())
+            done, _ = await asyncio.wait([self._finished], timeout=timeout)
+            if not done:
+                self.stopped = "deadline"
+            else:
+                self._finished.result()  # a fault raised in a callback is raised here
         finally:
-            await cancel_all(tasks)
+            self._halt()
+            await cancel_all(self._tasks)
+
+    # one slot's chain of requests ------------------------------------------------------------
+    def _next(self, lane: Lane) -> None:
+        """Start the lane's next request: here when it can go at once, else in a task."""
+        if self._halted or not self._claim():
+            self._active -= 1
+            if self._active <= 0 and not self._finished.done():
+                self._finished.set_result(None)
+            return
+        conn = lane.conn
+        if (
+            conn is None
+            or conn.closed
+            or lane.pending_error is not None
+            or not (self._wave.passed or self._wave.admit_now())
+        ):
+            self._spawn(self._slow(lane))  # dial first, or wait for the first wave's verdict
+            return
+        self._start(lane, conn)
+
+    def _start(self, lane: Lane, conn: HttpConnection) -> None:
+        template = self.prepared.current_request()
+        lane.wire = wire = self.dialer.wire(template)
+        lane.head = head = template.method == "HEAD"
+        self.in_flight += 1
+        if self.in_flight > self.peak_in_flight:
+            self.peak_in_flight = self.in_flight
+        lane.busy = True
+        conn.start(wire, self.part.timeout_s, lane.done, head=head)
+
+    def _done(
+        self,
+        lane: Lane,
+        error: str | None,
+        response: Response | None,
+        t_start: int,
+        t_end: int,
+        reused: bool,
+    ) -> None:
+        """The lane's request ended (in the connection's callback): record it, send the next."""
+        lane.busy = False
+        self.in_flight -= 1
+        try:
+            if error is None:  # a full response: Engine._record's work, inlined
+                self._last_done_ns = t_end
+                try:
+                    outcome = self.prepared.classify(response, None, t_end - t_start)
+                except UserCallableError as exc:
+                    self._stop_on_callable(exc, response)
+                outcome.done_ns = t_end
+                outcome.in_flight = self.in_flight + 1
+                self.measurements.record(outcome)
+                if not self._wave.decided:
+                    self._judge_first_wave(outcome)
+                self._next(lane)
+                return
+            if error == "connection_closed" and reused and not self._halted:
+                # The server closed an idle keep-alive connection just as we reused it: the
+                # request never reached it, so send it on a fresh connection (as Go's does).
+                self._spawn(self._resend(lane))
+                return
+            self._record(error, response, t_start, t_end, None)
+            self._next(lane)
+        except Exception as exc:  # a classifier bug or a stop: raised by drive()
+            self._fail(exc)
+
+    async def _slow(self, lane: Lane) -> None:
+        try:
+            await self.send_one(lane)
+            self._next(lane)
+        except Exception as exc:
+            self._fail(exc)
+
+    async def _resend(self, lane: Lane) -> None:
+        try:
+            await self.send_wire(lane, lane.wire, lane.head, fresh=True)
+            self._next(lane)
+        except Exception as exc:
+            self._fail(exc)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _fail(self, exc: Exception) -> None:
+        """The first fault stops the burst; drive() raises it."""
+        if not self._halted:
+            self._halted = True
+            if not self._finished.done():
+                self._finished.set_exception(exc)
+
+    def _halt(self) -> None:
+        """No new request; those in flight from callbacks count as the run's stop reason."""
+        self._halted = True
+        kind = self.stopped or "cancelled"
+        for lane in self.slots:
+            if isinstance(lane, Lane) and lane.busy and lane.conn is not None:
+                lane.busy = False
+                result = lane.conn.cancel(kind)
+                self.in_flight -= 1
+                if result is not None:
+                    try:
+                        self._record_error(result.error or kind)
+                    except Exception:
+                        pass  # a stop is under way: its first error is the one raised

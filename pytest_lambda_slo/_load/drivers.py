@@ -14,8 +14,14 @@ from .shapes import Burst, Ramp, Rate, Shape
 
 
 def dialer_for(prepared: PreparedTarget) -> Dialer:
-    """The dialer that opens the prepared target's connections."""
-    return Dialer(prepared.url, prepared.verify, prepared.max_body_bytes)
+    """The dialer that opens the prepared target's connections.
+
+    A target that reads neither the headers nor the body of a response (an HttpTarget
+    without a cold-start detector) says so with ``needs_headers`` and ``needs_body``
+    False: its connections then keep neither.
+    """
+    lean = not (getattr(prepared, "needs_headers", True) or getattr(prepared, "needs_body", True))
+    return Dialer(prepared.url, prepared.verify, prepared.max_body_bytes, lean=lean)
 
 
 def engine_for(

@@ -9,11 +9,14 @@ the deadline. What it runs is one :class:`~.shapes.Slice` of a shape.
 from __future__ import annotations
 
 import asyncio
+import gc
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, NoReturn, TypeVar
 
 from .._http.dialer import Dialer
+from .._http.response import Response
 from .._http.transport import HttpConnection, Result, TransportError
 from .._results.recorder import Measurements, Outcome
 from .._targets.base import PreparedTarget
@@ -30,6 +33,42 @@ CLOSE_GRACE_S = 0.5
 TIMED_ERRORS = ("body_too_large", "timeout")
 
 S = TypeVar("S", bound=Slice)
+
+# During a run the cyclic GC runs after this many new container objects, not 700: the
+# per-request objects are freed by reference counting, so a pass finds nothing to collect
+# and only costs CPU. What existed before the run is frozen (not scanned) meanwhile.
+GC_GEN0_DURING_RUN = 50_000
+
+
+class QuietGC:
+    """Rarer cyclic-GC passes while any engine of this process runs; restored after the last."""
+
+    _lock = threading.Lock()
+    _runs = 0
+    _saved: tuple[int, int, int] = (700, 10, 10)
+    _froze = False
+
+    @classmethod
+    def enter(cls) -> None:
+        with cls._lock:
+            if cls._runs == 0:
+                cls._saved = gc.get_threshold()
+                gen0, gen1, gen2 = cls._saved
+                if gen0:  # 0: the GC is off; leave it off
+                    gc.set_threshold(max(gen0, GC_GEN0_DURING_RUN), gen1, gen2)
+                cls._froze = gc.get_freeze_count() == 0  # never unfreeze what others froze
+                if cls._froze:
+                    gc.freeze()
+            cls._runs += 1
+
+    @classmethod
+    def exit(cls) -> None:
+        with cls._lock:
+            cls._runs -= 1
+            if cls._runs == 0:
+                gc.set_threshold(*cls._saved)
+                if cls._froze:
+                    gc.unfreeze()
 
 
 class Slot:
@@ -116,6 +155,10 @@ class Engine(Generic[S]):
         """The load shape, run after the release (the drivers)."""
         raise NotImplementedError
 
+    def new_slot(self) -> Slot:
+        """A slot for one of the first connections (a driver may keep more per slot)."""
+        return Slot()
+
     # the shared per-request path ----------------------------------------------------------
     async def connect(self, slot: Slot) -> HttpConnection | None:
         """Open the slot's connection; time it into the "connect" histogram."""
@@ -146,14 +189,33 @@ class Engine(Generic[S]):
             self._record_pending_error(slot)
             return
         template = self.prepared.current_request()
-        wire = self.dialer.wire(template)
-        head = template.method == "HEAD"
+        await self.send_wire(
+            slot, self.dialer.wire(template), template.method == "HEAD", intended_ns
+        )
+
+    async def send_wire(
+        self,
+        slot: Slot,
+        wire: bytes,
+        head: bool,
+        intended_ns: int | None = None,
+        *,
+        fresh: bool = False,
+    ) -> None:
+        """Send ``wire`` on ``slot``'s connection, time it and record it.
+
+        ``fresh``: dial a new connection first (the reused one was closed before the request
+        reached the server); otherwise a request that meets that case is sent once more.
+        """
         self.in_flight += 1
         if self.in_flight > self.peak_in_flight:
             self.peak_in_flight = self.in_flight
         try:
+            if fresh and await self.connect(slot) is None:
+                self._record_pending_error(slot)
+                return
             result = await self._exchange(slot, wire, head)
-            if result.error == "connection_closed" and result.reused:
+            if result.error == "connection_closed" and result.reused and not fresh:
                 # The server closed an idle keep-alive connection just as we reused it: the
                 # request never reached it, so send it on a fresh connection (as Go's does).
                 if await self.connect(slot) is None:
@@ -162,7 +224,7 @@ class Engine(Generic[S]):
                 result = await self._exchange(slot, wire, head)
         finally:
             self.in_flight -= 1
-        self._record(result, intended_ns)
+        self._record(result.error, result.response, result.t_start, result.t_end, intended_ns)
 
     async def _exchange(self, slot: Slot, wire: bytes, head: bool) -> Result:
         conn = slot.conn
@@ -177,30 +239,37 @@ class Engine(Generic[S]):
                 self._record_error(result.error or "cancelled")
             raise
 
-    def _record(self, result: Result, intended_ns: int | None) -> None:
-        self._last_done_ns = result.t_end
-        error = result.error
+    def _record(
+        self,
+        error: str | None,
+        response: Response | None,
+        t_start: int,
+        t_end: int,
+        intended_ns: int | None,
+    ) -> None:
+        """Classify and record one finished request (``t_end``: when its body ended)."""
+        self._last_done_ns = t_end
         latency: int | None = None  # a request that failed without a response has none
         if error is None or error in TIMED_ERRORS:
-            latency = result.latency_ns if intended_ns is None else result.t_end - intended_ns
-        # result.response is None for every error but body_too_large (the capped response).
+            latency = t_end - (t_start if intended_ns is None else intended_ns)
+        # response is None for every error but body_too_large (the capped response).
         try:
-            outcome = self.prepared.classify(result.response, error, latency)
+            outcome = self.prepared.classify(response, error, latency)
         except UserCallableError as exc:
-            self._stop_on_callable(exc, result)
+            self._stop_on_callable(exc, response)
         if intended_ns is not None and outcome.latency_ns is not None:
-            outcome.uncorrected_ns = result.latency_ns
-        outcome.done_ns = result.t_end
-        outcome.in_flight = self.in_flight + 1  # send_one already counted it out
+            outcome.uncorrected_ns = t_end - t_start
+        outcome.done_ns = t_end
+        outcome.in_flight = self.in_flight + 1  # the caller already counted it out
         self.measurements.record(outcome)
         self._judge_first_wave(outcome)
 
-    def _stop_on_callable(self, exc: UserCallableError, result: Result) -> NoReturn:
+    def _stop_on_callable(self, exc: UserCallableError, response: Response | None) -> NoReturn:
         """A user's callable raised on this response: record it as far as it is known, stop."""
         if exc.outcome is not None:  # classified without that callable's verdict
             self.measurements.record(exc.outcome)
         self.stopped = "callable_error"
-        status = result.response.status_code if result.response is not None else None
+        status = response.status_code if response is not None else None
         raise UserCallableError(
             f"{exc} on response {self.measurements.count} (status {status}); the run stopped"
         ) from exc.__cause__
@@ -250,9 +319,10 @@ class Engine(Generic[S]):
         self._deadline_at = deadline_at = loop.time() + part.deadline_s
         self._lag.start()
         tasks: list[asyncio.Task[Any]] = []
+        QuietGC.enter()
         try:
             # Start barrier: every first connection is set up first (in parallel) ...
-            self.slots = [Slot() for _ in range(part.preconnect)]
+            self.slots = [self.new_slot() for _ in range(part.preconnect)]
             tasks = [loop.create_task(self.connect(slot)) for slot in self.slots]
             if tasks and not await self._wait(tasks, deadline_at):
                 return
@@ -273,6 +343,7 @@ class Engine(Generic[S]):
             raise
         finally:
             # Whatever happened (deadline, cancellation, a bug): no task outlives the run.
+            QuietGC.exit()
             await cancel_all(tasks)
             self._cpu_end = time.process_time()
             await self._lag.stop()
@@ -290,6 +361,7 @@ class Engine(Generic[S]):
         for conn in conns:
             if not conn.lost and conn.transport is not None:
                 conn.transport.abort()
+        self.dialer.deadlines.stop()
         # Let the transports deliver connection_lost before the loop goes away.
         await asyncio.sleep(0)
 

@@ -47,6 +47,17 @@ class FirstWave:
         self._sent = 0
         self._verdict: asyncio.Event | None = None
 
+    def admit_now(self) -> bool:
+        """Before a request that must not wait: count it and say whether it may go at once.
+
+        False: it is past the first wave, which has not been judged; :meth:`admit` (which
+        counts it again) waits for the verdict.
+        """
+        if self._sent < self.size or self.passed:
+            self._sent += 1
+            return True
+        return False
+
     async def admit(self) -> None:
         """Before each request: past the first wave, wait until the wave has been judged."""
         self._sent += 1

@@ -41,8 +41,17 @@ class Histogram:
 
     def record(self, value_us: int, count: int = 1) -> None:
         """Record ``count`` samples of ``value_us`` (values below 1 us count as 1 us)."""
+        self.record_bucket(bucket_floor(value_us) if value_us > LOWEST_US else LOWEST_US, count)
+
+    def record_bucket(self, floor_us: int, count: int = 1) -> None:
+        """Record ``count`` samples whose value has ``floor_us`` as its :func:`bucket_floor`.
+
+        The buffer is keyed by bucket, so folding it calls hdrh's (pure Python)
+        ``record_value`` once per distinct bucket, not once per distinct value: the
+        histogram (counts, min and max as hdrh reports them, overflows) is the same.
+        """
         pending = self._pending
-        pending[value_us] = pending.get(value_us, 0) + count
+        pending[floor_us] = pending.get(floor_us, 0) + count
         if len(pending) >= _PENDING_LIMIT:
             self._flush()
 
@@ -272,11 +281,9 @@ class Timeseries:
         self.start_epoch_s = start_epoch_s
 
     # the hot path -------------------------------------------------------------------------
-    def record(self, outcome: Outcome) -> None:
-        """Count one outcome in the interval it completed in."""
-        done = outcome.done_ns
-        if done is None:
-            done = perf_counter_ns()
+    def row(self, done_ns: int | None) -> _Interval:
+        """The interval a request that completed at ``done_ns`` (None: now) belongs to."""
+        done = perf_counter_ns() if done_ns is None else done_ns
         start = self.start_ns
         if start is None:  # never told the release: the first completion starts the clock
             self.start(done, time.time())
@@ -288,7 +295,11 @@ class Timeseries:
             rows = self._rows
         elif i < 0:
             i = 0  # completed before the release instant it was given: the first interval
-        row = rows[i]
+        return rows[i]
+
+    def record(self, outcome: Outcome) -> None:
+        """Count one outcome in the interval it completed in."""
+        row = self.row(outcome.done_ns)
         row.sent += 1
         kind = outcome.kind
         if kind == "ok":
@@ -582,8 +593,50 @@ class Measurements:
         assert self.histograms is not None
         return self.histograms[name]
 
+    def record_ok(
+        self, status: int | None, latency_ns: int, bytes_received: int, done_ns: int | None,
+        in_flight: int,
+    ) -> None:  # fmt: skip
+        """Count a plain ``ok`` response (no cold-start verdict, no server figures, corrected
+        latency not apart): what :meth:`record` does for its Outcome, with no Outcome."""
+        self.count += 1
+        self.ok += 1
+        self.bytes_received += bytes_received
+        if status is not None:
+            codes = self.status_codes
+            assert codes is not None
+            codes[status] += 1
+        value = latency_ns // 1000
+        if value < LOWEST_US:
+            value = LOWEST_US
+        shift = value.bit_length() - _SUB_BITS
+        if shift > 0:
+            value = (value >> shift) << shift  # the bucket's lowest value, as bucket_floor
+        assert self.histograms is not None and self.timeseries is not None
+        self.histograms["all"].record_bucket(value)
+        row = self.timeseries.row(done_ns)
+        row.sent += 1
+        row.ok += 1
+        if in_flight > row.in_flight_max:
+            row.in_flight_max = in_flight
+        buckets = row.buckets
+        buckets[value] = buckets.get(value, 0) + 1
+
     def record(self, outcome: Outcome) -> None:
         """Count one request's outcome and record its latencies."""
+        latency_ns = outcome.latency_ns
+        if (
+            outcome.kind == "ok"
+            and latency_ns is not None
+            and outcome.cold is None
+            and outcome.server is None
+            and outcome.uncorrected_ns is None
+        ):
+            self.record_ok(
+                outcome.status, latency_ns, outcome.bytes_received, outcome.done_ns,
+                outcome.in_flight,
+            )  # fmt: skip
+            return
         histograms = self.histograms
         assert histograms is not None and self.status_codes is not None
         assert self.error_kinds is not None and self.throttle_reasons is not None

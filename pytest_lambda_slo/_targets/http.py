@@ -149,6 +149,9 @@ class _PreparedHttpTarget:
         cold = target.cold_start
         self._cold_header = cold.lower() if isinstance(cold, str) else None
         self._cold_fn = cold if callable(cold) else None
+        # Without a cold-start detector the outcome depends on the status and the body's
+        # length only: the transport need not keep headers or body bytes.
+        self.needs_headers = self.needs_body = cold is not None
 
     def current_request(self) -> RequestTemplate:
         return self._template
@@ -158,6 +161,10 @@ class _PreparedHttpTarget:
     ) -> Outcome:
         if response is None:
             return Outcome("error", latency_ns, error_kind=error_kind or "unknown")
+        if error_kind is None and not self.needs_headers:
+            status = response.status_code
+            if status < 300 and status not in self._throttle:  # the common case, first
+                return Outcome("ok", latency_ns, status=status, bytes_received=response.body_bytes)
         cold: bool | None = None
         raised: Exception | None = None
         if self._cold_header is not None:
