@@ -21,6 +21,7 @@ _DURATION_UNITS = {
 _DURATION_RE = re.compile(
     r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ns|us|µs|ms|s|min|m|h)\s*$"
 )
+# str.strip() removes every character \s matches (\x1c-\x1f too); float() alone would not.
 _NUMBER_RE = re.compile(r"^\s*[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?\s*$")
 DURATION_FORMS = "a number of seconds (0.8) or a string like '800ms', '1.5s', '250us', '2m'"
 # Most worker processes a run fans out over: more on one machine only adds scheduling noise.
@@ -51,7 +52,7 @@ def parse_duration(
         if match:
             seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
         elif _NUMBER_RE.match(value):
-            seconds, bare = float(value), True
+            seconds, bare = float(value.strip()), True
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         raise ConfigError(f"{name}={value!r} is not a valid duration; use {DURATION_FORMS}")
     if bare and bare_max_s is not None and seconds > bare_max_s:
@@ -74,7 +75,7 @@ def parse_rate(value: object, *, name: str = "rate") -> float:
     elif isinstance(value, str):
         text = value.strip()
         if text.endswith("%") and _NUMBER_RE.match(text[:-1]):
-            fraction = float(text[:-1]) / 100.0
+            fraction = float(text[:-1].strip()) / 100.0
         elif _NUMBER_RE.match(text):
             fraction = float(text)
     if fraction is None or not math.isfinite(fraction) or not 0.0 <= fraction <= 1.0:
@@ -92,7 +93,7 @@ def parse_count(value: object, *, name: str, minimum: int = 0) -> int:
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
     elif isinstance(value, str) and re.fullmatch(r"\s*[0-9]+\s*", value):
-        number = int(value)
+        number = int(value.strip())
     if number is None or number < minimum:
         raise ConfigError(f"{name}={value!r} is not valid; use a whole number >= {minimum}")
     return number
@@ -106,7 +107,7 @@ def parse_positive_number(value: object, *, name: str) -> float:
     elif isinstance(value, (int, float)):
         number = float(value)
     elif isinstance(value, str) and _NUMBER_RE.match(value):
-        number = float(value)
+        number = float(value.strip())
     if number is None or not math.isfinite(number) or number <= 0:
         raise ConfigError(f"{name}={value!r} is not valid; use a number greater than zero")
     return number
