@@ -164,16 +164,24 @@ def _section(
 
 def _verdict_text(verdict: Mapping[str, Any]) -> str:
     unit = verdict.get("unit")
-    measured, limit = verdict.get("measured"), verdict.get("limit")
-    if unit == "ms":
-        m, lim = _ms(measured), _ms(limit)
-    elif unit == "rate":
-        m = "-" if measured is None else f"{measured:.2%}"
-        lim = f"{limit:.2%}"
-    else:
-        m, lim = str(measured), str(limit)
-    text = f"{verdict['budget']}: measured {m}, budget {lim} (n={verdict.get('samples')})"
-    return text + (f"; {verdict['note']}" if verdict.get("note") else "")
+
+    def shown(value: Any) -> str:
+        if value is None:
+            return "-"
+        if unit == "ms":
+            return _ms(value)
+        return f"{value:.2%}" if unit == "rate" else str(value)
+
+    text = f"{verdict['budget']}: measured {shown(verdict.get('measured'))}"
+    if verdict.get("lower") is not None and verdict.get("upper") is not None:
+        text += f", bounds [{shown(verdict['lower'])}, {shown(verdict['upper'])}]"
+    n = verdict.get("n", verdict.get("samples"))
+    text += f", budget {shown(verdict.get('limit'))} (n={n}"
+    if verdict.get("needed_n"):
+        text += f", needs about {verdict['needed_n']:,}"
+    text += ")"
+    extra = verdict.get("advice") or verdict.get("note")
+    return text + (f"; {extra}" if extra else "")
 
 
 def render_html(
