@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +13,7 @@ import pytest
 pytest.importorskip("boto3")
 pytest.importorskip("moto.server")
 
-from servers import free_port
+from moto_server import moto_request, moto_server
 
 from pytest_lambda_slo._aws.control import FORCE_COLD_VARIABLE
 from pytest_lambda_slo._load.api import run_burst
@@ -27,49 +22,13 @@ from pytest_lambda_slo._targets.invoke import InvokeTarget
 REGION = "us-east-1"
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET = "fakeMotoSecretDoNotLeak0123456789"
-STARTUP_TIMEOUT_S = 30.0
-
-
-def _request(url: str, data: bytes | None = None) -> bytes:
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
-    # Loopback only: never through a proxy from the environment.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(request, timeout=5) as response:
-        return response.read()
 
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
     """moto's server in a subprocess on a free loopback port, Lambda without Docker."""
-    port = free_port()
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            try:
-                _request(endpoint + "/moto-api/data.json")
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto server did not start on {endpoint}")
-                time.sleep(0.1)
-        config = json.dumps({"lambda": {"use_docker": False}}).encode()
-        _request(endpoint + "/moto-api/config", config)
+    with moto_server(ACCESS_KEY, SECRET) as endpoint:
         yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -146,7 +105,9 @@ def test_invoke_target_through_the_engine(moto_endpoint: str, function: str) -> 
 def test_a_body_that_is_not_json_is_an_invalid_response(moto_endpoint: str, function: str) -> None:
     # moto's simple backend answers queued results verbatim, in order.
     queued = {"results": ["not json at all", '{"fine": true}'], "region": REGION}
-    _request(moto_endpoint + "/moto-api/static/lambda-simple/response", json.dumps(queued).encode())
+    moto_request(
+        moto_endpoint + "/moto-api/static/lambda-simple/response", json.dumps(queued).encode()
+    )
     target = InvokeTarget(function, endpoint_url=moto_endpoint)
     measurements, _ = run_burst(target, requests=2, concurrency=1, timeout=10)
     assert (measurements.ok, measurements.errors) == (1, 1)

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fanout_helpers import Backend
-from servers import free_port
+from moto_server import moto_request, moto_server
 
 from pytest_lambda_slo._fanout.config import LambdaFanout
 from pytest_lambda_slo._fanout.deploy import PLACEHOLDER_ROLE
@@ -28,7 +23,6 @@ from pytest_lambda_slo.emulator import Emulator
 REGION = "us-east-1"
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET = "fakeMotoSecretDoNotLeak0123456789"
-STARTUP_TIMEOUT_S = 30.0
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -45,52 +39,18 @@ def wheel_cache() -> Path:
     return default_wheel_dir()
 
 
-def _request(url: str, data: bytes | None = None) -> bytes:
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(request, timeout=5) as response:
-        return bytes(response.read())
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """moto's server in a subprocess on a free loopback port, Lambda without Docker."""
     pytest.importorskip("moto.server")
-    port = free_port()
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            try:
-                _request(endpoint + "/moto-api/data.json")
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto server did not start on {endpoint}")
-                time.sleep(0.1)
-        config = json.dumps({"lambda": {"use_docker": False}}).encode()
-        _request(endpoint + "/moto-api/config", config)
+    with moto_server(ACCESS_KEY, SECRET) as endpoint:
         yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture
 def moto(moto_endpoint: str) -> str:
     """The shared moto server, emptied (every backend reset) for this test."""
-    _request(moto_endpoint + "/moto-api/reset", b"{}")
+    moto_request(moto_endpoint + "/moto-api/reset", b"{}")
     return moto_endpoint
 
 
