@@ -4,8 +4,9 @@ Emulator arms (the default): one function per arm, the true value 10% under, at,
 over the budget, for a p99 and for an error rate; each arm fired at fixed n (300, 1,000,
 3,000) and with ``requests="auto"`` (max 20,000), ``--runs`` times; every run judged with
 confidence bounds and, side by side on the same data, by point estimates. The true p99 is
-measured first with one long run (``--truth-requests``) on the same machine; the budgets
-are then true/0.9, true and true/1.1 (the true value 10% under, at, 10% over).
+measured first on the same machine for each run size (fixed n, and auto's wave), by
+pooling runs of that size to ``--truth-requests``; each arm's budget is then true/0.9,
+true and true/1.1 (the true value 10% under, at, 10% over).
 
 ``--simulate``: the sequential test alone on binomial waves (waves of 500, maximum
 20,000, two budgets sharing the fail level, as a p99 with the implied throttle budget),
@@ -35,6 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pytest_lambda_slo import Burst, Emulator, run
 from pytest_lambda_slo._results.budgets import parse_budgets
+from pytest_lambda_slo._results.recorder import Measurements
+from pytest_lambda_slo._results.result import served_histogram
 from pytest_lambda_slo._results.verdict import VerdictPolicy
 from pytest_lambda_slo._results.verdicts import evaluate
 from pytest_lambda_slo._stats.levels import split_levels
@@ -43,7 +46,7 @@ from pytest_lambda_slo._stats.sequential import SequentialTest
 FIXED_N = (300, 1000, 3000)
 MAX_REQUESTS = 20_000
 CONCURRENCY = 50
-LATENCY = "lognormal(20ms,0.5)"
+LATENCY = "lognormal(30ms,0.5)"
 ERROR_RATE = 0.01
 ARMS = (("10% under", 0.9), ("at", 1.0), ("10% over", 1.1))
 POINT = VerdictPolicy(method="point")
@@ -80,10 +83,22 @@ def simulate(runs: int) -> None:
               f"{np.mean(used):,.0f}")  # fmt: skip
 
 
-def measure_truth(emu: Emulator, requests: int) -> float:
-    result = run(emu.function_url("latency"), Burst(requests=requests, concurrency=CONCURRENCY))
-    emu.reset()
-    return result.p99
+def measure_truth(emu: Emulator, run_requests: int, total: int) -> float:
+    """The true p99 as runs of ``run_requests`` requests measure it: runs of that size pooled
+    until ``total`` requests (a burst's first round meets fresh connections and a server
+    taking them all at once, so short runs see a little more latency than one long run)."""
+    pooled: Measurements | None = None
+    while pooled is None or pooled.count < total:
+        result = run(emu.function_url("latency"),
+                     Burst(requests=run_requests, concurrency=CONCURRENCY))  # fmt: skip
+        emu.reset()
+        if pooled is None:
+            pooled = result.measurements
+        else:
+            pooled.merge(result.measurements)
+    value = served_histogram(pooled).percentile_us(99)
+    assert value is not None
+    return value / 1e6
 
 
 def one_arm(
@@ -94,10 +109,11 @@ def one_arm(
     max_requests: int,
     record: dict[str, object],
     out: Path | None,
+    sizes: tuple[int | str, ...],
 ) -> None:
     """Fixed n and auto runs of one arm; each n's counts are printed (and appended to
     ``out`` as a JSON line) as soon as its runs are done, so a cut-short run keeps them."""
-    for n in (*FIXED_N, "auto"):
+    for n in sizes:
         confidence: Counter[str] = Counter()
         point: Counter[str] = Counter()
         used = []
@@ -145,18 +161,24 @@ def emulator_arms(
     order = sorted(range(len(ARMS)), key=lambda i: ARMS[i][1] == 1.0)
     with Emulator(functions=functions, seed=1) as emu:
         if "p99" in kinds:
-            truth = measure_truth(emu, truth_requests)
-            print(f"true p99 of {latency} at {CONCURRENCY} concurrent: {truth * 1000:.2f}ms "
-                  f"({truth_requests:,} requests); {runs} runs per arm ({at_runs} at the "
-                  f"budget); auto max {max_requests:,}", flush=True)  # fmt: skip
+            wave = Burst(requests="auto", concurrency=CONCURRENCY, max_requests=max_requests,
+                         budgets={"p99": "1s"}).wave_requests  # fmt: skip
+            sizes = {n: n for n in FIXED_N} | {"auto": wave}
+            truths = {n: measure_truth(emu, size, truth_requests) for n, size in sizes.items()}
+            print(f"true p99 of {latency} at {CONCURRENCY} concurrent, runs of each size pooled "
+                  f"to {truth_requests:,} requests: "
+                  + ", ".join(f"n={n} {t * 1000:.2f}ms" for n, t in truths.items())
+                  + f"; {runs} runs per arm ({at_runs} at the budget); auto max "
+                  f"{max_requests:,} in waves of {wave}", flush=True)  # fmt: skip
             for i in order:
                 label, factor = ARMS[i]
-                budget = {"p99": f"{truth / factor * 1000:.3f}ms"}
-                print(f"  p99 {label}: budget {budget['p99']}", flush=True)
-                record = {"budget": "p99", "arm": label, "truth_s": truth,
-                          "limit": budget["p99"], "latency": latency}  # fmt: skip
+                print(f"  p99 {label}", flush=True)
                 arm_runs = at_runs if factor == 1.0 else runs
-                one_arm(emu, "latency", budget, arm_runs, max_requests, record, out)
+                for n, truth in truths.items():
+                    budget = {"p99": f"{truth / factor * 1000:.3f}ms"}
+                    record = {"budget": "p99", "arm": label, "truth_s": truth,
+                              "limit": budget["p99"], "latency": latency}  # fmt: skip
+                    one_arm(emu, "latency", budget, arm_runs, max_requests, record, out, (n,))
         if "error_rate" in kinds:
             for i in order:
                 label, factor = ARMS[i]
@@ -166,7 +188,7 @@ def emulator_arms(
                           "limit": "1%"}  # fmt: skip
                 arm_runs = at_runs if factor == 1.0 else runs
                 one_arm(emu, f"errors{i}", {"error_rate": "1%"}, arm_runs, max_requests,
-                        record, out)  # fmt: skip
+                        record, out, (*FIXED_N, "auto"))  # fmt: skip
 
 
 def render(path: Path) -> None:
