@@ -110,15 +110,17 @@ def one_arm(
     record: dict[str, object],
     out: Path | None,
     sizes: tuple[int | str, ...],
+    auto_runs: int | None = None,
 ) -> None:
     """Fixed n and auto runs of one arm; each n's counts are printed (and appended to
     ``out`` as a JSON line) as soon as its runs are done, so a cut-short run keeps them."""
     for n in sizes:
+        runs_n = auto_runs if n == "auto" and auto_runs is not None else runs
         confidence: Counter[str] = Counter()
         point: Counter[str] = Counter()
         used = []
         started = time.monotonic()
-        for _ in range(runs):
+        for _ in range(runs_n):
             if n == "auto":
                 shape = Burst(requests="auto", concurrency=CONCURRENCY,
                               max_requests=max_requests, budgets=budget)  # fmt: skip
@@ -132,12 +134,12 @@ def one_arm(
         print(
             f"    n={n!s:<5} confidence: pass {confidence['pass']}, fail {confidence['fail']}, "
             f"inconclusive {confidence['inconclusive']} | point: pass {point['pass']}, fail "
-            f"{point['fail']} | mean requests {np.mean(used):,.0f} | {runs} runs in "
+            f"{point['fail']} | mean requests {np.mean(used):,.0f} | {runs_n} runs in "
             f"{time.monotonic() - started:,.0f} s",
             flush=True,
         )
         if out is not None:
-            line = {**record, "n": n, "runs": runs, "confidence": dict(confidence),
+            line = {**record, "n": n, "runs": runs_n, "confidence": dict(confidence),
                     "point": dict(point), "mean_requests": float(np.mean(used)),
                     "seconds": round(time.monotonic() - started, 1)}  # fmt: skip
             with out.open("a") as f:
@@ -152,6 +154,7 @@ def emulator_arms(
     latency: str,
     kinds: list[str],
     out: Path | None,
+    error_auto_runs: int | None = None,
 ) -> None:
     functions = [f"latency:duration={latency},init=0ms"] + [
         f"errors{i}:duration=5ms,init=0ms,error_rate={ERROR_RATE * f!r}"
@@ -175,7 +178,7 @@ def emulator_arms(
                 print(f"  p99 {label}", flush=True)
                 arm_runs = at_runs if factor == 1.0 else runs
                 for n, truth in truths.items():
-                    budget = {"p99": f"{truth / factor * 1000:.3f}ms"}
+                    budget: dict[str, object] = {"p99": f"{truth / factor * 1000:.3f}ms"}
                     record = {"budget": "p99", "arm": label, "truth_s": truth,
                               "limit": budget["p99"], "latency": latency}  # fmt: skip
                     one_arm(emu, "latency", budget, arm_runs, max_requests, record, out, (n,))
@@ -188,7 +191,7 @@ def emulator_arms(
                           "limit": "1%"}  # fmt: skip
                 arm_runs = at_runs if factor == 1.0 else runs
                 one_arm(emu, f"errors{i}", {"error_rate": "1%"}, arm_runs, max_requests,
-                        record, out, (*FIXED_N, "auto"))  # fmt: skip
+                        record, out, (*FIXED_N, "auto"), error_auto_runs)  # fmt: skip
 
 
 def render(path: Path) -> None:
@@ -218,6 +221,11 @@ def main() -> None:
     parser.add_argument("--latency", default=LATENCY, help=f"the p99 arms' function ({LATENCY})")
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help="connections")
     parser.add_argument("--at-runs", type=int, help="runs of the arms at the budget (--runs)")
+    parser.add_argument(
+        "--error-auto-runs",
+        type=int,
+        help="auto runs of the error-rate arms (--runs; each may take 20,000)",
+    )
     parser.add_argument("--kinds", default="p99,error_rate", help="budgets (p99,error_rate)")
     parser.add_argument("--out", type=Path, help="append each result as a JSON line here")
     parser.add_argument("--simulate", action="store_true", help="the sequential test alone")
@@ -231,7 +239,8 @@ def main() -> None:
         at_runs = args.runs if args.at_runs is None else args.at_runs
         CONCURRENCY = args.concurrency
         emulator_arms(args.runs, at_runs, args.truth_requests, args.max_requests,
-                      args.latency, args.kinds.split(","), args.out)  # fmt: skip
+                      args.latency, args.kinds.split(","), args.out,
+                      args.error_auto_runs)  # fmt: skip
 
 
 if __name__ == "__main__":
