@@ -155,18 +155,22 @@ def emulator_arms(
     kinds: list[str],
     out: Path | None,
     error_auto_runs: int | None = None,
+    fixed: tuple[int, ...] = FIXED_N,
+    with_auto: bool = True,
+    arms: tuple[str, ...] = tuple(arm for arm, _ in ARMS),
 ) -> None:
     functions = [f"latency:duration={latency},init=0ms"] + [
         f"errors{i}:duration=5ms,init=0ms,error_rate={ERROR_RATE * f!r}"
         for i, (_, f) in enumerate(ARMS)
     ]
     # The arms the gate's error rates are promised on first, the arm at the budget last.
-    order = sorted(range(len(ARMS)), key=lambda i: ARMS[i][1] == 1.0)
+    order = [i for i in sorted(range(len(ARMS)), key=lambda i: ARMS[i][1] == 1.0)
+             if ARMS[i][0] in arms]  # fmt: skip
     with Emulator(functions=functions, seed=1) as emu:
         if "p99" in kinds:
             wave = Burst(requests="auto", concurrency=CONCURRENCY, max_requests=max_requests,
                          budgets={"p99": "1s"}).wave_requests  # fmt: skip
-            sizes = {n: n for n in FIXED_N} | {"auto": wave}
+            sizes = {n: n for n in fixed} | ({"auto": wave} if with_auto else {})
             truths = {n: measure_truth(emu, size, truth_requests) for n, size in sizes.items()}
             print(f"true p99 of {latency} at {CONCURRENCY} concurrent, runs of each size pooled "
                   f"to {truth_requests:,} requests: "
@@ -191,7 +195,8 @@ def emulator_arms(
                           "limit": "1%"}  # fmt: skip
                 arm_runs = at_runs if factor == 1.0 else runs
                 one_arm(emu, f"errors{i}", {"error_rate": "1%"}, arm_runs, max_requests,
-                        record, out, (*FIXED_N, "auto"), error_auto_runs)  # fmt: skip
+                        record, out, (*fixed, *(("auto",) if with_auto else ())),
+                        error_auto_runs)  # fmt: skip
 
 
 def render(path: Path) -> None:
@@ -226,6 +231,8 @@ def main() -> None:
         type=int,
         help="auto runs of the error-rate arms (--runs; each may take 20,000)",
     )
+    parser.add_argument("--sizes", default="300,1000,3000,auto", help="fixed n and/or auto")
+    parser.add_argument("--arms", default="under,at,over", help="which arms (under,at,over)")
     parser.add_argument("--kinds", default="p99,error_rate", help="budgets (p99,error_rate)")
     parser.add_argument("--out", type=Path, help="append each result as a JSON line here")
     parser.add_argument("--simulate", action="store_true", help="the sequential test alone")
@@ -237,10 +244,14 @@ def main() -> None:
         simulate(args.runs)
     else:
         at_runs = args.runs if args.at_runs is None else args.at_runs
+        sizes = args.sizes.split(",")
+        fixed = tuple(int(n) for n in sizes if n != "auto")
+        names = {"under": "10% under", "at": "at", "over": "10% over"}
+        arms = tuple(names[a] for a in args.arms.split(","))
         CONCURRENCY = args.concurrency
         emulator_arms(args.runs, at_runs, args.truth_requests, args.max_requests,
                       args.latency, args.kinds.split(","), args.out,
-                      args.error_auto_runs)  # fmt: skip
+                      args.error_auto_runs, fixed, "auto" in sizes, arms)  # fmt: skip
 
 
 if __name__ == "__main__":
