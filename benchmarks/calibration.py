@@ -49,6 +49,7 @@ CONCURRENCY = 50
 LATENCY = "lognormal(30ms,0.5)"
 ERROR_RATE = 0.01
 ARMS = (("10% under", 0.9), ("at", 1.0), ("10% over", 1.1))
+ARM_NAMES = tuple(name for name, _ in ARMS)
 POINT = VerdictPolicy(method="point")
 
 
@@ -157,7 +158,7 @@ def emulator_arms(
     error_auto_runs: int | None = None,
     fixed: tuple[int, ...] = FIXED_N,
     with_auto: bool = True,
-    arms: tuple[str, ...] = tuple(arm for arm, _ in ARMS),
+    arms: tuple[str, ...] = ARM_NAMES,
 ) -> None:
     functions = [f"latency:duration={latency},init=0ms"] + [
         f"errors{i}:duration=5ms,init=0ms,error_rate={ERROR_RATE * f!r}"
