@@ -58,6 +58,9 @@ class QuietGC:
                     gc.set_threshold(max(gen0, GC_GEN0_DURING_RUN), gen1, gen2)
                 cls._froze = gc.get_freeze_count() == 0  # never unfreeze what others froze
                 if cls._froze:
+                    # Collect first: the cycles earlier runs left would be frozen too, and
+                    # a freeze at every run would keep each run's garbage for ever.
+                    gc.collect()
                     gc.freeze()
             cls._runs += 1
 

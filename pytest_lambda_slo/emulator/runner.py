@@ -100,6 +100,8 @@ class Emulator:
         if c.seed is not None:
             cmd += ["--seed", str(c.seed)]
         cmd += ["--max-handler-processes", str(c.max_handler_processes)]
+        # The child stops when its stdin pipe closes: when this process ends, however it ends.
+        cmd += ["--exit-on-stdin-eof"]
         for function in c.functions:
             cmd += ["--function", function.to_spec()]
         return cmd
@@ -118,7 +120,7 @@ class Emulator:
             env[SIGV4_ENV] = ":".join(self.config.require_sigv4)
         self._proc = subprocess.Popen(
             self.command(),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             env=env,
