@@ -127,7 +127,8 @@ def labels_html(labels: Mapping[str, Mapping[str, Any]] | None) -> str:
     for name, label in labels.items():
         served = (label.get("latency_ms") or {}).get("served") or {}
         verdicts = ", ".join(
-            f"{v.get('budget')} {str(v.get('state', '')).upper()}" for v in label.get("verdicts") or []
+            f"{v.get('budget')} {str(v.get('state', '')).upper()}"
+            for v in label.get("verdicts") or []
         )
         rows.append(
             f"<tr><td>{escape(name)}</td><td>{label.get('count', 0)}</td>"
