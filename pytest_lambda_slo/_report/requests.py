@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from .._results.slowest import REPORT_SHOWN, id_text, logs_insights_query, trace_ids
+from .._results.slowest import (
+    REPORT_SHOWN,
+    id_text,
+    logs_insights_query,
+    primary_id,
+    trace_ids,
+)
 
 # How many of the slowest the HTML page lists (the JSON has them all).
 HTML_SHOWN = 20
@@ -45,7 +51,8 @@ def slowest_lines(block: Mapping[str, Any] | None) -> list[str]:
     lines = [f"  slowest requests ({len(shown)} of {len(slowest)} kept; the JSON has them all):"]
     for entry in shown:
         lines.append(
-            f"    {_ms(entry.get('latency_ms')):>8} {_what(entry)} {_at(entry)}: {id_text(entry)}"
+            f"    {_ms(entry.get('latency_ms')):>8} {_what(entry)} {_at(entry)}  "
+            f"{primary_id(entry)}"
         )
     query = logs_insights_query(shown)
     if query:
@@ -57,8 +64,8 @@ def slowest_lines(block: Mapping[str, Any] | None) -> list[str]:
     if cold:
         slowest_cold = max(cold, key=lambda e: e.get("latency_ms") or 0.0)
         lines.append(
-            f"    cold starts kept: {len(cold)}; slowest {_ms(slowest_cold.get('latency_ms'))}: "
-            f"{id_text(slowest_cold)}"
+            f"    cold starts kept: {len(cold)}; slowest {_ms(slowest_cold.get('latency_ms'))}"
+            f"  {primary_id(slowest_cold)}"
         )
     return lines
 

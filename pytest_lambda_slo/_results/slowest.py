@@ -214,6 +214,14 @@ def id_text(entry: dict[str, Any]) -> str:
     return " ".join(f"{key}={entry[key]}" for key in _ID_KEYS if entry.get(key)) or "no ids"
 
 
+def primary_id(entry: dict[str, Any]) -> str:
+    """The id to look one kept request up by (its request id, else API Gateway's)."""
+    for key in ("request_id", "apigw_request_id", "apigw_id"):
+        if entry.get(key):
+            return str(entry[key])
+    return "no request id"
+
+
 def epoch_of(done_ns: int | None, start_ns: int | None, start_epoch_s: float | None) -> float:
     """Wall-clock seconds of a completion instant on ``perf_counter_ns()``."""
     if done_ns is None:
