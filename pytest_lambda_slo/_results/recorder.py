@@ -139,7 +139,7 @@ class Measurements:
 
     def record_ok(
         self, status: int | None, latency_ns: int, bytes_received: int, done_ns: int | None,
-        in_flight: int,
+        in_flight: int, ttfb_ns: int | None = None,
     ) -> None:  # fmt: skip
         """Count a plain ``ok`` response (no cold-start verdict, no server figures, corrected
         latency not apart): what :meth:`record` does for its Outcome, with no Outcome."""
@@ -165,6 +165,14 @@ class Measurements:
             row.in_flight_max = in_flight
         buckets = row.buckets
         buckets[value] = buckets.get(value, 0) + 1
+        if ttfb_ns is not None:  # the same bucket arithmetic, for the time to first byte
+            first = ttfb_ns // 1000
+            if first < LOWEST_US:
+                first = LOWEST_US
+            shift = first.bit_length() - SUB_BUCKET_BITS
+            if shift > 0:
+                first = (first >> shift) << shift
+            self._ttfb.record_bucket(first)
 
     def record(self, outcome: Outcome) -> None:
         """Count one request's outcome, record its latencies; keep it if among the slowest."""
@@ -178,18 +186,17 @@ class Measurements:
         ):
             self.record_ok(
                 outcome.status, latency_ns, outcome.bytes_received, outcome.done_ns,
-                outcome.in_flight,
+                outcome.in_flight, outcome.ttfb_ns,
             )  # fmt: skip
-            ttfb_ns = outcome.ttfb_ns
-            if ttfb_ns is not None:
-                self._ttfb.record(ttfb_ns // 1000)
             slow = self.slow
             if slow is not None and latency_ns > slow.threshold:
                 self._keep(slow, outcome, latency_ns)
         else:
             self._record_full(outcome)
-        if outcome.label is not None and self.label_of is None:
-            self.label_view(outcome.label).record(outcome)
+        label = outcome.label
+        if label is not None and self.label_of is None:
+            assert self.labels is not None
+            (self.labels.get(label) or self.label_view(label)).record(outcome)
 
     def _keep(self, slow: SlowRequests, outcome: Outcome, latency_ns: int) -> None:
         series = self.timeseries
