@@ -13,7 +13,9 @@ from servers import HttpServer
 
 from pytest_lambda_slo import Burst, HttpTarget, run
 from pytest_lambda_slo._http.response import Headers, Response, final_head, ids_of
+from pytest_lambda_slo._report.document import new_document, records_of
 from pytest_lambda_slo._report.html import render_html
+from pytest_lambda_slo._report.merge import merge_documents
 from pytest_lambda_slo._report.terminal import render_burst
 from pytest_lambda_slo._results.histogram import Histogram
 from pytest_lambda_slo._results.recorder import MAX_LABELS, Measurements, Outcome
@@ -315,3 +317,33 @@ def test_an_unused_histogram_allocates_nothing_and_encodes_as_hdrh_does() -> Non
     assert empty._hdr is None
     assert Histogram.decode(text, 60_000_000).count == 0
     assert text == Histogram(60_000_000).hdr.encode().decode("ascii")
+
+
+def test_merging_results_files_keeps_the_slowest_and_the_labels() -> None:
+    parts = []
+    for shard in range(2):
+        m = Measurements(highest_us=60_000_000)
+        m.mark_release(0, 1_764_625_000.0)
+        for i in range(60):
+            _record(m, 10.0 + i + shard * 0.5, rid=f"s{shard}-{i}", done_s=i / 10,
+                    label="checkout" if i % 2 else None)  # fmt: skip
+        result = _result(m, shape={"kind": "burst", "requests": 60, "concurrency": 1})
+        parts.append((f"shard{shard}.json", new_document([("t::x", result.to_dict())])))
+    merged = merge_documents(parts)
+    (run_dict,) = records_of(merged)
+    run_dict = run_dict[1]
+    kept = run_dict["slow_requests"]["slowest"]
+    assert [e["request_id"] for e in kept[:2]] == ["s1-59", "s0-59"]
+    assert len(kept) == SLOWEST_KEPT
+    assert run_dict["labels"]["checkout"]["count"] == 60
+
+
+def test_the_reports_have_a_place_for_an_error_kinds_first_messages() -> None:
+    m = Measurements(highest_us=60_000_000)
+    m.record(Outcome("error", 5_000_000, status=200, error_kind="check_failed"))
+    result = _result(m, extras={"error_messages": {"check_failed": ["'total' missing"]}})
+    text = "\n".join(render_burst("t::x", result))
+    assert "  first messages by error kind:\n    check_failed: 'total' missing" in text
+    assert "<code>check_failed: &#x27;total&#x27; missing</code>" in render_html(
+        [("t::x", result.to_dict())]
+    )

@@ -101,6 +101,14 @@ def message_lines(extras: Mapping[str, Any]) -> list[str]:
     return ["  first messages by error kind:", *lines] if lines else []
 
 
+def messages_html(extras: Mapping[str, Any]) -> str:
+    lines = message_lines(extras)[1:]
+    if not lines:
+        return ""
+    items = "".join(f"<li><code>{escape(line.strip())}</code></li>" for line in lines)
+    return f"<p>First messages by error kind:</p><ul>{items}</ul>"
+
+
 # -- HTML ------------------------------------------------------------------------------------
 
 
