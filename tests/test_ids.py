@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from servers import HttpServer
 
-from pytest_lambda_slo import Burst, HttpTarget, run
+from pytest_lambda_slo import Burst, HttpTarget, Rate, run
 from pytest_lambda_slo._http.response import Headers, Response, final_head, ids_of
 from pytest_lambda_slo._report.document import new_document, records_of
 from pytest_lambda_slo._report.html import render_html
@@ -99,6 +99,15 @@ def test_ttfb_never_exceeds_the_latency_of_a_request(emu: Emulator) -> None:
     assert len(result.slowest) == 40
     assert all(0 < e["ttfb_ms"] <= e["latency_ms"] for e in result.slowest)
     assert result.ttfb.max <= result.all.max
+
+
+def test_the_open_model_times_the_first_byte_from_the_intended_start(emu: Emulator) -> None:
+    emu.reset(environments=True)
+    result = run(emu.function_url("ids"), Rate(rps=40, duration="1s"))
+    assert result.ok == result.ttfb.count > 0
+    for entry in result.slowest:
+        assert 0 < entry["ttfb_ms"] <= entry["latency_ms"]
+    assert result.uncorrected.count == result.count  # the latency was corrected: its ttfb too
 
 
 def _ttfb_result(n: int, ttfb_ms: float, latency_ms: float) -> RunResult:
@@ -219,6 +228,7 @@ def test_two_workers_report_the_slowest_of_both(emu: Emulator) -> None:
     emu.reset(environments=True)
     result = run(emu.function_url("ids"), Burst(requests=160, concurrency=8), workers=2)
     assert result.count == 160
+    assert result.ttfb.count == result.ok == 160  # both workers' ttfb histograms, added
     kept = result.slowest
     assert len(kept) == SLOWEST_KEPT
     assert len({e["request_id"] for e in kept}) == SLOWEST_KEPT
