@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import httptools
 
-from .response import Headers, Response
+from .response import Headers, Response, final_head
 
 perf_counter_ns = time.perf_counter_ns
 
@@ -116,18 +116,7 @@ _NO_HEADERS = Headers([])
 
 def _final_head_names(raw: bytes) -> set[bytes]:
     """The header names (lower case) of the final response head in ``raw``, after any 1xx."""
-    pos = 0
-    while True:
-        end = raw.find(b"\r\n\r\n", pos)
-        if end < 0:
-            return set()
-        lines = raw[pos:end].split(b"\r\n")
-        status_line = lines[0].split()
-        status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
-        if 100 <= status < 200 and status != 101:
-            pos = end + 4  # an interim response: the final head follows
-            continue
-        return {line.split(b":", 1)[0].strip().lower() for line in lines[1:]}
+    return {name.lower() for name, _ in final_head(raw)}
 
 
 # How a finished request is delivered: ``done(error, response, t_start, t_end, reused)``.
@@ -192,6 +181,7 @@ class HttpConnection(asyncio.Protocol):
         self._t_start = 0
         self._head = False
         self._began = False
+        self._t_first = 0  # when the pending request's first response bytes arrived
         self._status = 0
         self._headers: list[tuple[bytes, bytes]] = []
         self._chunks: list[bytes] = []
@@ -216,7 +206,9 @@ class HttpConnection(asyncio.Protocol):
         if self._done is None:
             self.close()  # bytes nobody asked for: the connection cannot be trusted
             return
-        self._began = True
+        if not self._began:  # the first bytes of the response: its time to first byte
+            self._began = True
+            self._t_first = perf_counter_ns()
         if self.lean and not self._status:
             self._raw.append(data)  # kept only to read the head if the connection drops
         try:
@@ -381,7 +373,12 @@ class HttpConnection(asyncio.Protocol):
 
     def _response(self, truncated: bool = False) -> Response:
         if self.lean:  # nothing kept: the status and the body's length are the response
-            return Response(self._status, _NO_HEADERS, b"", self._body_len, truncated)
+            # The bytes read up to the head stay referenced (not parsed): request ids are
+            # read from them only for the requests the recorder keeps (the slowest).
+            return Response(
+                self._status, _NO_HEADERS, b"", self._body_len, truncated,
+                first_byte_ns=self._t_first, raw_head=self._raw,
+            )  # fmt: skip
         content = b"".join(self._chunks)
         return Response(
             self._status,
@@ -389,6 +386,7 @@ class HttpConnection(asyncio.Protocol):
             content,
             body_bytes=self._body_len,
             truncated=truncated,
+            first_byte_ns=self._t_first,
         )
 
     def _complete(self, t_end: int) -> None:

@@ -130,6 +130,9 @@ class ClosedEngine(Engine[Slice]):
                     self._stop_on_callable(exc, response)
                 outcome.done_ns = t_end
                 outcome.in_flight = self.in_flight + 1
+                assert response is not None  # a full response
+                outcome.response = response  # its ids are read if it is among the slowest
+                outcome.ttfb_ns = response.first_byte_ns - t_start
                 self.measurements.record(outcome)
                 if not self._wave.decided:
                     self._judge_first_wave(outcome)

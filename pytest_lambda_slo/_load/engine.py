@@ -253,8 +253,9 @@ class Engine(Generic[S]):
         """Classify and record one finished request (``t_end``: when its body ended)."""
         self._last_done_ns = t_end
         latency: int | None = None  # a request that failed without a response has none
+        origin = t_start if intended_ns is None else intended_ns
         if error is None or error in TIMED_ERRORS:
-            latency = t_end - (t_start if intended_ns is None else intended_ns)
+            latency = t_end - origin
         # response is None for every error but body_too_large (the capped response).
         try:
             outcome = self.prepared.classify(response, error, latency)
@@ -264,6 +265,10 @@ class Engine(Generic[S]):
             outcome.uncorrected_ns = t_end - t_start
         outcome.done_ns = t_end
         outcome.in_flight = self.in_flight + 1  # the caller already counted it out
+        if response is not None:  # ids read if it is among the slowest; ttfb from the origin
+            outcome.response = response
+            if response.first_byte_ns and outcome.latency_ns is not None:
+                outcome.ttfb_ns = response.first_byte_ns - origin
         self.measurements.record(outcome)
         self._judge_first_wave(outcome)
 
