@@ -132,6 +132,7 @@ class Outcome:
         "error_kind",
         "in_flight",
         "kind",
+        "label",
         "latency_ns",
         "proactive_init",
         "server",
@@ -155,6 +156,7 @@ class Outcome:
         proactive_init: bool = False,
         done_ns: int | None = None,
         in_flight: int = 0,
+        label: str | None = None,
     ) -> None:
         self.kind = kind
         self.latency_ns = latency_ns
@@ -168,6 +170,7 @@ class Outcome:
         self.proactive_init = proactive_init
         self.done_ns = done_ns
         self.in_flight = in_flight
+        self.label = label
 
 
 # Per-interval data. The interval a request belongs to is the one it COMPLETED in, counted
