@@ -153,6 +153,8 @@ def check_auth_iam(value: object) -> AwsIam:
 class IamSigning:
     """Signs requests (SigV4) and says when one signed at ``built_at`` must be signed again."""
 
+    per_body = True  # the signature covers the body: each body is signed
+
     def __init__(self, signer: RequestSigner, window_s: float) -> None:
         self.signer = signer
         self.window_s = window_s
