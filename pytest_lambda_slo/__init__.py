@@ -77,8 +77,8 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "AwsIam",
     "BUDGETS",
+    "AwsIam",
     "Burst",
     "BurstResult",
     "ConfigError",

@@ -10,7 +10,6 @@ user's check (``check_failed``).
 from __future__ import annotations
 
 import itertools
-import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,7 +23,7 @@ from .checks import CHECK_FAILED, ResponseCheck, label_of
 from .feed import RequestAuth, RequestFeed
 from .httpauth import HttpxAuthHeaders
 from .httpparts import check_headers, check_target_path, encode_body, query_text
-from .values import rng_for
+from .values import ValuesAt
 
 AUTH_DENIED = "auth_denied"
 _AUTH_STATUSES = (401, 403)
@@ -61,9 +60,7 @@ class PreparedHttp:
             )
         self._varying = target._varying
         self._label = target.label
-        self._seed: int = target.seed
-        self._rng = random.Random()
-        self._wants_rng = any(v.wants_rng for v in self._varying.values())
+        self._values_at = ValuesAt(self._varying, target.seed)
         self._base_path, self._base_query = _split_target(url)
         self._feed: RequestFeed | None = None
         self._template: RequestTemplate | None = None
@@ -118,11 +115,7 @@ class PreparedHttp:
     def _build(self, i: int) -> RequestTemplate:
         """Request ``i``: its values, encoded, its headers (signed or authorised), its label."""
         target = self._target
-        values: dict[str, Any] = {}
-        if self._varying:
-            rng = rng_for(self._seed, i, self._rng) if self._wants_rng else None
-            for name, per in self._varying.items():
-                values[name] = per.at(i, rng)
+        values = self._values_at(i) if self._varying else {}
         if "json" in values:
             value = values["json"]
             body = value if per_rows(self._varying["json"]) else encode_body(None, value)[0]

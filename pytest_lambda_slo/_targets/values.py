@@ -139,3 +139,19 @@ def check_seed(seed: object) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed={seed!r} is not valid; use a whole number >= 0, or None")
     return seed
+
+
+class ValuesAt:
+    """Every per-request option of a target at request ``i`` (one rng, seeded for ``i``)."""
+
+    __slots__ = ("_per", "_rng", "_seed", "_wants_rng")
+
+    def __init__(self, per: Mapping[str, Varying], seed: int) -> None:
+        self._per = dict(per)
+        self._seed = seed
+        self._rng = random.Random()
+        self._wants_rng = any(v.wants_rng for v in self._per.values())
+
+    def __call__(self, i: int) -> dict[str, Any]:
+        rng = rng_for(self._seed, i, self._rng) if self._wants_rng else None
+        return {name: per.at(i, rng) for name, per in self._per.items()}
