@@ -133,6 +133,11 @@ class InvokeTarget:
     # -- what reports show (no credentials: they are never held here) ---------------------
 
     @property
+    def per_request(self) -> tuple[str, ...]:
+        """The options that change from request to request (empty: one fixed request)."""
+        return ("payload",) if self._payloads is not None else ()
+
+    @property
     def function_name(self) -> str:
         return self._ref.name
 
