@@ -70,7 +70,9 @@ def test_a_host_that_says_neither_is_a_one_line_error(signed: Emulator) -> None:
     assert "AwsIam(service=" in message and "lambda-url" in message
 
 
-def test_function_url_signed_from_the_standard_chain(signed: Emulator, env_credentials: None) -> None:
+def test_function_url_signed_from_the_standard_chain(
+    signed: Emulator, env_credentials: None
+) -> None:
     target = HttpTarget(signed.function_url("fn"), auth=AwsIam(service="lambda", **LOOPBACK_IAM))
     refused_before = signed.stats()["emulator"]["sigv4_refusals"]
     result = run(target, Burst(requests=60, concurrency=6))

@@ -23,7 +23,7 @@ def check_check(check: object, owner: str) -> Callable[[Response], Any] | None:
     """``check=``: None or a callable taking the response."""
     if check is not None and not callable(check):
         raise ConfigError(
-            f"{owner}(check={check!r}) is not valid; use a callable taking the response "
+            f"{owner} check={check!r} is not valid; use a callable taking the response "
             "(returning False or raising marks it check_failed)"
         )
     return check  # type: ignore[return-value]
@@ -62,7 +62,7 @@ def check_label(label: object, owner: str) -> str | Callable[[Any], Any] | None:
     if callable(label):
         return label
     raise ConfigError(
-        f"{owner}(label={label!r}) is not valid; use a non-empty string, or a callable "
+        f"{owner} label={label!r} is not valid; use a non-empty string, or a callable "
         "taking the request's data (its json=/body=/payload= value, else its index) and "
         "returning a string"
     )
