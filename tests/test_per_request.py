@@ -30,6 +30,9 @@ class Recorder(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.lock = threading.Lock()
         self.seen: list[tuple[str, bytes]] = []
+        self.authorizations: list[str] = []
+        # A token check: (current token number) -> accepted; None accepts anything.
+        self.accept: Any = None
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property
@@ -43,6 +46,8 @@ class Recorder(ThreadingHTTPServer):
     def reset(self) -> None:
         with self.lock:
             self.seen.clear()
+            self.authorizations.clear()
+        self.accept = None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -52,8 +57,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        authorization = self.headers.get("Authorization") or ""
         with self.server.lock:
             self.server.seen.append((self.path, body))
+            self.server.authorizations.append(authorization)
+        accept = self.server.accept
+        if accept is not None and not accept(authorization):
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         answer = body or b"{}"
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -339,3 +352,65 @@ def test_rows(lambda_slo):
     recorder.reset()
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
     assert _orders(recorder) == list(range(40))
+
+
+def test_httpx_basic_auth_headers_are_sent(recorder: Recorder) -> None:
+    import httpx
+
+    recorder.reset()
+    target = HttpTarget(recorder.url + "/basic", auth=httpx.BasicAuth("user", "pass"))
+    assert target.shape_info()["auth"] == "httpx.Auth (BasicAuth)"
+    assert run(target, Burst(requests=10, concurrency=2)).ok == 10
+    assert set(recorder.authorizations) == {"Basic dXNlcjpwYXNz"}
+
+
+class RotatingBearer:
+    """A Cognito-style token provider: every run of its flow fetches the next token."""
+
+    def __init__(self) -> None:
+        import httpx
+
+        self.issued = 0
+
+        class Flow(httpx.Auth):
+            def auth_flow(inner, request: Any) -> Any:  # noqa: N805
+                self.issued += 1
+                request.headers["Authorization"] = f"Bearer token-{self.issued}"
+                yield request
+
+        self.auth = Flow()
+
+    def valid(self, authorization: str) -> bool:
+        """The current token and the one before it are valid (a rotation's overlap)."""
+        number = int(authorization.rpartition("-")[2] or 0)
+        return number >= self.issued - 1
+
+
+def test_a_rotating_bearer_token_keeps_the_run_passing(recorder: Recorder) -> None:
+    recorder.reset()
+    tokens = RotatingBearer()
+    recorder.accept = tokens.valid
+    target = HttpTarget(recorder.url + "/bearer", auth=tokens.auth, auth_refresh="200ms")
+    result = run(target, Rate(rps=100, duration="1.5s"))
+    assert result.ok == 150, result.error_kinds
+    assert tokens.issued >= 4  # refreshed during the run
+    assert len(set(recorder.authorizations)) >= 4  # and the new tokens were sent
+
+
+def test_a_401_fetches_a_new_token(recorder: Recorder) -> None:
+    recorder.reset()
+    tokens = RotatingBearer()
+    recorder.accept = lambda authorization: not authorization.endswith("token-1")  # expired
+    target = HttpTarget(recorder.url + "/expired", auth=tokens.auth)
+    result = run(target, Rate(rps=100, duration="1s"))
+    assert tokens.issued >= 2
+    assert result.error_kinds.get("auth_denied", 0) >= 1
+    assert set(result.error_kinds) <= {"auth_denied"}
+    assert result.ok > 0 and "Bearer token-2" in recorder.authorizations
+
+
+def test_flows_that_send_requests_are_refused() -> None:
+    import httpx
+
+    with pytest.raises(ConfigError, match="only header-producing flows are supported"):
+        HttpTarget("http://127.0.0.1:9/", auth=httpx.DigestAuth("u", "p")).prepare()

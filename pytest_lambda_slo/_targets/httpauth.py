@@ -66,8 +66,9 @@ def _flow_headers(auth: Any, method: str, url: str) -> tuple[tuple[str, str], ..
     )
     if not added:
         raise ConfigError(
-            f"auth={type(auth).__name__}(...) added no header to the request; use "
-            f"{HTTPX_AUTH_FORMS}"
+            f"auth={type(auth).__name__}(...) added no header to the request (a flow that "
+            "waits for the server's challenge, like digest auth, sends requests of its own); "
+            f"only header-producing flows are supported: {HTTPX_AUTH_FORMS}"
         )
     for name, value in added:
         if any(ch in value for ch in "\r\n\0"):
