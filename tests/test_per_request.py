@@ -373,7 +373,7 @@ class RotatingBearer:
         self.issued = 0
 
         class Flow(httpx.Auth):
-            def auth_flow(inner, request: Any) -> Any:  # noqa: N805
+            def auth_flow(inner, request: Any) -> Any:
                 self.issued += 1
                 request.headers["Authorization"] = f"Bearer token-{self.issued}"
                 yield request
