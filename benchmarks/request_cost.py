@@ -12,7 +12,8 @@ mode a burst on one engine, rounds interleaved, medians printed:
 
 "during" is the engine's CPU from the release to the end (RunInfo.cpu_s) per request; it
 includes the chunks built during the run. "build" is the CPU of building requests before
-the release (PreparedHttp.begin) per request. Prints figures; asserts nothing.
+the release (PreparedHttp.begin) per request. Then the CPU of classifying one response
+with and without the check, apart from the network. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -48,6 +49,18 @@ def measure(target: HttpTarget, requests: int, concurrency: int) -> tuple[float,
     return info.cpu_s / requests * 1e6, built_s / requests * 1e6
 
 
+def classify_cost(check: Callable[[Any], Any] | None, n: int = 200_000) -> float:
+    """CPU us per classify of a 200 response, with or without a check (no network)."""
+    from pytest_lambda_slo._http.response import Headers, Response
+
+    prepared: Any = HttpTarget("http://127.0.0.1:9/url/zero/", check=check).prepare()
+    response = Response(200, Headers([(b"content-type", b"text/plain")]), b"hello")
+    t0 = time.process_time()
+    for _ in range(n):
+        prepared.classify(response, None, 1000)
+    return (time.process_time() - t0) / n * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000)
@@ -76,6 +89,9 @@ def main() -> None:
                 cpu, build = measure(make(), args.requests, args.concurrency)
                 during[name].append(cpu)
                 built[name].append(build)
+    plain_us = classify_cost(None)
+    checked_us = classify_cost(lambda r: r.status_code == 200 and "hello" in r.text)
+    print(f"classify of a 200: {plain_us:.2f} us without a check, {checked_us:.2f} us with it")
     print(f"{args.requests} requests, {args.concurrency} in flight, median of {args.rounds}")
     print(f"{'mode':<14}{'during us/req':>15}{'build us/req':>14}{'total':>9}")
     for name in modes:
