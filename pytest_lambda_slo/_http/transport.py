@@ -35,6 +35,7 @@ ERROR_KINDS = (
     "deadline",
     "cancelled",
     "proxy_error",
+    "auth_denied",  # classified by an authorised target (401/403), listed with the rest
 )
 
 

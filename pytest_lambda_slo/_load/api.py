@@ -71,6 +71,13 @@ def _ready(
         )
     shape.check_workers(n_workers)
     resolved = as_target(target)
+    varying: tuple[str, ...] = getattr(resolved, "per_request", ())
+    if is_auto(shape) and n_workers > 1 and varying:
+        raise ConfigError(
+            f"per-request {', '.join(varying)}= with workers={n_workers} and an "
+            "auto shape is not supported (each wave would start the requests' index again); "
+            "use workers=1 or a fixed size"
+        )
     prepared = resolved.prepare()  # bad targets fail here, in the caller, for every path
     if shards is not None:
         dialer_for(prepared)

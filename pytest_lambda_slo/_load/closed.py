@@ -101,6 +101,7 @@ class ClosedEngine(Engine[Slice]):
 
     def _start(self, lane: Lane, conn: HttpConnection) -> None:
         template = self.prepared.current_request()
+        lane.label = template.label
         lane.wire = wire = self.dialer.wire(template)
         lane.head = head = template.method == "HEAD"
         self.in_flight += 1
@@ -133,6 +134,7 @@ class ClosedEngine(Engine[Slice]):
                 assert response is not None  # a full response
                 outcome.response = response  # its ids are read if it is among the slowest
                 outcome.ttfb_ns = response.first_byte_ns - t_start
+                outcome.label = lane.label
                 self.measurements.record(outcome)
                 if not self._wave.decided:
                     self._judge_first_wave(outcome)
@@ -143,7 +145,7 @@ class ClosedEngine(Engine[Slice]):
                 # request never reached it, so send it on a fresh connection (as Go's does).
                 self._spawn(self._resend(lane))
                 return
-            self._record(error, response, t_start, t_end, None)
+            self._record(error, response, t_start, t_end, None, lane.label)
             self._next(lane)
         except Exception as exc:  # a classifier bug or a stop: raised by drive()
             self._fail(exc)
@@ -185,6 +187,6 @@ class ClosedEngine(Engine[Slice]):
                 self.in_flight -= 1
                 if result is not None:
                     try:
-                        self._record_error(result.error or kind)
+                        self._record_error(result.error or kind, lane.label)
                     except Exception:
                         pass  # a stop is under way: its first error is the one raised

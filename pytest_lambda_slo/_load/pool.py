@@ -200,13 +200,17 @@ def run_workers(
     ``handle.stop()``) stops every worker and raises with the merged partial results,
     exactly as a single-process run does.
     """
+    # lazy: cloudpickle is needed only when targets go to worker processes. It pickles the
+    # lambdas and closures users give per-request data, checks and labels by value.
+    import cloudpickle
+
     try:
-        target_bytes = pickle.dumps(target)
+        target_bytes = cloudpickle.dumps(target)
     except Exception as exc:
         raise ConfigError(
             f"workers={n} needs a target that can be sent to worker processes, and "
-            f"{target.describe()} cannot be pickled ({type(exc).__name__}); use workers=1 "
-            "or a target without lambdas or open clients"
+            f"{target.describe()} cannot be pickled ({type(exc).__name__}: {exc}); use "
+            "workers=1, or callables and credentials without open clients, locks or files"
         ) from None
     job = {"sys_path": list(sys.path), "target": target_bytes, "shape": shape, "count": n,
            "request_cap": request_cap}  # fmt: skip
