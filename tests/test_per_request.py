@@ -17,6 +17,7 @@ import pytest
 from pytest_lambda_slo import Burst, ConfigError, Cycle, HttpTarget, InvokeTarget, Rate, run
 from pytest_lambda_slo._load.drivers import engine_for
 from pytest_lambda_slo._load.runner import run_on_own_loop
+from pytest_lambda_slo._report.terminal import render_burst
 from pytest_lambda_slo._targets import values
 from pytest_lambda_slo.emulator import Emulator
 
@@ -414,3 +415,23 @@ def test_flows_that_send_requests_are_refused() -> None:
 
     with pytest.raises(ConfigError, match="only header-producing flows are supported"):
         HttpTarget("http://127.0.0.1:9/", auth=httpx.DigestAuth("u", "p")).prepare()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_check_messages_reach_the_report_and_json(echo: Emulator, workers: int) -> None:
+    def check(response: Any) -> None:
+        order = response.json()["order"]
+        if order % 10 == 0:  # raised, not asserted: pytest would add the expression
+            raise ValueError(f"order {order} was refused")
+
+    target = HttpTarget(
+        echo.function_url("echo"), method="POST", json=lambda i: {"order": i}, check=check,
+    )  # fmt: skip
+    result = run(target, Burst(requests=100, concurrency=4), workers=workers)
+    assert result.error_kinds == {"check_failed": 10}
+    kept = result.extras["error_messages"]["check_failed"]
+    assert len(kept) == 5 and len(set(kept)) == 5  # the first five distinct, over all workers
+    assert all("was refused" in message for message in kept)
+    assert result.to_dict()["extras"]["error_messages"]["check_failed"] == kept
+    text = "\n".join(render_burst("t", result))
+    assert "first messages by error kind:" in text and kept[0] in text
