@@ -128,8 +128,26 @@ def _bypass(host: str, port: int, no_proxy: str) -> bool:
 # -- dialing ---------------------------------------------------------------------------------
 
 
+def ip_literal(host: str, port: int) -> tuple[int, tuple] | None:
+    """``(family, sockaddr)`` as getaddrinfo gives it for an IP address ``host``, else None."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return (family, (host, port)) if family == socket.AF_INET else (family, (host, port, 0, 0))
+    return None
+
+
 async def resolve(loop: asyncio.AbstractEventLoop, host: str, port: int) -> list[tuple[int, tuple]]:
-    """Addresses for ``host:port`` (a module function so tests can replace it)."""
+    """Addresses for ``host:port`` (a module function so tests can replace it).
+
+    An IP address is its own answer: asking getaddrinfo for it cost about a third of a
+    connection's CPU on loopback. A scoped IPv6 address (``fe80::1%eth0``) still asks.
+    """
+    literal = ip_literal(host, port)
+    if literal is not None:
+        return [literal]
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [(family, sockaddr) for family, _, _, _, sockaddr in infos]
 
