@@ -227,8 +227,11 @@ class HttpConnection(asyncio.Protocol):
         except httptools.HttpParserError:
             self._finish("protocol_error", None)  # no-op when the request already finished
             self.close()
-        if self._ready is not None:
-            self._deliver()
+        ready = self._ready
+        if ready is not None:  # _deliver's work, inlined: once per request
+            self._ready = None
+            done, error, response, t_end, reused = ready
+            done(error, response, self._t_start, t_end, reused)
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost reports what was pending
@@ -293,10 +296,18 @@ class HttpConnection(asyncio.Protocol):
             self.close()
 
     def on_message_complete(self) -> None:
-        if self._done is None or not self._status:
+        done = self._done
+        if done is None or not self._status:
             return
         t_end = perf_counter_ns()  # the clock stops here, at the end of the body
-        self._complete(t_end)
+        # _complete and _finish, inlined: this runs once per request.
+        self.responses += 1
+        self._done = None
+        if self.lean:
+            response = Response(self._status, _NO_HEADERS, b"", self._body_len)
+        else:
+            response = self._response()
+        self._ready = (done, None, response, t_end, self.responses > 1)
         if not self.parser.should_keep_alive():
             self.close()
 
