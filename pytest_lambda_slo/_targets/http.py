@@ -152,6 +152,11 @@ class _PreparedHttpTarget:
         # Without a cold-start detector the outcome depends on the status and the body's
         # length only: the transport need not keep headers or body bytes.
         self.needs_headers = self.needs_body = cold is not None
+        # The statuses classify() calls a plain ok from the status alone (None: it reads
+        # more): the closed model records those without building an Outcome.
+        self.plain_ok_statuses: frozenset[int] | None = (
+            None if cold is not None else frozenset(range(300)) - self._throttle
+        )
 
     def current_request(self) -> RequestTemplate:
         return self._template
