@@ -196,7 +196,7 @@ class HttpConnection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._chunks: list[bytes] = []
         self._body_len = 0
-        self._raw: list[bytes] = []  # lean: what was read before the final head was complete
+        self._raw = b""  # lean: what was read before the final head was complete
 
     def _new_parser(self) -> httptools.HttpResponseParser:
         if not self.lean:
@@ -216,9 +216,10 @@ class HttpConnection(asyncio.Protocol):
         if self._done is None:
             self.close()  # bytes nobody asked for: the connection cannot be trusted
             return
-        self._began = True
         if self.lean and not self._status:
-            self._raw.append(data)  # kept only to read the head if the connection drops
+            # Kept only to read the head if the connection drops; mostly one chunk, no copy.
+            self._raw = self._raw + data if self._began else data
+        self._began = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -334,11 +335,10 @@ class HttpConnection(asyncio.Protocol):
         self._done = done
         self._began = False
         self._status = 0
-        self._headers = []
-        self._chunks = []
         self._body_len = 0
-        if self.lean:
-            self._raw = []
+        if not self.lean:  # a lean connection keeps neither (data_received resets _raw)
+            self._headers = []
+            self._chunks = []
         if head or self._head:
             # A HEAD response announces a body it does not send, so the parser that read it
             # still waits for that body: HEAD responses and whatever follows get a fresh one.
@@ -385,7 +385,7 @@ class HttpConnection(asyncio.Protocol):
         if self._status in (204, 304):
             return False
         if self.lean:
-            names = _final_head_names(b"".join(self._raw))
+            names = _final_head_names(self._raw)
         else:
             names = {name.lower() for name, _ in self._headers}
         return b"content-length" not in names and b"transfer-encoding" not in names
