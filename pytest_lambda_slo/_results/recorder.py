@@ -35,7 +35,9 @@ class Histogram:
 
     def __init__(self, highest_us: int) -> None:
         self.highest_us = max(int(highest_us), 1000)
-        self._hdr = HdrHistogram(LOWEST_US, self.highest_us, SIGNIFICANT_FIGURES)
+        # Allocated on the first fold (a run leaves most of its histograms empty, and each
+        # HdrHistogram is a counts array of some 140 kB to allocate and zero).
+        self._hdr: HdrHistogram | None = None
         self._pending: dict[int, int] = {}
         self.overflows = 0
 
@@ -58,6 +60,8 @@ class Histogram:
     def _flush(self) -> None:
         pending, self._pending = self._pending, {}
         hdr = self._hdr
+        if hdr is None:
+            hdr = self._hdr = HdrHistogram(LOWEST_US, self.highest_us, SIGNIFICANT_FIGURES)
         for value, count in pending.items():
             if value < LOWEST_US:
                 value = LOWEST_US
@@ -67,27 +71,62 @@ class Histogram:
     @property
     def hdr(self) -> HdrHistogram:
         """The underlying HdrHistogram, with every buffered value folded in."""
-        if self._pending:
+        if self._pending or self._hdr is None:
             self._flush()
+        assert self._hdr is not None
         return self._hdr
+
+    def _buffered_only(self) -> dict[int, int] | None:
+        """The buffer, when it holds every sample (nothing folded yet) and all are in range.
+
+        Then counts and percentiles are read from it as hdrh would read them after the
+        fold, without the fold and hdrh's walk over its whole counts array.
+        """
+        if self._hdr is not None:
+            return None
+        pending = self._pending
+        if pending and max(pending) > self.highest_us:
+            return None  # past the range: the fold counts it as an overflow
+        return pending
 
     @property
     def count(self) -> int:
         """Samples recorded inside the range (overflows are counted separately)."""
+        buffered = self._buffered_only()
+        if buffered is not None:
+            return sum(buffered.values())
         return int(self.hdr.get_total_count())
 
     def percentile_us(self, q: float) -> int | None:
         """The value at percentile ``q`` (0-100), or None with no samples."""
+        buffered = self._buffered_only()
+        if buffered is not None:
+            total = sum(buffered.values())
+            if not total:
+                return None
+            # hdrh's get_value_at_percentile, over the buffered buckets in order.
+            target = max(int(min(q, 100.0) * total / 100 + 0.5), 1)
+            seen = 0
+            for floor_us in sorted(buffered):
+                seen += buffered[floor_us]
+                if seen >= target:
+                    return bucket_top(floor_us) if q else floor_us
         hdr = self.hdr
         if hdr.get_total_count() == 0:
             return None
         return int(hdr.get_value_at_percentile(q))
 
     def min_us(self) -> int | None:
+        buffered = self._buffered_only()
+        if buffered is not None:
+            return min(buffered) if buffered else None
         hdr = self.hdr
         return int(hdr.get_min_value()) if hdr.get_total_count() else None
 
     def max_us(self) -> int | None:
+        buffered = self._buffered_only()
+        if buffered is not None:
+            return bucket_top(max(buffered)) if buffered else None
         hdr = self.hdr
         return int(hdr.get_max_value()) if hdr.get_total_count() else None
 
@@ -109,7 +148,7 @@ class Histogram:
     def decode(cls, encoded: str, highest_us: int, overflows: int = 0) -> Histogram:
         histogram = cls(highest_us)
         if encoded:
-            histogram._hdr.decode_and_add(encoded.encode("ascii"))
+            histogram.hdr.decode_and_add(encoded.encode("ascii"))
         histogram.overflows = overflows
         return histogram
 
