@@ -37,7 +37,7 @@ def test_reads_from_the_buffer_equal_reads_after_the_fold(seed: int) -> None:
         value = int(rng.lognormvariate(rng.uniform(0, 12), rng.uniform(0.1, 2)))
         buffered.record(value)
         folded.record(value)
-    folded.hdr  # folds the buffer
+    assert folded.hdr.get_total_count() >= 0  # reading hdr folds the buffer
     assert folded._pending == {}
     for q in (0.0, 1, 50, 90, 99, 99.9, 100.0, 150):
         assert buffered.percentile_us(q) == folded.percentile_us(q), q
