@@ -68,8 +68,6 @@ class ClosedEngine(Engine[Slice]):
         self._remaining = self.part.requests
         self._plain_ok = getattr(self.prepared, "plain_ok_statuses", None)
         self._halted = False
-        self._loop = loop
-        self._queued: list[Lane] = []  # lanes whose next request waits for the turn's end
         self._tasks: set[asyncio.Task[None]] = set()
         self._finished: asyncio.Future[None] = loop.create_future()
         self._active = len(self.slots)
@@ -148,33 +146,6 @@ class ClosedEngine(Engine[Slice]):
                     self.measurements.record(outcome)
                     if not self._wave.decided:
                         self._judge_first_wave(outcome)
-                # The next request is written once this loop turn's reads are done.
-                queued = self._queued
-                queued.append(lane)
-                if len(queued) == 1:
-                    self._loop.call_soon(self._start_queued)
-                return
-            if error == "connection_closed" and reused and not self._halted:
-                # The server closed an idle keep-alive connection just as we reused it: the
-                # request never reached it, so send it on a fresh connection (as Go's does).
-                self._spawn(self._resend(lane))
-                return
-            self._record(error, response, t_start, t_end, None)
-            self._next(lane)
-        except Exception as exc:  # a classifier bug or a stop: raised by drive()
-            self._fail(exc)
-
-    def _start_queued(self) -> None:
-        """Write the next request of every lane whose response ended in this loop turn.
-
-        Deferred to here (a callback after the turn's reads), so a turn that reads many
-        responses stops each one's clock before it writes any next request: the write is
-        a request's costliest system call (on loopback it runs the server's receive path
-        too) and would otherwise delay the clocks of the responses read after it.
-        """
-        lanes, self._queued = self._queued, []
-        try:
-            for lane in lanes:
                 # _next and _claim's work for a counted burst on an open connection, inlined.
                 remaining = self._remaining
                 cap = self._cap_left
@@ -196,6 +167,14 @@ class ClosedEngine(Engine[Slice]):
                     self._start(lane, conn)
                 else:
                     self._next(lane)
+                return
+            if error == "connection_closed" and reused and not self._halted:
+                # The server closed an idle keep-alive connection just as we reused it: the
+                # request never reached it, so send it on a fresh connection (as Go's does).
+                self._spawn(self._resend(lane))
+                return
+            self._record(error, response, t_start, t_end, None)
+            self._next(lane)
         except Exception as exc:  # a classifier bug or a stop: raised by drive()
             self._fail(exc)
 
