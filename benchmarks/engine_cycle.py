@@ -3,9 +3,7 @@
 No network and no server: ``--connections`` HttpConnections of a real burst engine
 (``engine_for(Burst(...))``) sit on a transport whose ``write`` does nothing, and each
 ``data_received(RESPONSE)`` runs one whole request cycle of the closed model as a real run
-does: parse, stop the clock, classify, record, claim the next request and write it. The
-next-request writes deferred to the end of a loop turn are run every ``--batch`` responses
-(a turn that reads that many responses).
+does: parse, stop the clock, classify, record, claim the next request and write it.
 
 Two figures:
 
@@ -15,7 +13,7 @@ Two figures:
   depend on what else runs on the machine, so two revisions compare within a fraction of
   a percent where the CPU figures scatter by 10-20 %.
 
-    python benchmarks/engine_cycle.py [--requests 100000] [--connections 500] [--batch 50]
+    python benchmarks/engine_cycle.py [--requests 100000] [--connections 500]
     python benchmarks/engine_cycle.py --instructions [--code DIR]   # DIR: a package snapshot
         (a snapshot: mkdir DIR && git archive REV pytest_lambda_slo | tar -x -C DIR)
 """
@@ -60,7 +58,7 @@ class NullTransport:
         pass
 
 
-async def cycle(requests: int, connections: int, batch: int, passes: int) -> float:
+async def cycle(requests: int, connections: int, passes: int) -> float:
     """Best CPU microseconds per request over ``passes`` passes of ``requests`` responses."""
     # Imported lazily: main() puts the package of --code on sys.path first.
     from pytest_lambda_slo import Burst, HttpTarget
@@ -77,8 +75,6 @@ async def cycle(requests: int, connections: int, batch: int, passes: int) -> flo
     engine._remaining = engine.part.requests
     engine._plain_ok = getattr(engine.prepared, "plain_ok_statuses", None)
     engine._halted = False
-    engine._loop = loop
-    engine._queued = []
     engine._tasks = set()
     engine._finished = loop.create_future()
     engine._active = connections
@@ -94,16 +90,12 @@ async def cycle(requests: int, connections: int, batch: int, passes: int) -> flo
         lane.conn = conn
         engine._next(lane)
         feeds.append(conn.data_received)
-    flush = getattr(engine, "_start_queued", None)  # revisions before the deferred writes
     order = feeds * (per_pass // connections)
     best = float("inf")
     for _ in range(passes):
         t0 = time.process_time()
-        for start in range(0, len(order), batch):
-            for feed in order[start : start + batch]:
-                feed(RESPONSE)
-            if flush is not None:
-                flush()
+        for feed in order:
+            feed(RESPONSE)
         best = min(best, (time.process_time() - t0) / len(order) * 1e6)
     engine.dialer.deadlines.stop()
     expected = len(order) * passes
@@ -119,7 +111,7 @@ def instructions(args: argparse.Namespace) -> float:
     for requests in sizes:
         cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
         cmd += [sys.executable, __file__, "--requests", str(requests), "--passes", "1"]
-        cmd += ["--connections", str(args.connections), "--batch", str(args.batch)]
+        cmd += ["--connections", str(args.connections)]
         env = {**os.environ, **({CODE_ENV: args.code} if args.code else {})}
         out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
         found = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
@@ -134,7 +126,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--connections", type=int, default=500)
-    parser.add_argument("--batch", type=int, default=50, help="responses read per loop turn")
     parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--instructions", action="store_true", help="count with cachegrind")
     parser.add_argument("--code", help="a directory holding the package to measure")
@@ -147,7 +138,7 @@ def main() -> int:
         sys.path.insert(0, args.code)
     import uvloop  # lazy: only the CPU figure runs a loop here
 
-    best = uvloop.run(cycle(args.requests, args.connections, args.batch, args.passes))
+    best = uvloop.run(cycle(args.requests, args.connections, args.passes))
     print(f"{best:.2f} us of CPU per request (best of {args.passes} passes)")
     return 0
 
