@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._aws.cost import estimate_cost
+    from ._aws.iam import AwsIam
     from ._fanout.config import LambdaFanout
     from ._http.response import Response
     from ._load.api import arun, run
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from ._results.verdict import Verdict, VerdictPolicy
     from ._targets.http import HttpTarget
     from ._targets.invoke import InvokeTarget
+    from ._targets.values import Cycle
     from .emulator import Emulator, FunctionConfig
     from .errors import (
         ConfigError,
@@ -41,10 +43,12 @@ if TYPE_CHECKING:
 
 # Each public name and the module it lives in.
 _EXPORTS = {
+    "AwsIam": "._aws.iam",
     "BUDGETS": "._results.budgets",
     "Burst": "._load.shapes",
     "BurstResult": "._results.result",
     "ConfigError": ".errors",
+    "Cycle": "._targets.values",
     "Emulator": ".emulator",
     "FunctionConfig": ".emulator",
     "HttpTarget": "._targets.http",
@@ -74,9 +78,11 @@ _EXPORTS = {
 
 __all__ = [
     "BUDGETS",
+    "AwsIam",
     "Burst",
     "BurstResult",
     "ConfigError",
+    "Cycle",
     "Emulator",
     "FunctionConfig",
     "HttpTarget",

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def reap(proc: subprocess.Popen[Any], *, grace_s: float) -> None:
-    """Terminate ``proc`` if it still runs, kill it after ``grace_s``, reap it, close stdout."""
+    """Terminate ``proc`` if it still runs, kill it after ``grace_s``, reap it, close its pipes."""
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -15,5 +15,9 @@ def reap(proc: subprocess.Popen[Any], *, grace_s: float) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            try:
+                pipe.close()
+            except OSError:
+                pass  # a broken pipe to a child that is gone: nothing left to flush

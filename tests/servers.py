@@ -10,6 +10,7 @@ connection closed, every handler task finished). The request path picks the beha
     /eof                 200 with no Content-Length: the body ends when the server closes
     /close               200 with "Connection: close", then the server closes
     /closenow            the server closes without answering
+    /slowbody/<ms>       200: the head (with x-amzn-RequestId), then the body <ms> ms later
     /stall               headers (Content-Length: 100) and 10 bytes, then nothing until EOF
     /truncated           headers (Content-Length: 100) and 10 bytes, then a clean close
     /reset               headers and 10 bytes, then a TCP reset
@@ -166,6 +167,7 @@ class HttpServer(_LoopbackServer):
         self.max_in_flight = 0
         self.connections_at_first_request: int | None = None
         self.request_lines: list[bytes] = []
+        self.slowbody_ids = 0  # request ids /slowbody/ handed out (slowbody-0001, ...)
         self._gate_waiters: list[asyncio.Future[None]] = []
 
     @property
@@ -233,6 +235,15 @@ class HttpServer(_LoopbackServer):
         if action == "delay":
             await asyncio.sleep(int(arg) / 1000)
             send(200, b"ok")
+        elif action == "slowbody":
+            self.slowbody_ids += 1
+            rid = f"slowbody-{self.slowbody_ids:04d}"
+            writer.write(
+                f"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nx-amzn-RequestId: {rid}\r\n\r\n".encode()
+            )
+            await writer.drain()
+            await asyncio.sleep(int(arg) / 1000)
+            writer.write(b"body")
         elif action == "status":
             send(int(arg), b"status")
         elif action == "chunked":

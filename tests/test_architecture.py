@@ -216,7 +216,8 @@ def test_no_module_is_over_the_line_limit_unless_named_with_its_reason() -> None
 
 def test_the_public_surface_is_pinned() -> None:
     assert pytest_lambda_slo.__all__ == [
-        "BUDGETS", "Burst", "BurstResult", "ConfigError", "Emulator", "FunctionConfig",
+        "BUDGETS", "AwsIam", "Burst", "BurstResult", "ConfigError", "Cycle", "Emulator",
+        "FunctionConfig",
         "HttpTarget", "InvokeTarget", "LambdaFanout", "LambdaSLO", "LambdaSLOError", "LatencyView",
         "LoadAborted", "Measurements", "MissingExtraError", "Ramp", "Rate", "Response",
         "RunInvalid", "RunResult", "SLOInconclusive", "SLOInconclusiveWarning", "SLOViolation",

@@ -62,4 +62,4 @@ def test_readme_json_field_names_are_the_real_ones(
     for view in views[:4]:  # all, served, warm, cold: always there
         assert sorted(burst["latency_ms"][view]) == sorted(statistics)
     server_side = set(burst["latency_ms"]) - set(views[:4])
-    assert server_side == {"init", "duration", "billed"}
+    assert server_side == {"ttfb", "init", "duration", "billed"}

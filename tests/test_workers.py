@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 
 import anyio
@@ -169,7 +170,8 @@ def test_more_workers_than_connections_is_refused() -> None:
 
 
 def test_a_target_that_cannot_be_pickled_is_refused_with_workers() -> None:
-    target = HttpTarget("http://127.0.0.1:9/", cold_start=lambda response: True)
+    lock = threading.Lock()  # a lambda goes to workers (by value); a lock it holds cannot
+    target = HttpTarget("http://127.0.0.1:9/", cold_start=lambda response: lock.locked())
     with pytest.raises(ConfigError, match=r"workers=2 needs a target that can be sent") as caught:
         run_burst(target, requests=4, concurrency=2, workers=2)
     assert "\n" not in str(caught.value)

@@ -9,12 +9,16 @@ from .urls import ParsedURL
 
 @dataclass(frozen=True)
 class RequestTemplate:
-    """One request to send. The engine caches its wire bytes per template object."""
+    """One request to send. The engine caches its wire bytes per template object.
+
+    ``label`` names the kind of request (``label=`` of the target) for per-label results.
+    """
 
     method: str
     url: ParsedURL
     headers: tuple[tuple[str, str], ...]
     body: bytes = b""
+    label: str | None = None
 
 
 def encode_request(

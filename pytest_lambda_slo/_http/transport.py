@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import httptools
 
-from .response import Headers, Response
+from .response import Headers, Response, final_head
 
 perf_counter_ns = time.perf_counter_ns
 
@@ -35,6 +35,7 @@ ERROR_KINDS = (
     "deadline",
     "cancelled",
     "proxy_error",
+    "auth_denied",  # classified by an authorised target (401/403), listed with the rest
 )
 
 
@@ -116,18 +117,7 @@ _NO_HEADERS = Headers([])
 
 def _final_head_names(raw: bytes) -> set[bytes]:
     """The header names (lower case) of the final response head in ``raw``, after any 1xx."""
-    pos = 0
-    while True:
-        end = raw.find(b"\r\n\r\n", pos)
-        if end < 0:
-            return set()
-        lines = raw[pos:end].split(b"\r\n")
-        status_line = lines[0].split()
-        status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
-        if 100 <= status < 200 and status != 101:
-            pos = end + 4  # an interim response: the final head follows
-            continue
-        return {line.split(b":", 1)[0].strip().lower() for line in lines[1:]}
+    return {name.lower() for name, _ in final_head(raw)}
 
 
 # How a finished request is delivered: ``done(error, response, t_start, t_end, reused)``.
@@ -192,11 +182,12 @@ class HttpConnection(asyncio.Protocol):
         self._t_start = 0
         self._head = False
         self._began = False
+        self._t_first = 0  # when the pending request's first response bytes arrived
         self._status = 0
         self._headers: list[tuple[bytes, bytes]] = []
         self._chunks: list[bytes] = []
         self._body_len = 0
-        self._raw = b""  # lean: what was read before the final head was complete
+        self._raw: list[bytes] = []  # lean: what was read before the final head was complete
 
     def _new_parser(self) -> httptools.HttpResponseParser:
         if not self.lean:
@@ -216,10 +207,11 @@ class HttpConnection(asyncio.Protocol):
         if self._done is None:
             self.close()  # bytes nobody asked for: the connection cannot be trusted
             return
+        if not self._began:  # the first bytes of the response: its time to first byte
+            self._began = True
+            self._t_first = perf_counter_ns()
         if self.lean and not self._status:
-            # Kept only to read the head if the connection drops; mostly one chunk, no copy.
-            self._raw = self._raw + data if self._began else data
-        self._began = True
+            self._raw.append(data)  # kept only to read the head if the connection drops
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -304,11 +296,7 @@ class HttpConnection(asyncio.Protocol):
         # _complete and _finish, inlined: this runs once per request.
         self.responses += 1
         self._done = None
-        if self.lean:
-            response = Response(self._status, _NO_HEADERS, b"", self._body_len)
-        else:
-            response = self._response()
-        self._ready = (done, None, response, t_end, self.responses > 1)
+        self._ready = (done, None, self._response(), t_end, self.responses > 1)
         if not self.parser.should_keep_alive():
             self.close()
 
@@ -336,7 +324,9 @@ class HttpConnection(asyncio.Protocol):
         self._began = False
         self._status = 0
         self._body_len = 0
-        if not self.lean:  # a lean connection keeps neither (data_received resets _raw)
+        if self.lean:  # a lean connection keeps no headers and no body
+            self._raw = []
+        else:
             self._headers = []
             self._chunks = []
         if head or self._head:
@@ -385,14 +375,19 @@ class HttpConnection(asyncio.Protocol):
         if self._status in (204, 304):
             return False
         if self.lean:
-            names = _final_head_names(self._raw)
+            names = _final_head_names(b"".join(self._raw))
         else:
             names = {name.lower() for name, _ in self._headers}
         return b"content-length" not in names and b"transfer-encoding" not in names
 
     def _response(self, truncated: bool = False) -> Response:
         if self.lean:  # nothing kept: the status and the body's length are the response
-            return Response(self._status, _NO_HEADERS, b"", self._body_len, truncated)
+            # The bytes read up to the head stay referenced (not parsed): request ids are
+            # read from them only for the requests the recorder keeps (the slowest).
+            return Response(
+                self._status, _NO_HEADERS, b"", self._body_len, truncated,
+                first_byte_ns=self._t_first, raw_head=self._raw,
+            )  # fmt: skip
         content = b"".join(self._chunks)
         return Response(
             self._status,
@@ -400,6 +395,7 @@ class HttpConnection(asyncio.Protocol):
             content,
             body_bytes=self._body_len,
             truncated=truncated,
+            first_byte_ns=self._t_first,
         )
 
     def _complete(self, t_end: int) -> None:

@@ -29,7 +29,7 @@ from .._units import parse_workers
 from ..errors import ConfigError
 from .drivers import dialer_for, engine_for
 from .engine import Engine
-from .pool import run_workers
+from .pool import add_messages, run_workers
 from .remote import run_fanout
 from .runinfo import RunInfo
 from .runner import RunHandle, run_blocking, run_in_thread, run_on_own_loop
@@ -71,6 +71,13 @@ def _ready(
         )
     shape.check_workers(n_workers)
     resolved = as_target(target)
+    varying: tuple[str, ...] = getattr(resolved, "per_request", ())
+    if is_auto(shape) and n_workers > 1 and varying:
+        raise ConfigError(
+            f"per-request {', '.join(varying)}= with workers={n_workers} and an "
+            "auto shape is not supported (each wave would start the requests' index again); "
+            "use workers=1 or a fixed size"
+        )
     prepared = resolved.prepare()  # bad targets fail here, in the caller, for every path
     if shards is not None:
         dialer_for(prepared)
@@ -82,11 +89,24 @@ def _ready(
                 log=_to_stderr, max_loop_lag_s=max_loop_lag_s,
             ),
         )  # fmt: skip
+    messages: dict[str, list[str]] = {}
     if is_auto(shape):
         assert isinstance(shape, (Burst, Rate))
         plan = _wave_plan(resolved, shape, n_workers, request_cap, judging or Judging())
-        return resolved, n_workers, _waves(plan, resolved, prepared, engines)
-    return resolved, n_workers, _one_run(resolved, prepared, shape, n_workers, request_cap, engines)
+        go = _waves(plan, resolved, prepared, engines)
+    else:
+        go = _one_run(resolved, prepared, shape, n_workers, request_cap, engines, messages)
+
+    def run_and_keep_messages(handle: RunHandle | None) -> Measured:
+        try:
+            return go(handle)
+        finally:  # also for a run that stopped: its messages explain why
+            add_messages(messages, "check_failed", getattr(prepared, "check_messages", ()))
+            add_messages(messages, "auth_denied", getattr(prepared, "auth_messages", ()))
+            if messages and extras is not None:
+                extras["error_messages"] = messages
+
+    return resolved, n_workers, run_and_keep_messages
 
 
 def _one_run(
@@ -96,6 +116,7 @@ def _one_run(
     n_workers: int,
     request_cap: int | None,
     engines: list[Engine[Any]] | None,
+    messages: dict[str, list[str]] | None = None,
 ) -> Go:
     if n_workers == 1:
         engine = engine_for(shape, prepared, request_cap=request_cap)
@@ -103,7 +124,7 @@ def _one_run(
             engines[:] = [engine]  # a watcher (the progress line) reads its live counters
         return lambda handle: run_on_own_loop(engine, handle)
     dialer_for(prepared)  # bad transport options (verify=) fail here too
-    return lambda handle: run_workers(resolved, shape, n_workers, handle, request_cap)
+    return lambda handle: run_workers(resolved, shape, n_workers, handle, request_cap, messages)
 
 
 def _wave_plan(

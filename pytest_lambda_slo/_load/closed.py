@@ -105,6 +105,7 @@ class ClosedEngine(Engine[Slice]):
 
     def _start(self, lane: Lane, conn: HttpConnection) -> None:
         template = self.prepared.current_request()
+        lane.label = template.label
         lane.wire = wire = self.dialer.wire(template)
         lane.head = head = template.method == "HEAD"
         self.in_flight += 1
@@ -128,21 +129,34 @@ class ClosedEngine(Engine[Slice]):
         try:
             if error is None:  # a full response: Engine._record's work, inlined
                 self._last_done_ns = t_end
-                assert response is not None
+                assert response is not None  # a full response
                 plain = self._plain_ok
                 status = response.status_code
-                if plain is not None and status in plain and self._wave.decided:
-                    # What classify() would call a plain ok: recorded without an Outcome.
+                latency_ns = t_end - t_start
+                slow = self.measurements.slow
+                if (
+                    plain is not None
+                    and status in plain
+                    and self._wave.decided
+                    and lane.label is None
+                    and (slow is None or latency_ns <= slow.threshold)
+                ):
+                    # What classify() would call a plain ok, unlabelled and not among the
+                    # slowest: recorded as Measurements.record would, without an Outcome.
                     self.measurements.record_ok(
-                        status, t_end - t_start, response.body_bytes, t_end, self.in_flight + 1
-                    )
+                        status, latency_ns, response.body_bytes, t_end, self.in_flight + 1,
+                        response.first_byte_ns - t_start,
+                    )  # fmt: skip
                 else:
                     try:
-                        outcome = self.prepared.classify(response, None, t_end - t_start)
+                        outcome = self.prepared.classify(response, None, latency_ns)
                     except UserCallableError as exc:
                         self._stop_on_callable(exc, response)
                     outcome.done_ns = t_end
                     outcome.in_flight = self.in_flight + 1
+                    outcome.response = response  # its ids are read if it is among the slowest
+                    outcome.ttfb_ns = response.first_byte_ns - t_start
+                    outcome.label = lane.label
                     self.measurements.record(outcome)
                     if not self._wave.decided:
                         self._judge_first_wave(outcome)
@@ -173,7 +187,7 @@ class ClosedEngine(Engine[Slice]):
                 # request never reached it, so send it on a fresh connection (as Go's does).
                 self._spawn(self._resend(lane))
                 return
-            self._record(error, response, t_start, t_end, None)
+            self._record(error, response, t_start, t_end, None, lane.label)
             self._next(lane)
         except Exception as exc:  # a classifier bug or a stop: raised by drive()
             self._fail(exc)
@@ -215,6 +229,6 @@ class ClosedEngine(Engine[Slice]):
                 self.in_flight -= 1
                 if result is not None:
                     try:
-                        self._record_error(result.error or kind)
+                        self._record_error(result.error or kind, lane.label)
                     except Exception:
                         pass  # a stop is under way: its first error is the one raised

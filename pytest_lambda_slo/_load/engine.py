@@ -58,6 +58,9 @@ class QuietGC:
                     gc.set_threshold(max(gen0, GC_GEN0_DURING_RUN), gen1, gen2)
                 cls._froze = gc.get_freeze_count() == 0  # never unfreeze what others froze
                 if cls._froze:
+                    # Collect first: the cycles earlier runs left would be frozen too, and
+                    # a freeze at every run would keep each run's garbage for ever.
+                    gc.collect()
                     gc.freeze()
             cls._runs += 1
 
@@ -74,11 +77,12 @@ class QuietGC:
 class Slot:
     """One in-flight position: it owns one keep-alive connection, like a hey worker."""
 
-    __slots__ = ("conn", "pending_error")
+    __slots__ = ("conn", "label", "pending_error")
 
     def __init__(self) -> None:
         self.conn: HttpConnection | None = None
         self.pending_error: TransportError | None = None
+        self.label: str | None = None  # the label of the request in flight (or failing)
 
 
 async def cancel_all(tasks: Iterable[asyncio.Task[Any]]) -> None:
@@ -183,12 +187,14 @@ class Engine(Generic[S]):
         """
         if self.HOLDS_FIRST_WAVE and not self._wave.passed:
             await self._wave.admit()
+        # Taken before the dial: a request that fails to connect is still this request.
+        template = self.prepared.current_request()
+        slot.label = template.label
         if slot.pending_error is None and (slot.conn is None or slot.conn.closed):
             await self.connect(slot)
         if slot.pending_error is not None:
             self._record_pending_error(slot)
             return
-        template = self.prepared.current_request()
         await self.send_wire(
             slot, self.dialer.wire(template), template.method == "HEAD", intended_ns
         )
@@ -224,7 +230,9 @@ class Engine(Generic[S]):
                 result = await self._exchange(slot, wire, head)
         finally:
             self.in_flight -= 1
-        self._record(result.error, result.response, result.t_start, result.t_end, intended_ns)
+        self._record(
+            result.error, result.response, result.t_start, result.t_end, intended_ns, slot.label
+        )
 
     async def _exchange(self, slot: Slot, wire: bytes, head: bool) -> Result:
         conn = slot.conn
@@ -236,7 +244,7 @@ class Engine(Generic[S]):
             # Deadline or cancellation with this request in flight: count it, then stop.
             result = conn.cancel(self.stopped or "cancelled")
             if result is not None:
-                self._record_error(result.error or "cancelled")
+                self._record_error(result.error or "cancelled", slot.label)
             raise
 
     def _record(
@@ -246,12 +254,14 @@ class Engine(Generic[S]):
         t_start: int,
         t_end: int,
         intended_ns: int | None,
+        label: str | None = None,
     ) -> None:
         """Classify and record one finished request (``t_end``: when its body ended)."""
         self._last_done_ns = t_end
         latency: int | None = None  # a request that failed without a response has none
+        origin = t_start if intended_ns is None else intended_ns
         if error is None or error in TIMED_ERRORS:
-            latency = t_end - (t_start if intended_ns is None else intended_ns)
+            latency = t_end - origin
         # response is None for every error but body_too_large (the capped response).
         try:
             outcome = self.prepared.classify(response, error, latency)
@@ -261,6 +271,11 @@ class Engine(Generic[S]):
             outcome.uncorrected_ns = t_end - t_start
         outcome.done_ns = t_end
         outcome.in_flight = self.in_flight + 1  # the caller already counted it out
+        if response is not None:  # ids read if it is among the slowest; ttfb from the origin
+            outcome.response = response
+            if response.first_byte_ns and outcome.latency_ns is not None:
+                outcome.ttfb_ns = response.first_byte_ns - origin
+        outcome.label = label
         self.measurements.record(outcome)
         self._judge_first_wave(outcome)
 
@@ -285,12 +300,13 @@ class Engine(Generic[S]):
         error = slot.pending_error
         slot.pending_error = None
         if error is not None:
-            self._record_error(error.kind)
+            self._record_error(error.kind, slot.label)
 
-    def _record_error(self, kind: str) -> None:
+    def _record_error(self, kind: str, label: str | None = None) -> None:
         self._last_done_ns = perf_counter_ns()
         outcome: Outcome = self.prepared.classify(None, kind, None)
         outcome.done_ns = self._last_done_ns
+        outcome.label = label
         self.measurements.record(outcome)
         if not self._wave.decided:
             self._judge_first_wave(outcome)  # not a refusal: releases a held first wave
@@ -315,6 +331,9 @@ class Engine(Generic[S]):
         """Connect the first slots, release them together, drive the shape, stop at the deadline."""
         loop = asyncio.get_running_loop()
         part = self.part
+        begin = getattr(self.prepared, "begin", None)
+        if begin is not None:  # per-request data of this slice: built before the release
+            begin(part.index, part.count, part.requests)
         self._cpu_start = time.process_time()
         self._deadline_at = deadline_at = loop.time() + part.deadline_s
         self._lag.start()

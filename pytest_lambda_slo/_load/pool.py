@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -186,27 +187,49 @@ def _collect(
             )
 
 
+# The distinct failure messages kept per error kind, over every process of a run.
+MESSAGES_KEPT = 5
+
+
+def add_messages(messages: dict[str, list[str]], kind: str, new: Iterable[str]) -> None:
+    """Add ``new`` to ``messages[kind]``: distinct, the first :data:`MESSAGES_KEPT`."""
+    kept = messages.setdefault(kind, [])
+    for message in new:
+        if message not in kept and len(kept) < MESSAGES_KEPT:
+            kept.append(message)
+    if not kept:
+        del messages[kind]
+
+
 def run_workers(
     target: Target,
     shape: Shape,
     n: int,
     handle: RunHandle | None = None,
     request_cap: int | None = None,
+    messages: dict[str, list[str]] | None = None,
 ) -> tuple[Measurements, RunInfo]:
     """Run ``shape`` split over ``n`` worker processes; one merged (Measurements, RunInfo).
+
+    ``messages`` receives the workers' first distinct failure messages per error kind
+    (``check_failed``, ``auth_denied``).
 
     The workers connect, report ready, and are released together; their Measurements are
     merged through to_dict()/from_dict()/merge() (HDR histograms added exactly). Ctrl-C (or
     ``handle.stop()``) stops every worker and raises with the merged partial results,
     exactly as a single-process run does.
     """
+    # lazy: cloudpickle is needed only when targets go to worker processes. It pickles the
+    # lambdas and closures users give per-request data, checks and labels by value.
+    import cloudpickle
+
     try:
-        target_bytes = pickle.dumps(target)
+        target_bytes = cloudpickle.dumps(target)
     except Exception as exc:
         raise ConfigError(
             f"workers={n} needs a target that can be sent to worker processes, and "
-            f"{target.describe()} cannot be pickled ({type(exc).__name__}); use workers=1 "
-            "or a target without lambdas or open clients"
+            f"{target.describe()} cannot be pickled ({type(exc).__name__}: {exc}); use "
+            "workers=1, or callables and credentials without open clients, locks or files"
         ) from None
     job = {"sys_path": list(sys.path), "target": target_bytes, "shape": shape, "count": n,
            "request_cap": request_cap}  # fmt: skip
@@ -232,7 +255,7 @@ def run_workers(
                 worker.stop()
             _collect(workers, "result", STOP_WAIT_S, None, stopping=True)
         measurements, info = merge_results(
-            shape, n, workers, request_cap, cancelled=stopped is not None
+            shape, n, workers, request_cap, cancelled=stopped is not None, messages=messages
         )
     finally:
         for worker in workers:
@@ -258,8 +281,10 @@ def merge_results(
     request_cap: int | None,
     *,
     cancelled: bool,
+    messages: dict[str, list[str]] | None = None,
 ) -> tuple[Measurements, RunInfo]:
-    """One Measurements and one RunInfo from every worker's result (partial ones included)."""
+    """One Measurements and one RunInfo from every worker's result (partial ones included);
+    ``messages`` receives their failure messages."""
     merged = Measurements(highest_us=shape.part(0, n, request_cap).highest_us)
     infos: list[RunInfo] = []
     marks: list[Marks] = []
@@ -270,6 +295,9 @@ def merge_results(
             merged.unsent += shape.part(worker.index, n, request_cap).requests or 0
             continue
         merged.merge(Measurements.from_dict(result["measurements"]))
+        if messages is not None:
+            add_messages(messages, "check_failed", result.get("check_messages", ()))
+            add_messages(messages, "auth_denied", result.get("auth_messages", ()))
         infos.append(RunInfo.from_dict(result["run_info"]))
         marks.append(Marks.from_dict(result["marks"]))
     if len(workers) < n:  # cancelled while starting them

@@ -60,8 +60,23 @@ def _payload_from_spec(spec: Mapping[str, Any] | None) -> Any:
     return _bytes_from_spec(spec)
 
 
+def _refuse_per_request(target: HttpTarget | InvokeTarget) -> None:
+    """Per-request data, labels, checks and auth= run user code or hold credentials: none
+    of them crosses to a Lambda shard."""
+    varying = list(target.per_request)
+    used = [name for name in ("label", "check", "auth") if getattr(target, name, None) is not None]
+    if varying or used:
+        names = ", ".join(f"{name}=" for name in [*varying, *used])
+        raise ConfigError(
+            f"{names} cannot be sent to a Lambda shard (per-request data, labels, checks and "
+            "auth= stay on this machine); use fixed values with fanout=, or workers=N"
+        )
+
+
 def target_to_spec(target: Target) -> dict[str, Any]:
     """The JSON form of ``target`` for a shard; ConfigError for what a shard cannot use."""
+    if isinstance(target, (HttpTarget, InvokeTarget)):
+        _refuse_per_request(target)
     if isinstance(target, HttpTarget):
         cold = target.cold_start
         if cold is not None and not isinstance(cold, str):

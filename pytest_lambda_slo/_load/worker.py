@@ -67,4 +67,7 @@ def run_slice(
         "run_info": info.to_dict(),
         "marks": engine.marks().to_dict(),
         "stop": stop,
+        # What a target kept for the report (the first check failures, who was denied).
+        "check_messages": list(getattr(prepared, "check_messages", ())),
+        "auth_messages": list(getattr(prepared, "auth_messages", ())),
     }

@@ -19,6 +19,7 @@ from .charts import charts_for
 from .ci import state_of
 from .compare import Comparison, compare_runs
 from .document import Record, RunKey, key_text, keyed
+from .requests import labels_html, messages_html, slowest_html
 
 _PAGE_STYLE = (
     "body{font:14px/1.4 sans-serif;margin:1.5em;color:#222;max-width:1180px}"
@@ -145,6 +146,9 @@ def _section(
             for v in verdicts
         )
         parts.append(f"<ul>{items}</ul>")
+    parts.append(messages_html(run.get("extras") or {}))
+    parts.append(labels_html(run.get("labels")))
+    parts.append(slowest_html(run.get("slow_requests")))
     if comparison is not None:
         lines = [comparison.note] if comparison.note else []
         lines += [

@@ -81,10 +81,12 @@ def _joined(values: Sequence[Any]) -> Any:
 
 
 def _measurements_of(run: Mapping[str, Any]) -> dict[str, Any]:
-    """A run's measurements blob with its timeseries block (kept at the top of the run)."""
+    """A run's measurements blob with its timeseries and slowest requests (kept at the top
+    of the run)."""
     data = dict(run["measurements"])
-    if run.get("timeseries") and "timeseries" not in data:
-        data["timeseries"] = run["timeseries"]
+    for block in ("timeseries", "slow_requests"):
+        if run.get(block) and block not in data:
+            data[block] = run[block]
     return data
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from .._results.recorder import Histogram
 from .._results.result import BurstResult, LatencyView
 from .._results.verdict import Verdict
+from .requests import label_lines, message_lines, slowest_lines
 
 WIDTH = 80
 _BAR = "■"
@@ -152,6 +153,8 @@ def render_burst(test_id: str, result: BurstResult) -> list[str]:
     lines.append(_latency_row("all", result.all))
     if result.throttled.count:  # the budgets' percentiles: throttles excluded
         lines.append(_latency_row("served", result.served))
+    if result.ttfb.count:  # time to first byte of the successful responses
+        lines.append(_latency_row("ttfb", result.ttfb))
     if result.cold_start_detection:
         lines.append(_latency_row("warm", result.warm))
         lines.append(_latency_row("cold", result.cold))
@@ -196,6 +199,7 @@ def render_burst(test_id: str, result: BurstResult) -> list[str]:
     ):
         if line:
             lines.append(line)
+    lines.extend(message_lines(result.extras))
     cost = result.extras.get("cost")
     if cost:
         lines.append(
@@ -206,6 +210,12 @@ def render_burst(test_id: str, result: BurstResult) -> list[str]:
     if result.verdicts:
         lines.append("  budgets:")
         lines.extend(_verdict_lines(result.verdicts))
+    labels = result.by_label
+    if labels:
+        lines.extend(label_lines({name: part.label_summary() for name, part in labels.items()}))
+        for name, part in labels.items():
+            lines.extend(f"    {v.mark} [{name}] {v.describe()}" for v in part.verdicts)
+    lines.extend(slowest_lines(result.slow_requests()))
     histogram_lines = _histogram_lines(result.measurements.hist("all"))
     if histogram_lines:
         lines.append("  response time histogram:")

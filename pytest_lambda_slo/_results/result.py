@@ -7,6 +7,7 @@ keep their own view (``result.throttled``) so fast throttles cannot flatter the 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from .verdicts import evaluate
 
 _NAN = float("nan")
 _VIEW_NAMES = (
-    "all", "served", "warm", "cold", "throttled", "uncorrected", "init", "duration", "billed",
+    "all", "served", "ttfb", "warm", "cold", "throttled", "uncorrected", "init", "duration",
+    "billed",
 )  # fmt: skip
 
 
@@ -117,6 +119,8 @@ class RunResult:
     default_throttle_rate: float | None = DEFAULT_THROTTLE_RATE
     # Confidence levels, the inconclusive policy and the method (ini keys lambda_slo_*).
     verdict_policy: VerdictPolicy = field(default_factory=VerdictPolicy)
+    # label -> its view, made on first use and kept (its verdicts are the label's own).
+    _labels: dict[str, RunResult] = field(default_factory=dict, init=False, repr=False)
 
     # counts --------------------------------------------------------------------------
     @property
@@ -197,6 +201,11 @@ class RunResult:
         return self.view("served")
 
     @property
+    def ttfb(self) -> LatencyView:
+        """Time to first byte of the successful responses (from where latency counts)."""
+        return self.view("ttfb")
+
+    @property
     def warm(self) -> LatencyView:
         return self.view("warm")
 
@@ -241,6 +250,38 @@ class RunResult:
     max = property(lambda self: self.served.max)
     mean = property(lambda self: self.served.mean)
 
+    # slowest requests and labels -----------------------------------------------------------
+    @property
+    def slowest(self) -> list[dict[str, Any]]:
+        """The slowest requests kept (up to 50), slowest first, each with its ids."""
+        slow = self.measurements.slow
+        return self.slow_requests()["slowest"] if slow is not None else []
+
+    @property
+    def slowest_cold_starts(self) -> list[dict[str, Any]]:
+        """The cold starts kept (the first 50 and the 50 slowest), in time order."""
+        slow = self.measurements.slow
+        return self.slow_requests()["cold_starts"] if slow is not None else []
+
+    def slow_requests(self) -> dict[str, Any]:
+        """The JSON's ``slow_requests`` block: lists, Logs Insights queries, trace ids."""
+        slow = self.measurements.slow
+        if slow is None:
+            return {"slowest": [], "cold_starts": [], "logs_insights_query": None,
+                    "cold_starts_query": None, "xray_trace_ids": []}  # fmt: skip
+        series = self.measurements.timeseries
+        return slow.report(series.start_epoch_s if series is not None else None)
+
+    @property
+    def by_label(self) -> dict[str, RunResult]:
+        """label -> a result of the requests with that label (count, percentiles, check())."""
+        for name, child in sorted((self.measurements.labels or {}).items()):
+            if name not in self._labels:
+                self._labels[name] = dataclasses.replace(
+                    self, measurements=child, extras={}, verdicts=[]
+                )
+        return dict(sorted(self._labels.items()))
+
     # budgets ---------------------------------------------------------------------------
     def judge(self, budgets: Mapping[str, object], source: str = "check") -> list[Verdict]:
         """Evaluate budgets, remember the verdicts for the report, and return them."""
@@ -265,11 +306,8 @@ class RunResult:
         measurements = m.to_dict()
         # The per-interval block is read by people and tools: it sits at the top of the run.
         timeseries = measurements.pop("timeseries", None)
-        latency = {
-            name: self.view(name).summary_ms()
-            for name in _VIEW_NAMES
-            if name in ("all", "served", "warm", "cold") or self.view(name).count
-        }
+        measurements.pop("slow_requests", None)  # the readable block below holds them
+        latency = self.latency_summary()
         return {
             "target": self.target,
             "target_info": self.target_info,
@@ -295,7 +333,34 @@ class RunResult:
             "cost": self.extras.get("cost"),
             "extras": {key: value for key, value in self.extras.items() if key != "cost"},
             "timeseries": timeseries,
+            "slow_requests": self.slow_requests() if m.slow is not None else None,
+            "labels": {name: view.label_summary() for name, view in self.by_label.items()},
             "measurements": measurements,
+        }
+
+    def latency_summary(self) -> dict[str, dict[str, float | None]]:
+        """The JSON's ``latency_ms``: every view with samples (the main four always)."""
+        return {
+            name: self.view(name).summary_ms()
+            for name in _VIEW_NAMES
+            if name in ("all", "served", "warm", "cold") or self.view(name).count
+        }
+
+    def label_summary(self) -> dict[str, Any]:
+        """What the JSON's ``labels`` block says of a label's view."""
+        count = self.count
+        return {
+            "count": count,
+            "ok": self.ok,
+            "errors": self.errors,
+            "throttles": self.throttles,
+            "cold_starts": self.cold_starts,
+            "error_rate": round(self.errors / count, 6) if count else None,
+            "throttle_rate": round(self.throttles / count, 6) if count else None,
+            "status_codes": {str(k): v for k, v in self.status_codes.items()},
+            "error_kinds": self.error_kinds,
+            "latency_ms": self.latency_summary(),
+            "verdicts": [v.to_dict() for v in self.verdicts],
         }
 
     @classmethod
@@ -304,6 +369,8 @@ class RunResult:
         measurements = dict(data["measurements"])
         if data.get("timeseries") and "timeseries" not in measurements:
             measurements["timeseries"] = data["timeseries"]
+        if data.get("slow_requests") is not None and "slow_requests" not in measurements:
+            measurements["slow_requests"] = data["slow_requests"]
         result = cls(
             measurements=Measurements.from_dict(measurements),
             run=dict(data.get("run", {})),
@@ -316,6 +383,9 @@ class RunResult:
         if data.get("cost") is not None:
             result.extras["cost"] = data["cost"]
         result.verdicts = [Verdict.from_dict(v) for v in data.get("verdicts", [])]
+        for name, view in result.by_label.items():
+            label = (data.get("labels") or {}).get(name) or {}
+            view.verdicts = [Verdict.from_dict(v) for v in label.get("verdicts", [])]
         return result
 
     def __repr__(self) -> str:

@@ -226,6 +226,12 @@ def _unmeasurable(result: BurstResult, spec: BudgetSpec) -> str | None:
     needs_cold = spec.view in _COLD_VIEWS or spec.counter == "cold_starts"
     if needs_cold and not result.cold_start_detection:
         return _cold_note(result)
+    if spec.view == "ttfb" and result.view("ttfb").count == 0:
+        return (
+            "no time to first byte was recorded: no request succeeded"
+            if result.ok == 0
+            else "these results carry no time to first byte (written by an older version)"
+        )
     if spec.view in _SERVER_VIEWS and result.view(spec.view).count == 0:
         return _no_report_lines(result) or (
             "no server-side REPORT figures; use InvokeTarget (Lambda Invoke API with Tail)"

@@ -1,18 +1,19 @@
-"""HttpTarget: an HTTP(S) endpoint (API Gateway, a Function URL): build and classify requests."""
+"""HttpTarget: an HTTP(S) endpoint (API Gateway, a Function URL): its options, checked when built.
+
+What is sent (fixed or per request), how it is authorised (IAM, an httpx.Auth) and how a
+response is judged; the wire form the engine drives is in httpreq.py.
+"""
 
 from __future__ import annotations
 
-import json as _json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._http.request import RequestTemplate
-from .._http.response import Response
+from .._aws.iam import AwsIam, check_auth_iam
 from .._http.urls import ParsedURL, parse_url, redact_headers, redact_url
-from .._results.recorder import Outcome
-from ..errors import ConfigError, UserCallableError
+from .._units import parse_duration
+from ..errors import ConfigError
 from .base import (
     DEFAULT_MAX_BODY_BYTES,
     ColdStartDetector,
@@ -20,80 +21,83 @@ from .base import (
     check_throttle_statuses,
     check_transport_options,
 )
-
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-HEADER_FORMS = "a mapping like {'Authorization': '...'} or a list of (name, value) pairs"
-
-
-def _check_headers(headers: object) -> tuple[tuple[str, str], ...]:
-    """Header pairs, refusing names that are not HTTP tokens and values with CR/LF/NUL."""
-    if headers is None:
-        return ()
-    if isinstance(headers, Mapping):
-        items = list(headers.items())
-    elif isinstance(headers, (list, tuple)) and all(
-        isinstance(item, (list, tuple)) and len(item) == 2 for item in headers
-    ):
-        items = [tuple(item) for item in headers]
-    else:
-        raise ConfigError(f"headers={headers!r} is not valid; use {HEADER_FORMS}")
-    pairs = []
-    for name, value in items:
-        if not isinstance(name, str) or not _TOKEN.match(name):
-            raise ConfigError(
-                f"header name {name!r} is not valid; use letters, digits and -_ (an HTTP token)"
-            )
-        text = str(value)
-        if any(ch in text for ch in "\r\n\0"):
-            # Refused, not stripped: CR/LF in a value would inject headers into the request.
-            raise ConfigError(f"header {name!r} has CR, LF or NUL in its value; remove them")
-        pairs.append((name, text))
-    return tuple(pairs)
-
-
-def _encode_body(body: object, json_value: object) -> tuple[bytes, str | None]:
-    """The request body and its content type, checked when the target is built."""
-    if body is not None and json_value is not None:
-        raise ConfigError("HttpTarget takes body= or json=, not both")
-    if json_value is not None:
-        try:
-            return _json.dumps(json_value, separators=(",", ":")).encode(), "application/json"
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"json= is not JSON serialisable ({exc}); use dicts, lists, "
-                              "strings, numbers, booleans and None") from None  # fmt: skip
-    if body is None:
-        return b"", None
-    if isinstance(body, str):
-        return body.encode(), None
-    if isinstance(body, (bytes, bytearray, memoryview)):
-        return bytes(body), None
-    raise ConfigError(f"body={body!r} is not valid; use bytes or str (or json= for JSON)")
+from .checks import check_check, check_label
+from .httpauth import DEFAULT_AUTH_REFRESH_S, is_httpx_auth
+from .httpparts import check_headers, check_target_path, encode_body, is_header_pairs, query_text
+from .httpreq import PreparedHttp
+from .values import Varying, check_seed, varying
 
 
 @dataclass(frozen=True)
 class HttpTarget:
-    """An HTTP(S) endpoint: API Gateway, a Function URL, or any URL in front of a Lambda."""
+    """An HTTP(S) endpoint: API Gateway, a Function URL, or any URL in front of a Lambda.
+
+    ``headers``, ``body``, ``json``, ``path`` and ``query`` take a fixed value, rows cycled
+    (a list; for ``json=`` a ``Cycle(rows)`` or a generator), or a callable ``f(i)`` /
+    ``f(i, rng)`` of the request's global index (values.py). ``auth`` is ``"aws_iam"``,
+    an :class:`AwsIam` or an ``httpx.Auth``; ``label`` a string or a callable of the
+    request's data; ``check`` a callable judging each response.
+    """
 
     url: str
     method: str = "GET"
-    headers: Mapping[str, str] | None = None
-    body: bytes | str | None = None
+    headers: Any = None
+    body: Any = None
     json: Any = None
     throttle_statuses: Iterable[int] = (429,)
     cold_start: str | ColdStartDetector | None = None
     verify: bool | str = True
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    auth: Any = None
+    path: Any = None
+    query: Any = None
+    label: Any = None
+    check: Any = None
+    seed: int | None = None
+    auth_refresh: float | str = DEFAULT_AUTH_REFRESH_S
     _parsed: ParsedURL = field(init=False, repr=False, compare=False)
     _header_pairs: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
     _body_bytes: tuple[bytes, str | None] = field(init=False, repr=False, compare=False)
+    _varying: dict[str, Varying] = field(init=False, repr=False, compare=False)
+    _iam: AwsIam | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_parsed", parse_url(self.url))
         if not isinstance(self.method, str) or not self.method.isalpha():
             raise ConfigError(f"method={self.method!r} is not valid; use an HTTP method like 'GET'")
         object.__setattr__(self, "method", self.method.upper())
-        object.__setattr__(self, "_header_pairs", _check_headers(self.headers))
-        object.__setattr__(self, "_body_bytes", _encode_body(self.body, self.json))
+        if self.body is not None and self.json is not None:
+            raise ConfigError("HttpTarget takes body= or json=, not both")
+        per: dict[str, Varying] = {}
+        for name, value, values_are_lists in (
+            ("json", self.json, True),
+            ("body", self.body, False),
+            ("path", self.path, False),
+            ("query", self.query, False),
+        ):
+            found = varying(name, value, sequences_are_values=values_are_lists)
+            if found is not None:
+                per[name] = found
+        if self.headers is not None and not isinstance(self.headers, Mapping):
+            if not is_header_pairs(self.headers):
+                found = varying("headers", self.headers, sequences_are_values=False)
+                if found is None:
+                    check_headers(self.headers)  # the one-line error for a bad fixed form
+                else:
+                    per["headers"] = found
+        object.__setattr__(self, "_varying", per)
+        self._check_rows(per)
+        fixed = {
+            name: getattr(self, name) for name in ("headers", "body", "json") if name not in per
+        }
+        object.__setattr__(
+            self, "_header_pairs", check_headers(fixed["headers"]) if "headers" in fixed else ()
+        )
+        object.__setattr__(self, "_body_bytes", encode_body(fixed.get("body"), fixed.get("json")))
+        if self.path is not None and "path" not in per:
+            check_target_path(self.path)
+        if self.query is not None and "query" not in per:
+            query_text(self.query)
         object.__setattr__(
             self, "throttle_statuses", check_throttle_statuses(self.throttle_statuses)
         )
@@ -104,6 +108,48 @@ class HttpTarget:
                 "'x-cold-start' or a callable taking the response"
             )
         check_transport_options(self.verify, self.max_body_bytes)
+        self._check_auth()
+        check_label(self.label, "HttpTarget")
+        check_check(self.check, "HttpTarget")
+        object.__setattr__(self, "seed", check_seed(self.seed))
+
+    def _check_rows(self, per: dict[str, Varying]) -> None:
+        """Rows are checked (and encoded) once, here, not per request."""
+        for name, values in per.items():
+            if values.rows is None:
+                continue
+            if name == "body":
+                values.rows = tuple(encode_body(row, None)[0] for row in values.rows)
+            elif name == "json":
+                values.rows = tuple(encode_body(None, row)[0] for row in values.rows)
+            elif name == "path":
+                values.rows = tuple(check_target_path(row) for row in values.rows)
+            elif name == "query":
+                values.rows = tuple(query_text(row) for row in values.rows)
+            else:
+                values.rows = tuple(check_headers(row) for row in values.rows)
+
+    def _check_auth(self) -> None:
+        auth = self.auth
+        iam: AwsIam | None = None
+        if auth is None:
+            pass
+        elif isinstance(auth, (str, AwsIam)):
+            iam = check_auth_iam(auth)
+            iam.resolve(self._parsed.host, redact_url(self.url))  # the one-line error now
+        elif not is_httpx_auth(auth):
+            raise ConfigError(
+                f"auth={auth!r} is not valid; use 'aws_iam', AwsIam(service=..., region=...) "
+                "or an httpx.Auth (httpx.BasicAuth, a bearer-token provider)"
+            )
+        object.__setattr__(self, "_iam", iam)
+        refresh = parse_duration(self.auth_refresh, name="auth_refresh", allow_zero=False)
+        object.__setattr__(self, "auth_refresh", refresh)
+
+    @property
+    def per_request(self) -> tuple[str, ...]:
+        """The options that change from request to request (empty: one fixed request)."""
+        return tuple(self._varying)
 
     def __repr__(self) -> str:
         # Tracebacks with --showlocals print targets: never show header values or signatures.
@@ -113,100 +159,37 @@ class HttpTarget:
     def describe(self) -> str:
         return f"{self.method} {redact_url(self.url)}"
 
+    def auth_kind(self) -> str | None:
+        """What authorises the requests, for reports (never a credential)."""
+        if self._iam is not None:
+            service, region = self._iam.resolve(self._parsed.host, redact_url(self.url))
+            return f"aws_iam ({service}, {region})"
+        if self.auth is not None:
+            return f"httpx.Auth ({type(self.auth).__name__})"
+        return None
+
     def shape_info(self) -> dict[str, Any]:
         cold = self.cold_start
-        return {
+        info: dict[str, Any] = {
             "kind": "http",
             "method": self.method,
             "url": redact_url(self.url),
             "throttle_statuses": list(self.throttle_statuses),  # type: ignore[arg-type]
             "cold_start": cold if isinstance(cold, str) or cold is None else "callable",
         }
+        if self.auth is not None:
+            info["auth"] = self.auth_kind()
+        if self._varying:
+            info["per_request"] = list(self._varying)
+            info["seed"] = self.seed
+        if self.label is not None:
+            info["label"] = self.label if isinstance(self.label, str) else "callable"
+        if self.check is not None:
+            info["check"] = True
+        return info
 
     def prepare(self) -> PreparedTarget:
-        return _PreparedHttpTarget(self)
+        return PreparedHttp(self)
 
 
-class _PreparedHttpTarget:
-    """Wire form of an HttpTarget: one template, and the classification rules."""
-
-    def __init__(self, target: HttpTarget) -> None:
-        self.url = target._parsed
-        self.verify = target.verify
-        self.max_body_bytes = target.max_body_bytes
-        self.access_key_id: str | None = None  # unsigned
-        headers = {k.lower(): (k, v) for k, v in target._header_pairs}
-        body, content_type = target._body_bytes
-        if content_type:
-            headers.setdefault("content-type", ("Content-Type", content_type))
-        headers.setdefault("host", ("Host", self.url.host_header))
-        headers.setdefault("user-agent", ("User-Agent", "pytest-lambda-slo"))
-        headers.setdefault("accept", ("Accept", "*/*"))
-        if body or target.method in ("POST", "PUT", "PATCH"):
-            headers["content-length"] = ("Content-Length", str(len(body)))
-        self._template = RequestTemplate(target.method, self.url, tuple(headers.values()), body)
-        self._throttle = frozenset(target.throttle_statuses)  # type: ignore[arg-type]
-        cold = target.cold_start
-        self._cold_header = cold.lower() if isinstance(cold, str) else None
-        self._cold_fn = cold if callable(cold) else None
-        # Without a cold-start detector the outcome depends on the status and the body's
-        # length only: the transport need not keep headers or body bytes.
-        self.needs_headers = self.needs_body = cold is not None
-        # The statuses classify() calls a plain ok from the status alone (None: it reads
-        # more): the closed model records those without building an Outcome.
-        self.plain_ok_statuses: frozenset[int] | None = (
-            None if cold is not None else frozenset(range(300)) - self._throttle
-        )
-
-    def current_request(self) -> RequestTemplate:
-        return self._template
-
-    def classify(
-        self, response: Response | None, error_kind: str | None, latency_ns: int | None
-    ) -> Outcome:
-        if response is None:
-            return Outcome("error", latency_ns, error_kind=error_kind or "unknown")
-        if error_kind is None and not self.needs_headers:
-            status = response.status_code
-            if status < 300 and status not in self._throttle:  # the common case, first
-                return Outcome("ok", latency_ns, status=status, bytes_received=response.body_bytes)
-        cold: bool | None = None
-        raised: Exception | None = None
-        if self._cold_header is not None:
-            value = response.headers.get(self._cold_header)
-            cold = None if value is None else value.strip().lower() == "true"
-        elif self._cold_fn is not None:
-            try:
-                cold = bool(self._cold_fn(response))
-            except Exception as exc:  # the user's code: the run stops with their traceback
-                raised = exc
-        outcome = self._outcome(response, error_kind, latency_ns, cold)
-        if raised is not None:
-            error = UserCallableError(
-                f"the cold_start= callable raised {type(raised).__name__}: {raised}",
-                outcome=outcome,
-            )
-            raise error from raised
-        return outcome
-
-    def _outcome(
-        self, response: Response, error_kind: str | None, latency_ns: int | None, cold: bool | None
-    ) -> Outcome:
-        status = response.status_code
-        if status in self._throttle:
-            return Outcome(
-                "throttle", latency_ns, status=status, bytes_received=response.body_bytes
-            )
-        if error_kind is None and status >= 300:
-            # No redirect is followed, so a 3xx is a front door not serving the function
-            # (a redirect loop would otherwise pass every budget): an error of its own kind.
-            error_kind = f"http_{status // 100}xx"
-        kind = "ok" if error_kind is None else "error"
-        return Outcome(
-            kind,
-            latency_ns,
-            status=status,
-            error_kind=error_kind,
-            cold=cold,
-            bytes_received=response.body_bytes,
-        )
+_PreparedHttpTarget = PreparedHttp  # the wire form's former name here (tests patch it)

@@ -10,7 +10,6 @@ resolved the way botocore resolves them (so AWS_ENDPOINT_URL_LAMBDA points a
 
 from __future__ import annotations
 
-import json as _json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from urllib.parse import quote
 from .._aws import auth as aws_auth
 from .._aws.control import ForceCold, force_cold
 from .._aws.cost import ARCHITECTURES, estimate_cost
+from .._aws.iam import IamSigning
 from .._aws.reportline import parse_log_result
 from .._http.request import RequestTemplate
 from .._http.response import Response
@@ -26,37 +26,14 @@ from .._http.urls import ParsedURL, parse_url, redact_url
 from .._results.recorder import Outcome
 from ..errors import ConfigError, LambdaSLOError
 from .base import DEFAULT_MAX_BODY_BYTES, check_throttle_statuses, check_transport_options
+from .checks import CHECK_FAILED, ResponseCheck, check_check, check_label, label_of
+from .feed import RequestFeed
 from .functions import INVOKE_FORMS, FunctionRef, parse_function
+from .lambdawire import encode_payload, error_field, is_json, lambda_headers
+from .values import ValuesAt, Varying, check_seed, varying
 
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 _SUCCESS_STATUS = {"RequestResponse": 200, "Event": 202, "DryRun": 204}
-
-
-def _encode_payload(payload: Any) -> bytes:
-    if payload is None:
-        return b"{}"
-    if isinstance(payload, (bytes, bytearray, memoryview)):
-        raw = bytes(payload)
-    elif isinstance(payload, str):
-        raw = payload.encode()
-    else:
-        try:
-            return _json.dumps(payload, separators=(",", ":")).encode()
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"payload of type {type(payload).__name__} is not JSON serialisable ({exc}); "
-                "use a dict/list/str/number, or JSON text as str or bytes"
-            ) from None
-    try:
-        _json.loads(raw)
-    except ValueError as exc:
-        # The payload itself is not quoted: it may hold tokens or personal data.
-        where = f" at position {exc.pos}" if isinstance(exc, _json.JSONDecodeError) else ""
-        raise ConfigError(
-            f"payload ({len(raw)} bytes) is not JSON (invalid{where}); the Invoke API takes "
-            "a JSON event: pass a dict/list, or JSON text as str or bytes"
-        ) from None
-    return raw
 
 
 @dataclass(frozen=True, repr=False)
@@ -81,8 +58,14 @@ class InvokeTarget:
     # (see cost.estimate_cost).
     architecture: str = "x86_64"
     prices: Mapping[str, Any] | None = field(default=None, hash=False)
+    # Per-request payloads (a callable f(i) / f(i, rng), Cycle(rows) or a generator; see
+    # values.py), a label per request, and a check of each response (see checks.py).
+    label: Any = None
+    check: Any = None
+    seed: int | None = None
     _ref: FunctionRef = field(init=False, repr=False, compare=False)
     _body: bytes = field(init=False, repr=False, compare=False)
+    _payloads: Varying | None = field(init=False, repr=False, compare=False)
     # (region, endpoint) once resolved; kept so every report line and lock names the same.
     _resolved: tuple[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -122,7 +105,14 @@ class InvokeTarget:
                 f"architecture={self.architecture!r} is not valid; use one of "
                 + ", ".join(ARCHITECTURES)
             )
-        object.__setattr__(self, "_body", _encode_payload(self.payload))
+        payloads = varying("payload", self.payload, sequences_are_values=True)
+        if payloads is not None and payloads.rows is not None:
+            payloads.rows = tuple(encode_payload(row) for row in payloads.rows)
+        object.__setattr__(self, "_payloads", payloads)
+        object.__setattr__(self, "_body", b"" if payloads else encode_payload(self.payload))
+        check_label(self.label, "InvokeTarget")
+        check_check(self.check, "InvokeTarget")
+        object.__setattr__(self, "seed", check_seed(self.seed))
 
     @classmethod
     def from_string(cls, text: str, **kwargs: Any) -> InvokeTarget:
@@ -141,6 +131,11 @@ class InvokeTarget:
         return cls(function, **kwargs)
 
     # -- what reports show (no credentials: they are never held here) ---------------------
+
+    @property
+    def per_request(self) -> tuple[str, ...]:
+        """The options that change from request to request (empty: one fixed request)."""
+        return ("payload",) if self._payloads is not None else ()
 
     @property
     def function_name(self) -> str:
@@ -179,7 +174,7 @@ class InvokeTarget:
             "endpoint_url": redact_url(endpoint) if endpoint else None,
             "profile": self.profile,
             "invocation_type": self.invocation_type,
-            "payload_bytes": len(self._body),
+            "payload_bytes": len(self._body) if self._payloads is None else "per request",
             "throttle_statuses": list(self.throttle_statuses),
             "sign_window_s": self.sign_window_s,
             "architecture": self.architecture,
@@ -293,22 +288,48 @@ class PreparedInvoke:
         self._success = _SUCCESS_STATUS[target.invocation_type]
         self._expect_json = target.expect_json and target.invocation_type == "RequestResponse"
         self._template: RequestTemplate | None = None
+        self.check_messages: list[str] = []  # the first distinct check failures (the report)
+        self._check = ResponseCheck(target.check, self.check_messages) if target.check else None
+        self._label = target.label
+        self._feed: RequestFeed | None = None
+        if target._payloads is not None or callable(target.label):
+            per = {"payload": target._payloads} if target._payloads is not None else {}
+            self._values_at = ValuesAt(per, target.seed or 0)
+            self._feed = RequestFeed(self._build, IamSigning(signer, target.sign_window_s))
 
     @property
     def access_key_id(self) -> str | None:
         return self.signer.access_key_id
 
+    def begin(self, index: int, count: int, requests: int | None) -> None:
+        """Bind per-request payloads to the engine's slice (built before the release)."""
+        if self._feed is not None:
+            self._feed.begin(index, count, requests)
+
     def current_request(self) -> RequestTemplate:
+        if self._feed is not None:
+            return self._feed.next()
         template = self._template
         if template is None or self.signer.expired():
-            template = self._template = self._sign()
+            template = self._template = self._sign(self._body, self._label)
         return template
 
-    def _sign(self) -> RequestTemplate:
-        headers = self.signer.sign("POST", self.url_text, self._unsigned, self._body)
+    def _sign(self, body: bytes, label: str | None) -> RequestTemplate:
+        headers = self.signer.sign("POST", self.url_text, self._unsigned, body)
         headers.append(("User-Agent", "pytest-lambda-slo"))
-        headers.append(("Content-Length", str(len(self._body))))
-        return RequestTemplate("POST", self.url, tuple(headers), self._body)
+        headers.append(("Content-Length", str(len(body))))
+        return RequestTemplate("POST", self.url, tuple(headers), body, label)
+
+    def _build(self, i: int) -> RequestTemplate:
+        """Request ``i``: its payload (encoded, then signed) and its label."""
+        values = self._values_at(i)
+        payloads = self.target._payloads
+        if payloads is None:
+            body, data = self._body, i
+        else:
+            data = values["payload"]
+            body = data if payloads.rows is not None else encode_payload(data)
+        return self._sign(body, label_of(self._label, data))
 
     def classify(
         self, response: Response | None, error_kind: str | None, latency_ns: int | None
@@ -318,9 +339,9 @@ class PreparedInvoke:
         status = response.status_code
         size = response.body_bytes
         # One pass over the raw headers gives all three Lambda headers (no case-insensitive map).
-        log_result, function_error, error_type = _lambda_headers(response.headers.raw)
+        log_result, function_error, error_type = lambda_headers(response.headers.raw)
         if status in self._throttle:
-            reason = _error_field(response, "Reason") or error_type or "unknown"
+            reason = error_field(response, "Reason") or error_type or "unknown"
             return Outcome(
                 "throttle", latency_ns, status=status, bytes_received=size, throttle_reason=reason
             )
@@ -339,13 +360,16 @@ class PreparedInvoke:
                 error_kind = error_type or ("http_5xx" if status >= 500 else "http_4xx")
             elif function_error:
                 error_kind = f"function_error:{function_error}"
-                body_type = _error_field(response, "errorType")
+                body_type = error_field(response, "errorType")
                 if body_type:
                     error_kind += f":{body_type}"
             elif status != self._success:
                 error_kind = f"unexpected_status_{status}"
-            elif self._expect_json and not response.truncated and not _is_json(response.content):
+            elif self._expect_json and not response.truncated and not is_json(response.content):
                 error_kind = "invalid_response"
+        if error_kind is None and self._check is not None:
+            if self._check.failure(response) is not None:  # after the clock stopped
+                error_kind = CHECK_FAILED
         return Outcome(
             "ok" if error_kind is None else "error",
             latency_ns,
@@ -356,56 +380,3 @@ class PreparedInvoke:
             server=server,
             proactive_init=proactive,
         )
-
-
-def _lambda_headers(
-    raw: list[tuple[bytes, bytes]],
-) -> tuple[bytes | None, str | None, str | None]:
-    """X-Amz-Log-Result, X-Amz-Function-Error and x-amzn-ErrorType in one pass over raw headers.
-
-    On the hot path: cheaper than building the case-insensitive map. The log result stays
-    bytes (base64 is decoded from bytes); the error type loses its ':namespace' suffix
-    (``ResourceNotFoundException:http://...`` -> ``ResourceNotFoundException``).
-    """
-    log_result = function_error = error_type = None
-    for name, value in raw:
-        length = len(name)
-        if length == 16:  # x-amz-log-result, x-amzn-errortype
-            lower = name.lower()
-            if lower == b"x-amz-log-result":
-                log_result = value
-            elif lower == b"x-amzn-errortype":
-                error_type = value.decode("latin-1").split(":", 1)[0].strip() or None
-        elif length == 20 and name.lower() == b"x-amz-function-error":
-            function_error = value.decode("latin-1").strip() or None
-    return log_result, function_error, error_type
-
-
-# Bodies up to this size are parsed to check they are JSON; bigger ones are only sniffed
-# (first and last byte), so a 6 MB response does not cost milliseconds of generator CPU.
-JSON_CHECK_MAX_BYTES = 256 * 1024
-_JSON_ENDS = {ord("{"): b"}", ord("["): b"]", ord('"'): b'"'}
-
-
-def _is_json(content: bytes) -> bool:
-    if len(content) > JSON_CHECK_MAX_BYTES:
-        body = content.strip()
-        closing = _JSON_ENDS.get(body[0]) if body else None
-        return closing is not None and body.endswith(closing)
-    try:
-        _json.loads(content.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError is a ValueError too
-        return False
-    return True
-
-
-def _error_field(response: Response, key: str) -> str | None:
-    """A string field of a JSON error body, or None when the body is not such JSON."""
-    if response.truncated:
-        return None
-    try:
-        data = _json.loads(response.content)
-    except ValueError:
-        return None
-    value = data.get(key) if isinstance(data, dict) else None
-    return value if isinstance(value, str) and value else None

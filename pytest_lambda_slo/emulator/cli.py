@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="cap on processes running real handlers (zip functions). Default: 64",
     )
     p.add_argument("--log-level", default="WARNING", help="stderr log level. Default: WARNING")
+    p.add_argument(
+        "--exit-on-stdin-eof",
+        action="store_true",
+        help="stop when standard input closes (a parent process that dies closes it)",
+    )
     return p
 
 
@@ -121,8 +126,25 @@ def _raise_fd_limit() -> None:
             pass
 
 
-async def serve(config: EmulatorConfig) -> None:
-    """Listen, print the ready line, serve until SIGTERM/SIGINT."""
+def _stop_on_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """Stop when standard input reaches its end: the parent holding the pipe is gone, even
+    if it was killed without a chance to stop this process."""
+    fd = sys.stdin.fileno()
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(fd)
+            stop.set()
+
+    loop.add_reader(fd, readable)
+
+
+async def serve(config: EmulatorConfig, *, exit_on_stdin_eof: bool = False) -> None:
+    """Listen, print the ready line, serve until SIGTERM/SIGINT (or the end of stdin)."""
     loop = asyncio.get_running_loop()
     app = EmulatorApp(config, loop)
     max_body = config.max_payload
@@ -138,6 +160,8 @@ async def serve(config: EmulatorConfig) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if exit_on_stdin_eof:
+        _stop_on_stdin_eof(loop, stop)
     app.start()
     ready = {
         READY_KEY: "listening",
@@ -174,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(serve(config))
+        loop.run_until_complete(serve(config, exit_on_stdin_eof=args.exit_on_stdin_eof))
     except OSError as exc:
         sys.stderr.write(f"{PROG}: error: cannot listen on {config.host}:{config.port}: {exc}\n")
         return 1

@@ -45,7 +45,7 @@ class Emulator:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        require_sigv4: str | tuple[str, str] | None = None,
+        require_sigv4: str | tuple[str, str] | list[tuple[str, str]] | None = None,
         account_concurrency: int = 1000,
         scaling: str = "continuous",
         burst: int = 500,
@@ -100,6 +100,8 @@ class Emulator:
         if c.seed is not None:
             cmd += ["--seed", str(c.seed)]
         cmd += ["--max-handler-processes", str(c.max_handler_processes)]
+        # The child stops when its stdin pipe closes: when this process ends, however it ends.
+        cmd += ["--exit-on-stdin-eof"]
         for function in c.functions:
             cmd += ["--function", function.to_spec()]
         return cmd
@@ -115,10 +117,10 @@ class Emulator:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         env.pop(SIGV4_ENV, None)
         if self.config.require_sigv4 is not None:
-            env[SIGV4_ENV] = ":".join(self.config.require_sigv4)
+            env[SIGV4_ENV] = ",".join(":".join(pair) for pair in self.config.require_sigv4)
         self._proc = subprocess.Popen(
             self.command(),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             env=env,

@@ -154,7 +154,7 @@ class Sandbox:
         cfg = self.config
         stream = time.strftime("%Y/%m/%d") + "/[$LATEST]" + os.urandom(16).hex()
         env = {k: os.environ[k] for k in _PASS_THROUGH if k in os.environ}
-        key, secret = cfg.require_sigv4 or ("AKIDEMULATOR", "emulator-secret")
+        key, secret = (cfg.require_sigv4 or (("AKIDEMULATOR", "emulator-secret"),))[0]
         env.update(
             {
                 "AWS_LAMBDA_FUNCTION_NAME": name,

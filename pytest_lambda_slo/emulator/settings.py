@@ -29,7 +29,7 @@ class EmulatorConfig:
     functions: tuple[FunctionConfig, ...] = ()
     host: str = "127.0.0.1"
     port: int = 0
-    require_sigv4: tuple[str, str] | None = None
+    require_sigv4: tuple[tuple[str, str], ...] | None = None  # (key id, secret) pairs
     account_concurrency: int = 1000
     scaling: str = "continuous"
     burst: int = 500
@@ -53,17 +53,32 @@ class EmulatorConfig:
             )
 
 
-def parse_sigv4(value: object) -> tuple[str, str] | None:
-    """Parse ``ACCESS_KEY_ID:SECRET`` (None/empty disables verification)."""
+def parse_sigv4(value: object) -> tuple[tuple[str, str], ...] | None:
+    """Parse ``ACCESS_KEY_ID:SECRET`` (or several, comma-separated: rotated keys all valid).
+
+    None/empty disables verification; a (key, secret) pair or a list of pairs is accepted too.
+    """
     if value is None or value == "":
         return None
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        key, secret = str(value[0]), str(value[1])
+    items: list[object]
+    if isinstance(value, (tuple, list)):
+        pair = len(value) == 2 and all(isinstance(v, str) and ":" not in v for v in value)
+        items = [(value[0], value[1])] if pair else [*value]
     else:
-        key, _, secret = str(value).partition(":")
-    if not key or not secret:
-        raise ConfigError(f"require_sigv4={value!r} is not valid; use ACCESS_KEY_ID:SECRET")
-    return key, secret
+        items = [*str(value).split(",")]
+    pairs = []
+    for item in items:
+        if isinstance(item, (tuple, list)) and len(item) == 2:
+            key, secret = str(item[0]), str(item[1])
+        else:
+            key, _, secret = str(item).partition(":")
+        if not key or not secret:
+            raise ConfigError(
+                f"require_sigv4={value!r} is not valid; use ACCESS_KEY_ID:SECRET (several "
+                "separated by commas)"
+            )
+        pairs.append((key, secret))
+    return tuple(pairs)
 
 
 _EMULATOR_KEYS: dict[str, Any] = {

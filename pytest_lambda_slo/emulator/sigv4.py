@@ -57,11 +57,13 @@ def verify(
     query: str,
     headers: dict[str, str],
     body: bytes,
-    credentials: tuple[str, str],
+    credentials: tuple[str, str] | tuple[tuple[str, str], ...],
     now: datetime | None = None,
     service: str | None = None,
 ) -> None:
     """Raise SigV4Error unless the request carries a valid signature by ``credentials``.
+
+    ``credentials`` is one (access key id, secret) pair or several (rotated keys, all valid).
 
     ``raw_path`` is the path exactly as sent (percent-encoded); ``headers`` have lowercase
     names. Any region is accepted; the scope's service must be ``service`` when given.
@@ -79,7 +81,9 @@ def verify(
             "InvalidSignatureException",
             f"Credential should be scoped to correct service: '{service}'. ",
         )
-    if access_key != credentials[0]:
+    pairs = (credentials,) if isinstance(credentials[0], str) else credentials
+    secret = next((str(pair[1]) for pair in pairs if pair[0] == access_key), None)
+    if secret is None:
         raise SigV4Error(
             "UnrecognizedClientException", "The security token included in the request is invalid."
         )
@@ -129,7 +133,7 @@ def verify(
             hashlib.sha256(canonical_request.encode("utf-8")).hexdigest(),
         ]
     )
-    key = _hmac(("AWS4" + credentials[1]).encode("utf-8"), date)
+    key = _hmac(("AWS4" + secret).encode("utf-8"), date)
     key = _hmac(_hmac(_hmac(key, region), scope_service), "aws4_request")
     expected = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature):
