@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import random
+
+import pytest
+
 from pytest_lambda_slo._results.recorder import Histogram, Measurements, Outcome
 
 
@@ -20,6 +24,34 @@ def test_buffer_folds_many_distinct_values_exactly() -> None:
     assert histogram.count == 20_000
     assert histogram.min_us() == 1
     assert abs(histogram.percentile_us(50) - 10_000) <= 10  # 3 significant figures
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_reads_from_the_buffer_equal_reads_after_the_fold(seed: int) -> None:
+    # Counts and percentiles of a histogram nothing was folded into yet are read from its
+    # buffer; they must be what hdrh gives once the buffer is folded into it.
+    rng = random.Random(seed)
+    highest = rng.choice([1000, 60_000, 30_000_000])
+    buffered, folded = Histogram(highest), Histogram(highest)
+    for _ in range(rng.choice([0, 1, 2, 7, 300])):
+        value = int(rng.lognormvariate(rng.uniform(0, 12), rng.uniform(0.1, 2)))
+        buffered.record(value)
+        folded.record(value)
+    folded_total = folded.hdr.get_total_count()  # reading hdr folds the buffer
+    assert folded._pending == {}
+    for q in (0.0, 1, 50, 90, 99, 99.9, 100.0, 150):
+        assert buffered.percentile_us(q) == folded.percentile_us(q), q
+    assert buffered.count == folded.count == folded_total
+    assert buffered.min_us() == folded.min_us()
+    assert buffered.max_us() == folded.max_us()
+
+
+def test_a_buffered_value_past_the_range_is_an_overflow_on_every_read() -> None:
+    histogram = Histogram(highest_us=1000)
+    histogram.record(10)
+    histogram.record(10**9)
+    assert histogram.percentile_us(100.0) == 10  # read after the fold: the overflow apart
+    assert (histogram.count, histogram.overflows) == (1, 1)
 
 
 def test_measurements_round_trip_and_merge() -> None:

@@ -220,8 +220,11 @@ class HttpConnection(asyncio.Protocol):
         except httptools.HttpParserError:
             self._finish("protocol_error", None)  # no-op when the request already finished
             self.close()
-        if self._ready is not None:
-            self._deliver()
+        ready = self._ready
+        if ready is not None:  # _deliver's work, inlined: once per request
+            self._ready = None
+            done, error, response, t_end, reused = ready
+            done(error, response, self._t_start, t_end, reused)
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost reports what was pending
@@ -286,10 +289,14 @@ class HttpConnection(asyncio.Protocol):
             self.close()
 
     def on_message_complete(self) -> None:
-        if self._done is None or not self._status:
+        done = self._done
+        if done is None or not self._status:
             return
         t_end = perf_counter_ns()  # the clock stops here, at the end of the body
-        self._complete(t_end)
+        # _complete and _finish, inlined: this runs once per request.
+        self.responses += 1
+        self._done = None
+        self._ready = (done, None, self._response(), t_end, self.responses > 1)
         if not self.parser.should_keep_alive():
             self.close()
 
@@ -316,11 +323,12 @@ class HttpConnection(asyncio.Protocol):
         self._done = done
         self._began = False
         self._status = 0
-        self._headers = []
-        self._chunks = []
         self._body_len = 0
-        if self.lean:
+        if self.lean:  # a lean connection keeps no headers and no body
             self._raw = []
+        else:
+            self._headers = []
+            self._chunks = []
         if head or self._head:
             # A HEAD response announces a body it does not send, so the parser that read it
             # still waits for that body: HEAD responses and whatever follows get a fresh one.

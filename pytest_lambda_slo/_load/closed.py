@@ -43,6 +43,9 @@ class ClosedEngine(Engine[Slice]):
 
     _remaining: int | None = None  # requests left to claim (None: bounded by time only)
 
+    # Statuses the target calls a plain ok from the status alone (see _done), or None.
+    _plain_ok: frozenset[int] | None = None
+
     def new_slot(self) -> Slot:
         lane = Lane()
         lane.done = partial(self._done, lane)
@@ -63,6 +66,7 @@ class ClosedEngine(Engine[Slice]):
     async def drive(self) -> None:
         loop = asyncio.get_running_loop()
         self._remaining = self.part.requests
+        self._plain_ok = getattr(self.prepared, "plain_ok_statuses", None)
         self._halted = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._finished: asyncio.Future[None] = loop.create_future()
@@ -125,20 +129,58 @@ class ClosedEngine(Engine[Slice]):
         try:
             if error is None:  # a full response: Engine._record's work, inlined
                 self._last_done_ns = t_end
-                try:
-                    outcome = self.prepared.classify(response, None, t_end - t_start)
-                except UserCallableError as exc:
-                    self._stop_on_callable(exc, response)
-                outcome.done_ns = t_end
-                outcome.in_flight = self.in_flight + 1
                 assert response is not None  # a full response
-                outcome.response = response  # its ids are read if it is among the slowest
-                outcome.ttfb_ns = response.first_byte_ns - t_start
-                outcome.label = lane.label
-                self.measurements.record(outcome)
-                if not self._wave.decided:
-                    self._judge_first_wave(outcome)
-                self._next(lane)
+                plain = self._plain_ok
+                status = response.status_code
+                latency_ns = t_end - t_start
+                slow = self.measurements.slow
+                if (
+                    plain is not None
+                    and status in plain
+                    and self._wave.decided
+                    and lane.label is None
+                    and (slow is None or latency_ns <= slow.threshold)
+                ):
+                    # What classify() would call a plain ok, unlabelled and not among the
+                    # slowest: recorded as Measurements.record would, without an Outcome.
+                    self.measurements.record_ok(
+                        status, latency_ns, response.body_bytes, t_end, self.in_flight + 1,
+                        response.first_byte_ns - t_start,
+                    )  # fmt: skip
+                else:
+                    try:
+                        outcome = self.prepared.classify(response, None, latency_ns)
+                    except UserCallableError as exc:
+                        self._stop_on_callable(exc, response)
+                    outcome.done_ns = t_end
+                    outcome.in_flight = self.in_flight + 1
+                    outcome.response = response  # its ids are read if it is among the slowest
+                    outcome.ttfb_ns = response.first_byte_ns - t_start
+                    outcome.label = lane.label
+                    self.measurements.record(outcome)
+                    if not self._wave.decided:
+                        self._judge_first_wave(outcome)
+                # _next and _claim's work for a counted burst on an open connection, inlined.
+                remaining = self._remaining
+                cap = self._cap_left
+                conn = lane.conn
+                if (
+                    remaining is not None
+                    and remaining > 0
+                    and (cap is None or cap > 0)
+                    and self._end_ns is None
+                    and not self._halted
+                    and conn is not None
+                    and not conn.closed
+                    and lane.pending_error is None
+                    and self._wave.passed
+                ):
+                    self._remaining = remaining - 1
+                    if cap is not None:
+                        self._cap_left = cap - 1  # Engine.take's count
+                    self._start(lane, conn)
+                else:
+                    self._next(lane)
                 return
             if error == "connection_closed" and reused and not self._halted:
                 # The server closed an idle keep-alive connection just as we reused it: the

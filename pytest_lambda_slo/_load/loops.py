@@ -13,7 +13,7 @@ from .._results.recorder import Histogram
 try:
     import uvloop
 except ImportError:  # no wheel for this platform: the standard loop
-    uvloop = None
+    uvloop = None  # type: ignore[assignment]
 
 # Set to "asyncio" to run the engine on the standard loop even when uvloop is installed.
 LOOP_ENV = "LAMBDA_SLO_EVENT_LOOP"

@@ -85,6 +85,11 @@ class PreparedHttp:
         # Without a cold-start detector or a check the outcome depends on the status and the
         # body's length only: the transport need not keep headers or body bytes.
         self.needs_headers = self.needs_body = cold is not None or target.check is not None
+        # The statuses classify() calls a plain ok from the status alone (None: it reads
+        # more): the closed model records those without building an Outcome.
+        self.plain_ok_statuses: frozenset[int] | None = (
+            None if self.needs_headers else frozenset(range(300)) - self._throttle
+        )
 
     @property
     def access_key_id(self) -> str | None:
