@@ -36,7 +36,9 @@ S = TypeVar("S", bound=Slice)
 
 # During a run the cyclic GC runs after this many new container objects, not 700: the
 # per-request objects are freed by reference counting, so a pass finds nothing to collect
-# and only costs CPU. What existed before the run is frozen (not scanned) meanwhile.
+# and only costs CPU. Nothing is frozen (gc.freeze): a freeze at every run would also freeze
+# the cycles earlier runs left, and keep them for ever; a full collection first would cost
+# a large process (a pytest session) hundreds of milliseconds before every run.
 GC_GEN0_DURING_RUN = 50_000
 
 
@@ -46,7 +48,6 @@ class QuietGC:
     _lock = threading.Lock()
     _runs = 0
     _saved: tuple[int, int, int] = (700, 10, 10)
-    _froze = False
 
     @classmethod
     def enter(cls) -> None:
@@ -56,12 +57,6 @@ class QuietGC:
                 gen0, gen1, gen2 = cls._saved
                 if gen0:  # 0: the GC is off; leave it off
                     gc.set_threshold(max(gen0, GC_GEN0_DURING_RUN), gen1, gen2)
-                cls._froze = gc.get_freeze_count() == 0  # never unfreeze what others froze
-                if cls._froze:
-                    # Collect first: the cycles earlier runs left would be frozen too, and
-                    # a freeze at every run would keep each run's garbage for ever.
-                    gc.collect()
-                    gc.freeze()
             cls._runs += 1
 
     @classmethod
@@ -70,8 +65,6 @@ class QuietGC:
             cls._runs -= 1
             if cls._runs == 0:
                 gc.set_threshold(*cls._saved)
-                if cls._froze:
-                    gc.unfreeze()
 
 
 class Slot:
