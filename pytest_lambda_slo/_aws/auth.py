@@ -75,6 +75,16 @@ class _RedactSecrets(logging.Filter):
         return True
 
 
+def check_sign_window(window: object, owner: str = "") -> None:
+    """A re-signing interval: seconds in (0, 240], inside SigV4's 5 minutes of clock skew."""
+    if isinstance(window, bool) or not isinstance(window, (int, float)) or not 0 < window <= 240:
+        value = f"sign_window_s={window!r}"
+        raise ConfigError(
+            f"{f'{owner}({value})' if owner else value} is not valid; use seconds in (0, 240] "
+            "(SigV4 allows 5 minutes of clock skew)"
+        )
+
+
 def protect_secrets(*values: object) -> None:
     """Keep these values (credentials, variable values) out of botocore's log records."""
     global _secrets, _filter_installed

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
-from .auth import DEFAULT_SIGN_WINDOW_S, RequestSigner, make_session, protect_secrets
+from .auth import (
+    DEFAULT_SIGN_WINDOW_S,
+    RequestSigner,
+    check_sign_window,
+    make_session,
+    protect_secrets,
+)
 
 # <url-id>.lambda-url.<region>.on.aws and <api-id>.execute-api.<region>.amazonaws.com[.cn]
 _FUNCTION_URL = re.compile(r"^[a-z0-9-]+\.lambda-url\.([a-z0-9-]+)\.on\.aws$")
@@ -100,16 +106,7 @@ class AwsIam:
             raise ConfigError("AwsIam takes profile= or credentials=, not both")
         if self.profile is not None and (not isinstance(self.profile, str) or not self.profile):
             raise ConfigError(f"AwsIam(profile={self.profile!r}) is not valid; use a profile name")
-        window = self.sign_window_s
-        if (
-            isinstance(window, bool)
-            or not isinstance(window, (int, float))
-            or not 0 < window <= 240
-        ):
-            raise ConfigError(
-                f"AwsIam(sign_window_s={window!r}) is not valid; use seconds in (0, 240] "
-                "(SigV4 allows 5 minutes of clock skew)"
-            )
+        check_sign_window(self.sign_window_s, "AwsIam")
 
     def __repr__(self) -> str:
         # Never the credentials: only where they come from.

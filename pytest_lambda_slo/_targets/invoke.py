@@ -90,16 +90,7 @@ class InvokeTarget:
             self, "throttle_statuses", check_throttle_statuses(self.throttle_statuses)
         )
         check_transport_options(self.verify, self.max_body_bytes)
-        window = self.sign_window_s
-        if (
-            isinstance(window, bool)
-            or not isinstance(window, (int, float))
-            or not 0 < window <= 240
-        ):
-            raise ConfigError(
-                f"sign_window_s={window!r} is not valid; use seconds in (0, 240] "
-                "(SigV4 allows 5 minutes of clock skew)"
-            )
+        aws_auth.check_sign_window(self.sign_window_s)
         if self.architecture not in ARCHITECTURES:
             raise ConfigError(
                 f"architecture={self.architecture!r} is not valid; use one of "
