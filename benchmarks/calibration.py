@@ -8,7 +8,7 @@ measured first on the same machine for each run size (fixed n, and auto's wave),
 pooling runs of that size to ``--truth-requests``; each arm's budget is then true/0.9,
 true and true/1.1 (the true value 10% under, at, 10% over).
 
-``--simulate``: the sequential test alone on binomial waves (waves of 500, maximum
+``--simulate``: the sequential test alone on binomial waves (an auto burst's waves, maximum
 20,000, two budgets sharing the fail level, as a p99 with the implied throttle budget),
 the true p99 10% under / at / 10% over the budget for lognormal latency of shape 0.5.
 Every figure printed is measured (emulator) or simulated (seeded); none is typed in.
@@ -60,7 +60,7 @@ def lognormal_share(factor: float, sigma: float = 0.5) -> float:
 
 def simulate(runs: int) -> None:
     levels = split_levels(2, 0.95, 0.99)
-    wave = 500
+    wave = Burst(requests="auto", concurrency=CONCURRENCY, budgets={"p99": "1s"}).wave_requests
     print(f"sequential test alone: waves of {wave}, max {MAX_REQUESTS:,}, {runs} runs per arm")
     for (label, factor), seed in zip(ARMS, (31, 22, 32), strict=True):
         theta = 0.01 if factor == 1.0 else lognormal_share(factor)

@@ -61,11 +61,11 @@ def test_far_from_the_limit_it_stops_early() -> None:
     assert "pass" in steps and steps.index("pass") < len(steps) - 1
 
 
-def test_fallback_at_n_max_uses_clopper_pearson_at_half_alpha() -> None:
+def test_fallback_at_n_max_uses_clopper_pearson_at_the_final_share() -> None:
     test = SequentialTest(TB, pass_confidence=0.95, fail_confidence=0.99, n_max=1000)
     assert test.update(1000, 10) == "inconclusive"
     test = SequentialTest(0.5, pass_confidence=0.95, fail_confidence=0.99, n_max=10)
-    assert test.update(10, 0) == "pass"  # 0 of 10 against 50%: upper bound 0.31 at 97.5%
+    assert test.update(10, 0) == "pass"  # 0 of 10 against 50%: upper bound 0.41 at 99.5%
 
 
 def test_percentile_counts_each_side_least_favourably() -> None:

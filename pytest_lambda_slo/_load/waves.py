@@ -11,7 +11,7 @@ broken, at ``max_requests`` / ``max_duration``, at the deadline or at the sessio
 Each wave is a run of its own (one engine, or one set of worker processes): it opens its
 connections before its release and closes them at its end, so connections are dialled
 again for every wave. That happens before the release, so no latency includes it; it costs
-one connection set-up per connection per wave (ten rounds of requests), and a pause of a
+one connection set-up per connection per wave (five rounds of requests), and a pause of a
 few milliseconds between waves (a rate's schedule restarts after it).
 """
 

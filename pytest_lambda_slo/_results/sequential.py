@@ -29,7 +29,7 @@ class SequentialState:
     """What :func:`judge_sequential` keeps between waves of one run.
 
     ``n_max``: the most requests the run may fire; at it an undecided budget is judged by
-    Clopper-Pearson at half its levels (the other half was spent on the e-processes).
+    Clopper-Pearson at the share of its levels the e-processes left (``FINAL_SHARE``).
     """
 
     n_max: int

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._stats.binomial import FAIL, INCONCLUSIVE, PASS
 from .._stats.levels import Levels, split_levels
+from .._stats.sequential import FINAL_SHARE
 from .batches import judge_batches
 from .budgets import BUDGETS, OFF, THROTTLE_BUDGETS, BudgetSpec
 from .shares import judge_percentile, judge_rate_budget
@@ -139,29 +140,34 @@ def judge_decided(
     entry: Mapping[str, Any],
     record: Mapping[str, Any],
 ) -> Verdict:
-    """A budget the sequential test judged: its state, and bounds at half its levels.
+    """A budget the sequential test judged: its state, and the bounds of the step that
+    decided it.
 
-    The anytime-valid test spent half of each error level; what it left undecided at the
-    end is judged by the Clopper-Pearson bounds at the other half, so those are the bounds
-    shown (they agree with the state at the maximum exactly, and nearly always when the
-    test crossed earlier). Undecided when a certainly broken budget stopped the run early:
-    inconclusive.
+    The anytime-valid test spent (1 - FINAL_SHARE) of each error level; what it left
+    undecided at the end is judged by the Clopper-Pearson bounds at the rest. A budget the
+    test decided shows the bounds at the test's share of the levels (they clear the limit
+    whenever the test crossed: the mixture's threshold is the harder of the two); one judged
+    at the end shows the final bounds, which decide it. Undecided when a certainly broken
+    budget stopped the run early: inconclusive.
     """
-    levels = Levels((1.0 - record["pass_confidence"]) / 2, (1.0 - record["fail_confidence"]) / 2)
+    step, at = entry["step"], entry.get("decided_at")
+    share = 1.0 - FINAL_SHARE if step in (PASS, FAIL) else FINAL_SHARE
+    levels = Levels(share * (1.0 - record["pass_confidence"]),
+                    share * (1.0 - record["fail_confidence"]))  # fmt: skip
     verdict = dataclasses.replace(
         _judge(result, spec, limit, levels), split=int(record.get("split", 1))
     )
     if verdict.method != "confidence":
         return verdict  # it could not be measured at all
-    step, at = entry["step"], entry.get("decided_at")
+    final = f"judged by the final bounds at {FINAL_SHARE:.0%} of the levels"
     if step in (PASS, FAIL):
         state, note = step, f"decided by the sequential test after {at:,} requests"
     elif step == INCONCLUSIVE:  # the test's own fallback at the maximum
-        state, note = INCONCLUSIVE, "judged by the final bounds at half the levels"
+        state, note = INCONCLUSIVE, final
     elif record.get("stopped") == "certain_fail":
         state, note = INCONCLUSIVE, "undecided by the sequential test when the run stopped"
     else:  # stopped short of the maximum by a cap or the deadline: the same fallback
-        state, note = verdict.state, "judged by the final bounds at half the levels"
+        state, note = verdict.state, final
     if state != INCONCLUSIVE:
         verdict = dataclasses.replace(verdict, needed_n=None, advice="")
     notes = "; ".join(filter(None, [verdict.note, f"fired until decided: {note}"]))
