@@ -51,6 +51,7 @@ ERROR_RATE = 0.01
 ARMS = (("10% under", 0.9), ("at", 1.0), ("10% over", 1.1))
 ARM_NAMES = tuple(name for name, _ in ARMS)
 POINT = VerdictPolicy(method="point")
+CONFIDENCE = VerdictPolicy()  # --pass-confidence changes it (fixed n only)
 
 
 def lognormal_share(factor: float, sigma: float = 0.5) -> float:
@@ -128,7 +129,8 @@ def one_arm(
             else:
                 shape = Burst(requests=n, concurrency=CONCURRENCY)
             result = run(emu.function_url(function), shape)
-            confidence[next(v.state for v in result.judge(budget) if v.budget in budget)] += 1
+            judged = evaluate(result, parse_budgets(budget), "check", CONFIDENCE)
+            confidence[next(v.state for v in judged if v.budget in budget)] += 1
             point[evaluate(result, parse_budgets(budget), "check", POINT)[0].state] += 1
             used.append(result.count)
             emu.reset()
@@ -140,6 +142,8 @@ def one_arm(
             flush=True,
         )
         if out is not None:
+            if CONFIDENCE != VerdictPolicy():
+                record = {**record, "pass_confidence": CONFIDENCE.pass_confidence}
             line = {**record, "n": n, "runs": runs_n, "confidence": dict(confidence),
                     "point": dict(point), "mean_requests": float(np.mean(used)),
                     "seconds": round(time.monotonic() - started, 1)}  # fmt: skip
@@ -213,13 +217,16 @@ def render(path: Path) -> None:
         else:
             truth = f"{row['arm']} ({row['truth']:.2%} vs {row['limit']})"
         n = "auto" if row["n"] == "auto" else f"{row['n']:,}"
-        print(f"| {row['budget']} | {truth} | {n} | {row['runs']} | {c.get('pass', 0)} | "
+        budget = row["budget"]
+        if "pass_confidence" in row:
+            budget += f" (pass at {row['pass_confidence']:.0%})"
+        print(f"| {budget} | {truth} | {n} | {row['runs']} | {c.get('pass', 0)} | "
               f"{c.get('fail', 0)} | {c.get('inconclusive', 0)} | {pt.get('pass', 0)} | "
               f"{pt.get('fail', 0)} | {row['mean_requests']:,.0f} |")  # fmt: skip
 
 
 def main() -> None:
-    global CONCURRENCY  # one setting for every run of this process
+    global CONCURRENCY, CONFIDENCE  # one setting for every run of this process
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100, help="runs per arm (default 100)")
     parser.add_argument("--truth-requests", type=int, default=20_000)
@@ -236,6 +243,11 @@ def main() -> None:
     parser.add_argument("--arms", default="under,at,over", help="which arms (under,at,over)")
     parser.add_argument("--kinds", default="p99,error_rate", help="budgets (p99,error_rate)")
     parser.add_argument("--out", type=Path, help="append each result as a JSON line here")
+    parser.add_argument(
+        "--pass-confidence",
+        type=float,
+        help="judge the fixed-n runs at this pass confidence (default 0.95, the plugin's)",
+    )
     parser.add_argument("--simulate", action="store_true", help="the sequential test alone")
     parser.add_argument("--render", type=Path, help="print the table of an --out file")
     args = parser.parse_args()
@@ -250,6 +262,10 @@ def main() -> None:
         names = {"under": "10% under", "at": "at", "over": "10% over"}
         arms = tuple(names[a] for a in args.arms.split(","))
         CONCURRENCY = args.concurrency
+        if args.pass_confidence is not None:
+            if "auto" in sizes:
+                parser.error("--pass-confidence judges fixed n only: leave auto out of --sizes")
+            CONFIDENCE = VerdictPolicy(pass_confidence=args.pass_confidence)
         emulator_arms(args.runs, at_runs, args.truth_requests, args.max_requests,
                       args.latency, args.kinds.split(","), args.out,
                       args.error_auto_runs, fixed, "auto" in sizes, arms)  # fmt: skip
