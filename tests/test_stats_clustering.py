@@ -9,6 +9,7 @@ from pytest_lambda_slo._stats.binomial import judge_rate
 from pytest_lambda_slo._stats.clustering import (
     clustered_design_effect,
     design_effect,
+    dispersion_line,
     merge_batches,
 )
 
@@ -67,3 +68,33 @@ def test_merge_batches_keeps_totals_and_neighbours() -> None:
     assert sum(m for _, m in merged) == sum(m for _, m in intervals)
     assert merged[0] == (1 + 2 + 3, 0 + 1 + 2)  # intervals 0..2, in order
     assert merge_batches(intervals[:7]) == [(float(n), float(m)) for n, m in intervals[:7]]
+
+
+def test_chance_scatter_of_independent_requests_does_not_widen_the_bounds() -> None:
+    # Three or four seconds of independent requests (a short run): the raw estimate is above
+    # 1 in about half the runs, and flooring it at 1 would widen their bounds on average;
+    # the dispersion test lets through only the 5% a chance scatter exceeds.
+    rng = np.random.default_rng(11)
+    raw, used = [], []
+    for _ in range(2000):
+        batches = [(1400, int(m)) for m in rng.binomial(1400, 0.006, size=int(rng.integers(3, 5)))]
+        raw.append(design_effect(batches))
+        used.append(clustered_design_effect(batches))
+    assert 0.35 < float(np.mean(np.array(raw) > 1.0)) < 0.65
+    assert float(np.mean(np.maximum(raw, 1.0))) > 1.15  # what flooring alone would cost
+    widened = float(np.mean(np.array(used) > 1.0))
+    assert 0.02 < widened < 0.08  # the dispersion test's 5%, within sampling error
+    # and where it applies, d is the estimate itself, not a shrunken one
+    assert all(u == r for u, r in zip(used, raw, strict=True) if u > 1.0)
+
+
+def test_dispersion_line_is_the_chi_squared_point() -> None:
+    # 30 batches: d above 42.557 / 29 is what independent batches give 5 times in 100.
+    assert dispersion_line(30) == pytest.approx(42.5570 / 29, rel=1e-4)
+    # Spread 1.37 times the binomial one: within what 30 independent batches give.
+    mild = [(100, 1)] * 10 + [(100, 3)] * 10 + [(100, 5)] * 5 + [(100, 0)] * 5
+    assert 1.0 < design_effect(mild) < dispersion_line(30)
+    assert clustered_design_effect(mild) == 1.0
+    # Every slow request in five of the thirty seconds: far above it, d applies in full.
+    clustered = [(100, 0)] * 25 + [(100, 6)] * 5
+    assert clustered_design_effect(clustered) == design_effect(clustered) > 5
