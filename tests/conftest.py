@@ -27,3 +27,10 @@ def fresh_emulator(emulator: Emulator) -> Emulator:
     """The shared emulator with its statistics cleared and every environment retired."""
     emulator.reset(environments=True)
     return emulator
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy variables: the engine honours them, and a test's loopback must stay direct."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)

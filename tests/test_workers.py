@@ -18,11 +18,7 @@ from pytest_lambda_slo._units import parse_workers
 from pytest_lambda_slo.emulator import Emulator
 from pytest_lambda_slo.errors import ConfigError
 
-
-@pytest.fixture(autouse=True)
-def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("no_proxy_env")
 
 
 @pytest.fixture(scope="module")
