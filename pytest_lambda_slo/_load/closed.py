@@ -46,9 +46,19 @@ class ClosedEngine(Engine[Slice]):
     # Statuses the target calls a plain ok from the status alone (see _done), or None.
     _plain_ok: frozenset[int] | None = None
 
+    # The wire bytes of the target's one fixed request (None: asked per request).
+    _fixed_wire: bytes | None = None
+
     def new_slot(self) -> Slot:
         lane = Lane()
         lane.done = partial(self._done, lane)
+        fixed = getattr(self.prepared, "fixed_request", None)
+        if fixed is not None:
+            # Every request is this one: its wire bytes, label and HEAD flag are set once
+            # (per lane) instead of per request in _start.
+            self._fixed_wire = lane.wire = self.dialer.wire(fixed)
+            lane.label = fixed.label
+            lane.head = fixed.method == "HEAD"
         return lane
 
     def _claim(self) -> bool:
@@ -104,15 +114,16 @@ class ClosedEngine(Engine[Slice]):
         self._start(lane, conn)
 
     def _start(self, lane: Lane, conn: HttpConnection) -> None:
-        template = self.prepared.current_request()
-        lane.label = template.label
-        lane.wire = wire = self.dialer.wire(template)
-        lane.head = head = template.method == "HEAD"
+        if self._fixed_wire is None:
+            template = self.prepared.current_request()
+            lane.label = template.label
+            lane.wire = self.dialer.wire(template)
+            lane.head = template.method == "HEAD"
         self.in_flight += 1
         if self.in_flight > self.peak_in_flight:
             self.peak_in_flight = self.in_flight
         lane.busy = True
-        conn.start(wire, self.part.timeout_s, lane.done, head=head)
+        conn.start(lane.wire, self.part.timeout_s, lane.done, head=lane.head)
 
     def _done(
         self,
