@@ -115,13 +115,11 @@ class _LeanCallbacks:
 _NO_HEADERS = Headers([])
 
 
-def _final_head_names(raw: bytes) -> set[bytes]:
-    """The header names (lower case) of the final response head in ``raw``, after any 1xx."""
-    return {name.lower() for name, _ in final_head(raw)}
-
-
 # How a finished request is delivered: ``done(error, response, t_start, t_end, reused)``.
 Done = Callable[[str | None, Response | None, int, int, bool], None]
+# How a lean connection hands a full response to ``ok=`` of HttpConnection.start (no
+# Response built): ``ok(status, body_bytes, t_start, t_end, first_byte_ns)``.
+Ok = Callable[[int, int, int, int, int], None]
 
 
 # -- one connection ------------------------------------------------------------------------
@@ -179,6 +177,9 @@ class HttpConnection(asyncio.Protocol):
         self._done: Done | None = None  # the pending request's callback (None: idle)
         # A finished request not yet handed to its callback: (done, error, response, t_end).
         self._ready: tuple[Done, str | None, Response | None, int, bool] | None = None
+        self._ok: Ok | None = None  # the pending request's ok callback (lean only)
+        self._ok_ready: Ok | None = None  # set with _t_end: a full response not yet handed
+        self._t_end = 0
         self._t_start = 0
         self._head = False
         self._began = False
@@ -220,6 +221,11 @@ class HttpConnection(asyncio.Protocol):
         except httptools.HttpParserError:
             self._finish("protocol_error", None)  # no-op when the request already finished
             self.close()
+        ok = self._ok_ready
+        if ok is not None:  # a full response for an ok callback: once per request
+            self._ok_ready = None
+            ok(self._status, self._body_len, self._t_start, self._t_end, self._t_first)
+            return
         ready = self._ready
         if ready is not None:  # _deliver's work, inlined: once per request
             self._ready = None
@@ -272,7 +278,7 @@ class HttpConnection(asyncio.Protocol):
             keep = self.max_body_bytes - (self._body_len - len(body))
             if keep > 0:
                 self._chunks.append(body[:keep])
-            response = self._response(truncated=True)
+            response = self.response(truncated=True)
             self._finish("body_too_large", response, t_end)
             self.close()
             return
@@ -285,7 +291,7 @@ class HttpConnection(asyncio.Protocol):
         self._body_len += len(body)
         if self._body_len > self.max_body_bytes:
             t_end = perf_counter_ns()
-            self._finish("body_too_large", self._response(truncated=True), t_end)
+            self._finish("body_too_large", self.response(truncated=True), t_end)
             self.close()
 
     def on_message_complete(self) -> None:
@@ -296,7 +302,12 @@ class HttpConnection(asyncio.Protocol):
         # _complete and _finish, inlined: this runs once per request.
         self.responses += 1
         self._done = None
-        self._ready = (done, None, self._response(), t_end, self.responses > 1)
+        ok = self._ok
+        if ok is not None:  # a lean connection's caller takes the figures, no Response
+            self._t_end = t_end
+            self._ok_ready = ok
+        else:
+            self._ready = (done, None, self.response(), t_end, self.responses > 1)
         if not self.parser.should_keep_alive():
             self.close()
 
@@ -314,13 +325,17 @@ class HttpConnection(asyncio.Protocol):
         self.start(wire, timeout, done, head=head)
         return waiter
 
-    def start(self, wire: bytes, timeout: float, done: Done, *, head: bool = False) -> None:
+    def start(
+        self, wire: bytes, timeout: float, done: Done, *, head: bool = False, ok: Ok | None = None
+    ) -> None:
         """Write one request; ``done`` is called once when it ends (response, error, timeout).
 
         It runs inside this connection's callbacks (or in this call, when the connection is
-        already closed); never after :meth:`cancel`.
+        already closed); never after :meth:`cancel`. ``ok``: a lean connection's response
+        ended by the parser goes there instead (:meth:`response` builds it if needed).
         """
         self._done = done
+        self._ok = ok if self.lean else None
         self._began = False
         self._status = 0
         self._body_len = 0
@@ -361,6 +376,9 @@ class HttpConnection(asyncio.Protocol):
         """
         self._finish(kind, None)
         self.close()
+        if self._ok_ready is not None:  # a full response its ok callback has not yet had
+            self._ok_ready = None
+            return Result(None, self.response(), self._t_start, self._t_end, self.responses > 1)
         ready, self._ready = self._ready, None
         if ready is None:
             return None
@@ -375,12 +393,13 @@ class HttpConnection(asyncio.Protocol):
         if self._status in (204, 304):
             return False
         if self.lean:
-            names = _final_head_names(b"".join(self._raw))
+            names = {name.lower() for name, _ in final_head(b"".join(self._raw))}
         else:
             names = {name.lower() for name, _ in self._headers}
         return b"content-length" not in names and b"transfer-encoding" not in names
 
-    def _response(self, truncated: bool = False) -> Response:
+    def response(self, truncated: bool = False) -> Response:
+        """The pending (or just handed to ``ok``) request's response, until the next start."""
         if self.lean:  # nothing kept: the status and the body's length are the response
             # The bytes read up to the head stay referenced (not parsed): request ids are
             # read from them only for the requests the recorder keeps (the slowest).
@@ -400,7 +419,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _complete(self, t_end: int) -> None:
         self.responses += 1
-        self._finish(None, self._response(), t_end)
+        self._finish(None, self.response(), t_end)
 
     def _finish(self, error: str | None, response: Response | None, t_end: int = 0) -> None:
         """End the pending request (if any); :meth:`_deliver` hands it to its callback."""
