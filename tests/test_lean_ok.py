@@ -95,3 +95,44 @@ def test_cancel_returns_a_full_response_not_yet_handed_to_ok(
     assert result is not None and result.error is None and not calls
     assert result.response is not None and result.response.status_code == 201
     assert conn.cancel("cancelled") is None  # handed over once
+
+
+def test_a_lean_connection_reads_the_status_without_a_head_callback(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    conn = _connection(loop, lean=True)
+    calls, done, ok = _recorders()
+    conn.start(b"GET / HTTP/1.1\r\n\r\n", 5.0, done, ok=ok)
+    conn.data_received(b"HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\n")
+    conn.data_received(b"x-amzn-requestid: id-2\r\ncontent-length: 2\r\n\r\nhi")
+    assert calls.pop()[:3] == ("ok", 200, 2)
+    assert conn.response().request_ids() == {"request_id": "id-2"}
+    conn.start(b"GET / HTTP/1.1\r\n\r\n", 5.0, done, ok=ok)
+    conn.data_received(b"HTTP/1.1 204 No Content\r\n\r\n")  # no body: read at its end
+    assert calls.pop()[:3] == ("ok", 204, 0)
+
+
+@pytest.mark.parametrize(
+    ("chunks", "expected"),
+    [
+        ([b"HTTP/1.1 200 OK\r\nserver: x\r\n\r\n"], (None, 200, 0)),  # ends with the close
+        ([b"HTTP/1.1 200 OK\r\n\r\n", b"abc"], (None, 200, 3)),
+        ([b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"], ("truncated_body", None, None)),
+        ([b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n"], ("truncated_body", None, None)),
+    ],
+)
+def test_a_lean_response_cut_by_the_close_is_judged_from_the_bytes_kept(
+    loop: asyncio.AbstractEventLoop, chunks: list[bytes], expected: tuple[Any, ...]
+) -> None:
+    conn = _connection(loop, lean=True)
+    calls, done, ok = _recorders()
+    conn.start(b"GET / HTTP/1.1\r\n\r\n", 5.0, done, ok=ok)
+    for chunk in chunks:
+        conn.data_received(chunk)
+    conn.connection_lost(None)
+    _, error, response, _, _, _ = calls.pop()
+    got = (
+        error,
+        *((None, None) if response is None else (response.status_code, response.body_bytes)),
+    )
+    assert got == expected

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import httptools
 
-from .response import Headers, Response, final_head
+from .response import Headers, Response, Result, final_head, final_status
 
 perf_counter_ns = time.perf_counter_ns
 
@@ -125,25 +125,6 @@ Ok = Callable[[int, int, int, int, int], None]
 # -- one connection ------------------------------------------------------------------------
 
 
-class Result:
-    """What one request on a connection came to (``error`` None means a full response)."""
-
-    __slots__ = ("error", "response", "reused", "t_end", "t_start")
-
-    def __init__(
-        self, error: str | None, response: Response | None, t_start: int, t_end: int, reused: bool
-    ) -> None:
-        self.error = error
-        self.response = response
-        self.t_start = t_start
-        self.t_end = t_end
-        self.reused = reused
-
-    @property
-    def latency_ns(self) -> int:
-        return self.t_end - self.t_start
-
-
 class HttpConnection(asyncio.Protocol):
     """One HTTP/1.1 keep-alive connection; one request at a time, parsed by httptools.
 
@@ -190,12 +171,15 @@ class HttpConnection(asyncio.Protocol):
         self._body_len = 0
         self._raw: list[bytes] = []  # lean: what was read before the final head was complete
 
-    def _new_parser(self) -> httptools.HttpResponseParser:
+    def _new_parser(self, head: bool = False) -> httptools.HttpResponseParser:
         if not self.lean:
             return httptools.HttpResponseParser(self)
-        # httptools calls only the callbacks its protocol object has.
+        # httptools calls only the callbacks its protocol object has. A lean one reads the
+        # status in its first body callback or at the end of the message, so only a HEAD
+        # request's parser (its response ends with the head) has on_headers_complete.
         callbacks = _LeanCallbacks()
-        callbacks.on_headers_complete = self.on_headers_complete
+        if head:
+            callbacks.on_headers_complete = self.on_headers_complete
         callbacks.on_body = self._count_body
         callbacks.on_message_complete = self.on_message_complete
         return httptools.HttpResponseParser(callbacks)
@@ -211,8 +195,9 @@ class HttpConnection(asyncio.Protocol):
         if not self._began:  # the first bytes of the response: its time to first byte
             self._began = True
             self._t_first = perf_counter_ns()
-        if self.lean and not self._status:
-            self._raw.append(data)  # kept only to read the head if the connection drops
+            self._raw = [data]  # lean: kept to read the head if asked or the connection drops
+        elif self.lean and not self._status:
+            self._raw.append(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -248,10 +233,13 @@ class HttpConnection(asyncio.Protocol):
             self._finish("connection_reset", None)
         elif not self._began:
             self._finish("connection_closed", None)
-        elif self._status and self._delimited_by_close():
-            self._complete(perf_counter_ns())
         else:
-            self._finish("truncated_body", None)
+            if not self._status and self.lean:  # no head callback: read the bytes kept
+                self._status = final_status(b"".join(self._raw))
+            if self._status and self._delimited_by_close():
+                self._complete(perf_counter_ns())
+            else:
+                self._finish("truncated_body", None)
         self._deliver()
 
     # httptools callbacks -------------------------------------------------------------------
@@ -285,9 +273,11 @@ class HttpConnection(asyncio.Protocol):
         self._chunks.append(body)
 
     def _count_body(self, body: bytes) -> None:
-        """on_body of a lean connection: count the bytes, keep none."""
+        """on_body of a lean connection: count the bytes, keep none (the head is complete)."""
         if self._done is None:
             return
+        if not self._status:
+            self._status = self.parser.get_status_code()
         self._body_len += len(body)
         if self._body_len > self.max_body_bytes:
             t_end = perf_counter_ns()
@@ -296,8 +286,13 @@ class HttpConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         done = self._done
-        if done is None or not self._status:
+        if done is None:
             return
+        if not self._status:  # a lean connection that read no body, or after a 1xx
+            status = self.parser.get_status_code()
+            if 100 <= status < 200 and status != 101:
+                return  # an interim response (e.g. 103 Early Hints) ended: wait for the final
+            self._status = status
         t_end = perf_counter_ns()  # the clock stops here, at the end of the body
         # _complete and _finish, inlined: this runs once per request.
         self.responses += 1
@@ -339,15 +334,13 @@ class HttpConnection(asyncio.Protocol):
         self._began = False
         self._status = 0
         self._body_len = 0
-        if self.lean:  # a lean connection keeps no headers and no body
-            self._raw = []
-        else:
+        if not self.lean:  # a lean connection keeps no headers and no body
             self._headers = []
             self._chunks = []
         if head or self._head:
             # A HEAD response announces a body it does not send, so the parser that read it
             # still waits for that body: HEAD responses and whatever follows get a fresh one.
-            self.parser = self._new_parser()
+            self.parser = self._new_parser(head)
         self._head = head
         transport = self.transport
         self._t_start = t_start = perf_counter_ns()
