@@ -224,7 +224,14 @@ class ClosedEngine(Engine[Slice]):
                 self._remaining = remaining - 1
                 if cap is not None:
                     self._cap_left = cap - 1  # Engine.take's count
-                self._start(lane, conn)
+                if self._fixed_wire is None:
+                    self._start(lane, conn)
+                else:  # _start's work for a fixed request: in flight again, no new peak
+                    self.in_flight += 1
+                    lane.busy = True
+                    conn.start(
+                        lane.wire, self.part.timeout_s, lane.done, head=lane.head, ok=lane.ok
+                    )
             else:
                 self._next(lane)
         except Exception as exc:  # a classifier bug or a stop: raised by drive()
