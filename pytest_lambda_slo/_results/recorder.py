@@ -166,9 +166,13 @@ class Measurements:
         if shift > 0:
             value = (value >> shift) << shift  # the bucket's lowest value, as bucket_floor
         buffer = self._all_buffer
-        buffer[value] = buffer.get(value, 0) + 1
-        if len(buffer) >= BUFFER_LIMIT:
-            self._all.fold()
+        count = buffer.get(value)
+        if count is not None:
+            buffer[value] = count + 1
+        else:  # a new value: the buffer grows
+            buffer[value] = 1
+            if len(buffer) >= BUFFER_LIMIT:
+                self._all.fold()
         series = self._series
         if done_ns is not None and series.current_from_ns <= done_ns < series.current_until_ns:
             row = series.current
@@ -188,9 +192,13 @@ class Measurements:
             if shift > 0:
                 first = (first >> shift) << shift
             buffer = self._ttfb_buffer
-            buffer[first] = buffer.get(first, 0) + 1
-            if len(buffer) >= BUFFER_LIMIT:
-                self._ttfb.fold()
+            count = buffer.get(first)
+            if count is not None:
+                buffer[first] = count + 1
+            else:
+                buffer[first] = 1
+                if len(buffer) >= BUFFER_LIMIT:
+                    self._ttfb.fold()
 
     def record(self, outcome: Outcome) -> None:
         """Count one request's outcome, record its latencies; keep it if among the slowest."""
