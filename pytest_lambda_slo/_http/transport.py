@@ -162,6 +162,7 @@ class HttpConnection(asyncio.Protocol):
         self._ok_ready: Ok | None = None  # set with _t_end: a full response not yet handed
         self._t_end = 0
         self._t_start = 0
+        self._timeout, self._timeout_ns = 0.0, 0  # the last request's timeout, in ns
         self._head = False
         self._began = False
         self._t_first = 0  # when the pending request's first response bytes arrived
@@ -344,7 +345,9 @@ class HttpConnection(asyncio.Protocol):
         self._head = head
         transport = self.transport
         self._t_start = t_start = perf_counter_ns()
-        self.deadline_ns = deadline = t_start + int(timeout * 1e9)
+        if timeout != self._timeout:
+            self._timeout, self._timeout_ns = timeout, int(timeout * 1e9)
+        self.deadline_ns = deadline = t_start + self._timeout_ns
         deadlines = self.deadlines
         deadlines.conns.add(self)
         if deadline < deadlines.next_ns:
