@@ -170,6 +170,32 @@ def test_doubling_keeps_totals_and_equals_recording_at_the_coarse_interval() -> 
     assert capped.to_dict() == coarse.to_dict()
 
 
+def test_plain_oks_land_in_their_interval_in_any_order_through_doubling_and_merge() -> None:
+    # record_ok reuses the interval it found last while completions stay inside it.
+    rng = random.Random(7)
+    dones = [START + int(rng.uniform(-0.5, 40.0) * S) for _ in range(3000)]
+    dones[1000:2000] = sorted(dones[1000:2000])  # a run's completions come mostly in order
+    fast = Measurements(highest_us=HIGHEST_US, timeseries=Timeseries(HIGHEST_US, cap=8))
+    fast.mark_release(START, 100.0)
+    reference = Timeseries(HIGHEST_US, cap=8)
+    reference.start(START, 100.0)
+    # Released 16 s before, in 16 s intervals: the merge shifts the rows and doubles them.
+    earlier = Timeseries(HIGHEST_US, interval_s=16.0)
+    earlier.start(START - 16 * S, 84.0)
+    earlier.record(Outcome("ok", 1_000_000, done_ns=START - 2 * S))
+    dones[2499] = dones[2500] = START + 9 * S  # the 8 s interval 1, then the 16 s interval 0
+    for i, done in enumerate(dones):
+        if i == 2500:
+            _ts(fast).merge(earlier)
+            reference.merge(earlier)
+        fast.record_ok(200, 40_000_000 + i * 1000, 16, done, i % 5, 1_000_000)
+        reference.record(
+            Outcome("ok", 40_000_000 + i * 1000, status=200, done_ns=done, in_flight=i % 5)
+        )
+    assert _ts(fast).interval_s == 16.0
+    assert _ts(fast).to_dict() == reference.to_dict()
+
+
 def test_json_round_trip_with_overflows_and_empty_intervals() -> None:
     measurements = _measure(_outcomes(500, seed=5, span_s=5.0))
     measurements.record(Outcome("ok", 10**13, done_ns=START + 8 * S))  # beyond the range

@@ -58,22 +58,33 @@ ID_HEADERS = {
 
 def final_head(raw: bytes) -> list[tuple[bytes, bytes]]:
     """The header lines (name, value) of the final response head in ``raw``, after any 1xx."""
+    pairs = []
+    for line in _final_head_lines(raw)[1][1:]:
+        name, _, value = line.partition(b":")
+        pairs.append((name.strip(), value.strip()))
+    return pairs
+
+
+def final_status(raw: bytes) -> int:
+    """The status of the final response head in ``raw`` (after any 1xx); 0: not complete."""
+    return _final_head_lines(raw)[0]
+
+
+def _final_head_lines(raw: bytes) -> tuple[int, list[bytes]]:
+    """The final response head in ``raw`` after any 1xx: (status, its lines); (0, []) when
+    no final head is complete (a status line that is no status reads as 0 too)."""
     pos = 0
     while True:
         end = raw.find(b"\r\n\r\n", pos)
         if end < 0:
-            return []
+            return 0, []
         lines = raw[pos:end].split(b"\r\n")
         status_line = lines[0].split()
         status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
         if 100 <= status < 200 and status != 101:
             pos = end + 4  # an interim response: the final head follows
             continue
-        pairs = []
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            pairs.append((name.strip(), value.strip()))
-        return pairs
+        return status, lines
 
 
 def trace_root(value: str) -> str:
@@ -94,6 +105,25 @@ def ids_of(pairs: list[tuple[bytes, bytes]]) -> dict[str, str]:
             text = value.decode("latin-1").strip()
             ids[key] = trace_root(text) if key == "trace_id" else text
     return ids
+
+
+class Result:
+    """What one request on a connection came to (``error`` None means a full response)."""
+
+    __slots__ = ("error", "response", "reused", "t_end", "t_start")
+
+    def __init__(
+        self, error: str | None, response: Response | None, t_start: int, t_end: int, reused: bool
+    ) -> None:
+        self.error = error
+        self.response = response
+        self.t_start = t_start
+        self.t_end = t_end
+        self.reused = reused
+
+    @property
+    def latency_ns(self) -> int:
+        return self.t_end - self.t_start
 
 
 class Response:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import httptools
 
-from .response import Headers, Response, final_head
+from .response import Headers, Response, Result, final_head, final_status
 
 perf_counter_ns = time.perf_counter_ns
 
@@ -115,35 +115,14 @@ class _LeanCallbacks:
 _NO_HEADERS = Headers([])
 
 
-def _final_head_names(raw: bytes) -> set[bytes]:
-    """The header names (lower case) of the final response head in ``raw``, after any 1xx."""
-    return {name.lower() for name, _ in final_head(raw)}
-
-
 # How a finished request is delivered: ``done(error, response, t_start, t_end, reused)``.
 Done = Callable[[str | None, Response | None, int, int, bool], None]
+# How a lean connection hands a full response to ``ok=`` of HttpConnection.start (no
+# Response built): ``ok(status, body_bytes, t_start, t_end, first_byte_ns)``.
+Ok = Callable[[int, int, int, int, int], None]
 
 
 # -- one connection ------------------------------------------------------------------------
-
-
-class Result:
-    """What one request on a connection came to (``error`` None means a full response)."""
-
-    __slots__ = ("error", "response", "reused", "t_end", "t_start")
-
-    def __init__(
-        self, error: str | None, response: Response | None, t_start: int, t_end: int, reused: bool
-    ) -> None:
-        self.error = error
-        self.response = response
-        self.t_start = t_start
-        self.t_end = t_end
-        self.reused = reused
-
-    @property
-    def latency_ns(self) -> int:
-        return self.t_end - self.t_start
 
 
 class HttpConnection(asyncio.Protocol):
@@ -179,7 +158,11 @@ class HttpConnection(asyncio.Protocol):
         self._done: Done | None = None  # the pending request's callback (None: idle)
         # A finished request not yet handed to its callback: (done, error, response, t_end).
         self._ready: tuple[Done, str | None, Response | None, int, bool] | None = None
+        self._ok: Ok | None = None  # the pending request's ok callback (lean only)
+        self._ok_ready: Ok | None = None  # set with _t_end: a full response not yet handed
+        self._t_end = 0
         self._t_start = 0
+        self._timeout, self._timeout_ns = 0.0, 0  # the last request's timeout, in ns
         self._head = False
         self._began = False
         self._t_first = 0  # when the pending request's first response bytes arrived
@@ -189,12 +172,15 @@ class HttpConnection(asyncio.Protocol):
         self._body_len = 0
         self._raw: list[bytes] = []  # lean: what was read before the final head was complete
 
-    def _new_parser(self) -> httptools.HttpResponseParser:
+    def _new_parser(self, head: bool = False) -> httptools.HttpResponseParser:
         if not self.lean:
             return httptools.HttpResponseParser(self)
-        # httptools calls only the callbacks its protocol object has.
+        # httptools calls only the callbacks its protocol object has. A lean one reads the
+        # status in its first body callback or at the end of the message, so only a HEAD
+        # request's parser (its response ends with the head) has on_headers_complete.
         callbacks = _LeanCallbacks()
-        callbacks.on_headers_complete = self.on_headers_complete
+        if head:
+            callbacks.on_headers_complete = self.on_headers_complete
         callbacks.on_body = self._count_body
         callbacks.on_message_complete = self.on_message_complete
         return httptools.HttpResponseParser(callbacks)
@@ -210,8 +196,9 @@ class HttpConnection(asyncio.Protocol):
         if not self._began:  # the first bytes of the response: its time to first byte
             self._began = True
             self._t_first = perf_counter_ns()
-        if self.lean and not self._status:
-            self._raw.append(data)  # kept only to read the head if the connection drops
+            self._raw = [data]  # lean: kept to read the head if asked or the connection drops
+        elif self.lean and not self._status:
+            self._raw.append(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -220,6 +207,11 @@ class HttpConnection(asyncio.Protocol):
         except httptools.HttpParserError:
             self._finish("protocol_error", None)  # no-op when the request already finished
             self.close()
+        ok = self._ok_ready
+        if ok is not None:  # a full response for an ok callback: once per request
+            self._ok_ready = None
+            ok(self._status, self._body_len, self._t_start, self._t_end, self._t_first)
+            return
         ready = self._ready
         if ready is not None:  # _deliver's work, inlined: once per request
             self._ready = None
@@ -242,10 +234,13 @@ class HttpConnection(asyncio.Protocol):
             self._finish("connection_reset", None)
         elif not self._began:
             self._finish("connection_closed", None)
-        elif self._status and self._delimited_by_close():
-            self._complete(perf_counter_ns())
         else:
-            self._finish("truncated_body", None)
+            if not self._status and self.lean:  # no head callback: read the bytes kept
+                self._status = final_status(b"".join(self._raw))
+            if self._status and self._delimited_by_close():
+                self._complete(perf_counter_ns())
+            else:
+                self._finish("truncated_body", None)
         self._deliver()
 
     # httptools callbacks -------------------------------------------------------------------
@@ -272,31 +267,43 @@ class HttpConnection(asyncio.Protocol):
             keep = self.max_body_bytes - (self._body_len - len(body))
             if keep > 0:
                 self._chunks.append(body[:keep])
-            response = self._response(truncated=True)
+            response = self.response(truncated=True)
             self._finish("body_too_large", response, t_end)
             self.close()
             return
         self._chunks.append(body)
 
     def _count_body(self, body: bytes) -> None:
-        """on_body of a lean connection: count the bytes, keep none."""
+        """on_body of a lean connection: count the bytes, keep none (the head is complete)."""
         if self._done is None:
             return
+        if not self._status:
+            self._status = self.parser.get_status_code()
         self._body_len += len(body)
         if self._body_len > self.max_body_bytes:
             t_end = perf_counter_ns()
-            self._finish("body_too_large", self._response(truncated=True), t_end)
+            self._finish("body_too_large", self.response(truncated=True), t_end)
             self.close()
 
     def on_message_complete(self) -> None:
         done = self._done
-        if done is None or not self._status:
+        if done is None:
             return
+        if not self._status:  # a lean connection that read no body, or after a 1xx
+            status = self.parser.get_status_code()
+            if 100 <= status < 200 and status != 101:
+                return  # an interim response (e.g. 103 Early Hints) ended: wait for the final
+            self._status = status
         t_end = perf_counter_ns()  # the clock stops here, at the end of the body
         # _complete and _finish, inlined: this runs once per request.
         self.responses += 1
         self._done = None
-        self._ready = (done, None, self._response(), t_end, self.responses > 1)
+        ok = self._ok
+        if ok is not None:  # a lean connection's caller takes the figures, no Response
+            self._t_end = t_end
+            self._ok_ready = ok
+        else:
+            self._ready = (done, None, self.response(), t_end, self.responses > 1)
         if not self.parser.should_keep_alive():
             self.close()
 
@@ -314,29 +321,33 @@ class HttpConnection(asyncio.Protocol):
         self.start(wire, timeout, done, head=head)
         return waiter
 
-    def start(self, wire: bytes, timeout: float, done: Done, *, head: bool = False) -> None:
+    def start(
+        self, wire: bytes, timeout: float, done: Done, *, head: bool = False, ok: Ok | None = None
+    ) -> None:
         """Write one request; ``done`` is called once when it ends (response, error, timeout).
 
         It runs inside this connection's callbacks (or in this call, when the connection is
-        already closed); never after :meth:`cancel`.
+        already closed); never after :meth:`cancel`. ``ok``: a lean connection's response
+        ended by the parser goes there instead (:meth:`response` builds it if needed).
         """
         self._done = done
+        self._ok = ok if self.lean else None
         self._began = False
         self._status = 0
         self._body_len = 0
-        if self.lean:  # a lean connection keeps no headers and no body
-            self._raw = []
-        else:
+        if not self.lean:  # a lean connection keeps no headers and no body
             self._headers = []
             self._chunks = []
         if head or self._head:
             # A HEAD response announces a body it does not send, so the parser that read it
             # still waits for that body: HEAD responses and whatever follows get a fresh one.
-            self.parser = self._new_parser()
+            self.parser = self._new_parser(head)
         self._head = head
         transport = self.transport
         self._t_start = t_start = perf_counter_ns()
-        self.deadline_ns = deadline = t_start + int(timeout * 1e9)
+        if timeout != self._timeout:
+            self._timeout, self._timeout_ns = timeout, int(timeout * 1e9)
+        self.deadline_ns = deadline = t_start + self._timeout_ns
         deadlines = self.deadlines
         deadlines.conns.add(self)
         if deadline < deadlines.next_ns:
@@ -361,6 +372,9 @@ class HttpConnection(asyncio.Protocol):
         """
         self._finish(kind, None)
         self.close()
+        if self._ok_ready is not None:  # a full response its ok callback has not yet had
+            self._ok_ready = None
+            return Result(None, self.response(), self._t_start, self._t_end, self.responses > 1)
         ready, self._ready = self._ready, None
         if ready is None:
             return None
@@ -375,12 +389,13 @@ class HttpConnection(asyncio.Protocol):
         if self._status in (204, 304):
             return False
         if self.lean:
-            names = _final_head_names(b"".join(self._raw))
+            names = {name.lower() for name, _ in final_head(b"".join(self._raw))}
         else:
             names = {name.lower() for name, _ in self._headers}
         return b"content-length" not in names and b"transfer-encoding" not in names
 
-    def _response(self, truncated: bool = False) -> Response:
+    def response(self, truncated: bool = False) -> Response:
+        """The pending (or just handed to ``ok``) request's response, until the next start."""
         if self.lean:  # nothing kept: the status and the body's length are the response
             # The bytes read up to the head stay referenced (not parsed): request ids are
             # read from them only for the requests the recorder keeps (the slowest).
@@ -400,7 +415,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _complete(self, t_end: int) -> None:
         self.responses += 1
-        self._finish(None, self._response(), t_end)
+        self._finish(None, self.response(), t_end)
 
     def _finish(self, error: str | None, response: Response | None, t_end: int = 0) -> None:
         """End the pending request (if any); :meth:`_deliver` hands it to its callback."""

@@ -26,7 +26,7 @@ perf_counter_ns = time.perf_counter_ns
 class Lane(Slot):
     """A slot of the closed model: its request in flight and the callback that ends it."""
 
-    __slots__ = ("busy", "done", "head", "wire")
+    __slots__ = ("busy", "done", "head", "ok", "wire")
 
     def __init__(self) -> None:
         super().__init__()
@@ -34,6 +34,7 @@ class Lane(Slot):
         self.wire = b""
         self.head = False
         self.done: Any = None
+        self.ok: Any = None
 
 
 class ClosedEngine(Engine[Slice]):
@@ -46,9 +47,20 @@ class ClosedEngine(Engine[Slice]):
     # Statuses the target calls a plain ok from the status alone (see _done), or None.
     _plain_ok: frozenset[int] | None = None
 
+    # The wire bytes of the target's one fixed request (None: asked per request).
+    _fixed_wire: bytes | None = None
+
     def new_slot(self) -> Slot:
         lane = Lane()
         lane.done = partial(self._done, lane)
+        lane.ok = partial(self._ok, lane)
+        fixed = getattr(self.prepared, "fixed_request", None)
+        if fixed is not None:
+            # Every request is this one: its wire bytes, label and HEAD flag are set once
+            # (per lane) instead of per request in _start.
+            self._fixed_wire = lane.wire = self.dialer.wire(fixed)
+            lane.label = fixed.label
+            lane.head = fixed.method == "HEAD"
         return lane
 
     def _claim(self) -> bool:
@@ -104,15 +116,16 @@ class ClosedEngine(Engine[Slice]):
         self._start(lane, conn)
 
     def _start(self, lane: Lane, conn: HttpConnection) -> None:
-        template = self.prepared.current_request()
-        lane.label = template.label
-        lane.wire = wire = self.dialer.wire(template)
-        lane.head = head = template.method == "HEAD"
+        if self._fixed_wire is None:
+            template = self.prepared.current_request()
+            lane.label = template.label
+            lane.wire = self.dialer.wire(template)
+            lane.head = template.method == "HEAD"
         self.in_flight += 1
         if self.in_flight > self.peak_in_flight:
             self.peak_in_flight = self.in_flight
         lane.busy = True
-        conn.start(wire, self.part.timeout_s, lane.done, head=head)
+        conn.start(lane.wire, self.part.timeout_s, lane.done, head=lane.head, ok=lane.ok)
 
     def _done(
         self,
@@ -124,64 +137,16 @@ class ClosedEngine(Engine[Slice]):
         reused: bool,
     ) -> None:
         """The lane's request ended (in the connection's callback): record it, send the next."""
+        if error is None:  # a full response (headers kept, or a HEAD): as a lean one's
+            assert response is not None
+            self._ok(
+                lane, response.status_code, response.body_bytes, t_start, t_end,
+                response.first_byte_ns, response,
+            )  # fmt: skip
+            return
         lane.busy = False
         self.in_flight -= 1
         try:
-            if error is None:  # a full response: Engine._record's work, inlined
-                self._last_done_ns = t_end
-                assert response is not None  # a full response
-                plain = self._plain_ok
-                status = response.status_code
-                latency_ns = t_end - t_start
-                slow = self.measurements.slow
-                if (
-                    plain is not None
-                    and status in plain
-                    and self._wave.decided
-                    and lane.label is None
-                    and (slow is None or latency_ns <= slow.threshold)
-                ):
-                    # What classify() would call a plain ok, unlabelled and not among the
-                    # slowest: recorded as Measurements.record would, without an Outcome.
-                    self.measurements.record_ok(
-                        status, latency_ns, response.body_bytes, t_end, self.in_flight + 1,
-                        response.first_byte_ns - t_start,
-                    )  # fmt: skip
-                else:
-                    try:
-                        outcome = self.prepared.classify(response, None, latency_ns)
-                    except UserCallableError as exc:
-                        self._stop_on_callable(exc, response)
-                    outcome.done_ns = t_end
-                    outcome.in_flight = self.in_flight + 1
-                    outcome.response = response  # its ids are read if it is among the slowest
-                    outcome.ttfb_ns = response.first_byte_ns - t_start
-                    outcome.label = lane.label
-                    self.measurements.record(outcome)
-                    if not self._wave.decided:
-                        self._judge_first_wave(outcome)
-                # _next and _claim's work for a counted burst on an open connection, inlined.
-                remaining = self._remaining
-                cap = self._cap_left
-                conn = lane.conn
-                if (
-                    remaining is not None
-                    and remaining > 0
-                    and (cap is None or cap > 0)
-                    and self._end_ns is None
-                    and not self._halted
-                    and conn is not None
-                    and not conn.closed
-                    and lane.pending_error is None
-                    and self._wave.passed
-                ):
-                    self._remaining = remaining - 1
-                    if cap is not None:
-                        self._cap_left = cap - 1  # Engine.take's count
-                    self._start(lane, conn)
-                else:
-                    self._next(lane)
-                return
             if error == "connection_closed" and reused and not self._halted:
                 # The server closed an idle keep-alive connection just as we reused it: the
                 # request never reached it, so send it on a fresh connection (as Go's does).
@@ -189,6 +154,86 @@ class ClosedEngine(Engine[Slice]):
                 return
             self._record(error, response, t_start, t_end, None, lane.label)
             self._next(lane)
+        except Exception as exc:  # a classifier bug or a stop: raised by drive()
+            self._fail(exc)
+
+    def _ok(
+        self,
+        lane: Lane,
+        status: int,
+        body_bytes: int,
+        t_start: int,
+        t_end: int,
+        first_byte_ns: int,
+        response: Response | None = None,
+    ) -> None:
+        """The lane's request got a full response: record it, send the next (in the
+        connection's callback). ``response`` None: a lean connection's, built if needed."""
+        lane.busy = False
+        self.in_flight -= 1
+        try:  # Engine._record's work, inlined
+            self._last_done_ns = t_end
+            plain = self._plain_ok
+            latency_ns = t_end - t_start
+            slow = self.measurements.slow
+            if (
+                plain is not None
+                and status in plain
+                and self._wave.decided
+                and lane.label is None
+                and (slow is None or latency_ns <= slow.threshold)
+            ):
+                # What classify() would call a plain ok, unlabelled and not among the
+                # slowest: recorded as Measurements.record would, without an Outcome.
+                self.measurements.record_ok(
+                    status, latency_ns, body_bytes, t_end, self.in_flight + 1,
+                    first_byte_ns - t_start,
+                )  # fmt: skip
+            else:
+                if response is None:
+                    conn = lane.conn
+                    assert conn is not None  # the connection that delivered it
+                    response = conn.response()
+                try:
+                    outcome = self.prepared.classify(response, None, latency_ns)
+                except UserCallableError as exc:
+                    self._stop_on_callable(exc, response)
+                outcome.done_ns = t_end
+                outcome.in_flight = self.in_flight + 1
+                outcome.response = response  # its ids are read if it is among the slowest
+                outcome.ttfb_ns = first_byte_ns - t_start
+                outcome.label = lane.label
+                self.measurements.record(outcome)
+                if not self._wave.decided:
+                    self._judge_first_wave(outcome)
+            # _next and _claim's work for a counted burst on an open connection, inlined.
+            remaining = self._remaining
+            cap = self._cap_left
+            conn = lane.conn
+            if (
+                remaining is not None
+                and remaining > 0
+                and (cap is None or cap > 0)
+                and self._end_ns is None
+                and not self._halted
+                and conn is not None
+                and not conn.closed
+                and lane.pending_error is None
+                and self._wave.passed
+            ):
+                self._remaining = remaining - 1
+                if cap is not None:
+                    self._cap_left = cap - 1  # Engine.take's count
+                if self._fixed_wire is None:
+                    self._start(lane, conn)
+                else:  # _start's work for a fixed request: in flight again, no new peak
+                    self.in_flight += 1
+                    lane.busy = True
+                    conn.start(
+                        lane.wire, self.part.timeout_s, lane.done, head=lane.head, ok=lane.ok
+                    )
+            else:
+                self._next(lane)
         except Exception as exc:  # a classifier bug or a stop: raised by drive()
             self._fail(exc)
 

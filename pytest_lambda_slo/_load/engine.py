@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, NoReturn, TypeVar
 
 from .._http.dialer import Dialer
-from .._http.response import Response
-from .._http.transport import HttpConnection, Result, TransportError
+from .._http.response import Response, Result
+from .._http.transport import HttpConnection, TransportError
 from .._results.recorder import Measurements, Outcome
 from .._targets.base import PreparedTarget
 from ..errors import AuthRefused, UserCallableError

@@ -16,7 +16,7 @@ SIGNIFICANT_FIGURES = 3
 LOWEST_US = 1
 # Distinct values buffered before they are folded into the histogram. Bounded, so memory
 # does not grow with the number of requests; folding costs one record_value per value.
-_PENDING_LIMIT = 4096
+BUFFER_LIMIT = 4096
 
 
 class Histogram:
@@ -43,15 +43,29 @@ class Histogram:
         """
         pending = self._pending
         pending[floor_us] = pending.get(floor_us, 0) + count
-        if len(pending) >= _PENDING_LIMIT:
+        if len(pending) >= BUFFER_LIMIT:
             self._flush()
 
+    def buffer(self) -> dict[int, int]:
+        """The buffer itself (bucket floor -> count), the same dict for the histogram's life.
+
+        A hot path may add to it as :meth:`record_bucket` does, calling :meth:`fold` once it
+        holds BUFFER_LIMIT values or more.
+        """
+        return self._pending
+
+    def fold(self) -> None:
+        """Fold the buffer into the histogram (the buffer is emptied in place)."""
+        self._flush()
+
     def _flush(self) -> None:
-        pending, self._pending = self._pending, {}
+        pending = self._pending
+        items = list(pending.items())
+        pending.clear()
         hdr = self._hdr
         if hdr is None:
             hdr = self._hdr = HdrHistogram(LOWEST_US, self.highest_us, SIGNIFICANT_FIGURES)
-        for value, count in pending.items():
+        for value, count in items:
             if value < LOWEST_US:
                 value = LOWEST_US
             if not hdr.record_value(value, count):

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .histogram import (
+    BUFFER_LIMIT,
     LOWEST_US,
     SIGNIFICANT_FIGURES,
     SUB_BUCKET_BITS,
@@ -112,7 +113,13 @@ class Measurements:
             self.slow = SlowRequests()
         if self.labels is None:
             self.labels = {}
+        # What record_ok touches per request, looked up once (typed: no asserts there).
+        self._codes: Counter[int] = self.status_codes
+        self._series: Timeseries = self.timeseries
+        self._all = self.histograms["all"]
+        self._all_buffer = self._all.buffer()
         self._ttfb = self.histograms["ttfb"]
+        self._ttfb_buffer = self._ttfb.buffer()
 
     def label_view(self, label: str) -> Measurements:
         """The Measurements of ``label``'s requests (made on its first request)."""
@@ -142,23 +149,35 @@ class Measurements:
         in_flight: int, ttfb_ns: int | None = None,
     ) -> None:  # fmt: skip
         """Count a plain ``ok`` response (no cold-start verdict, no server figures, corrected
-        latency not apart): what :meth:`record` does for its Outcome, with no Outcome."""
+        latency not apart): what :meth:`record` does for its Outcome, with no Outcome.
+
+        It runs once per request, so the histograms' record_bucket and, while the request
+        completed in the interval it found last, the timeseries' row() are done inline.
+        """
         self.count += 1
         self.ok += 1
         self.bytes_received += bytes_received
         if status is not None:
-            codes = self.status_codes
-            assert codes is not None
-            codes[status] += 1
+            self._codes[status] += 1
         value = latency_ns // 1000
         if value < LOWEST_US:
             value = LOWEST_US
         shift = value.bit_length() - SUB_BUCKET_BITS
         if shift > 0:
             value = (value >> shift) << shift  # the bucket's lowest value, as bucket_floor
-        assert self.histograms is not None and self.timeseries is not None
-        self.histograms["all"].record_bucket(value)
-        row = self.timeseries.row(done_ns)
+        buffer = self._all_buffer
+        count = buffer.get(value)
+        if count is not None:
+            buffer[value] = count + 1
+        else:  # a new value: the buffer grows
+            buffer[value] = 1
+            if len(buffer) >= BUFFER_LIMIT:
+                self._all.fold()
+        series = self._series
+        if done_ns is not None and series.current_from_ns <= done_ns < series.current_until_ns:
+            row = series.current
+        else:
+            row = series.row(done_ns)
         row.sent += 1
         row.ok += 1
         if in_flight > row.in_flight_max:
@@ -172,7 +191,14 @@ class Measurements:
             shift = first.bit_length() - SUB_BUCKET_BITS
             if shift > 0:
                 first = (first >> shift) << shift
-            self._ttfb.record_bucket(first)
+            buffer = self._ttfb_buffer
+            count = buffer.get(first)
+            if count is not None:
+                buffer[first] = count + 1
+            else:
+                buffer[first] = 1
+                if len(buffer) >= BUFFER_LIMIT:
+                    self._ttfb.fold()
 
     def record(self, outcome: Outcome) -> None:
         """Count one request's outcome, record its latencies; keep it if among the slowest."""

@@ -81,7 +81,10 @@ class Timeseries:
     :meth:`hist` rebuilds that histogram exactly, with memory bounded by the buckets used.
     """
 
-    __slots__ = ("_rows", "cap", "highest_us", "interval_ns", "start_epoch_s", "start_ns")
+    __slots__ = (
+        "_rows", "cap", "current", "current_from_ns", "current_until_ns", "highest_us",
+        "interval_ns", "start_epoch_s", "start_ns",
+    )  # fmt: skip
 
     def __init__(self, highest_us: int, interval_s: float = INTERVAL_S, cap: int = INTERVAL_CAP):
         if cap < 2:
@@ -92,6 +95,11 @@ class Timeseries:
         self.start_ns: int | None = None
         self.start_epoch_s: float | None = None
         self._rows: list[_Interval] = []
+        # The interval row() found last and the instants it covers, [from, until): a hot
+        # path may use ``current`` for a completion in that span without calling row().
+        self.current = _Interval()  # (a placeholder: the span below is empty)
+        self.current_from_ns = 1
+        self.current_until_ns = 0
 
     @property
     def interval_s(self) -> float:
@@ -104,6 +112,12 @@ class Timeseries:
         """Set the release instant (``perf_counter_ns()`` and ``time.time()`` at release)."""
         self.start_ns = start_ns
         self.start_epoch_s = start_epoch_s
+        self._forget_current()
+
+    def _forget_current(self) -> None:
+        """The intervals moved (a new start, coarser intervals): ``current`` covers nothing."""
+        self.current_from_ns = 1
+        self.current_until_ns = 0
 
     # the hot path -------------------------------------------------------------------------
     def row(self, done_ns: int | None) -> _Interval:
@@ -114,13 +128,18 @@ class Timeseries:
             self.start(done, time.time())
             start = done
         rows = self._rows
-        i = (done - start) // self.interval_ns
+        interval = self.interval_ns
+        i = (done - start) // interval
         if i >= len(rows):
             i = self._reach(done - start)
             rows = self._rows
+            interval = self.interval_ns
         elif i < 0:
-            i = 0  # completed before the release instant it was given: the first interval
-        return rows[i]
+            return rows[0]  # completed before the release instant it was given: the first
+        row = self.current = rows[i]
+        self.current_from_ns = from_ns = start + i * interval
+        self.current_until_ns = from_ns + interval
+        return row
 
     def record(self, outcome: Outcome) -> None:
         """Count one outcome in the interval it completed in."""
@@ -171,6 +190,7 @@ class Timeseries:
             coarse[j].add(odd, same_clock=True)
         self._rows = coarse
         self.interval_ns *= 2
+        self._forget_current()
 
     # reading -----------------------------------------------------------------------------
     @property
@@ -265,6 +285,7 @@ class Timeseries:
         """
         if not other._rows or (other.start_ns is None and other.start_epoch_s is None):
             return
+        self._forget_current()  # the rows may shift and the start move
         if self.start_ns is None and self.start_epoch_s is None:
             self.start(other.start_ns or 0, other.start_epoch_s or time.time())
             self.interval_ns = max(self.interval_ns, other.interval_ns)

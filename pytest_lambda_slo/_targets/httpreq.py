@@ -65,6 +65,9 @@ class PreparedHttp:
         self._feed: RequestFeed | None = None
         self._template: RequestTemplate | None = None
         self._built_at = 0.0
+        # The one request every request of a run is (no per-request data, not signed), or
+        # None: an engine may then encode it once instead of asking current_request().
+        self.fixed_request: RequestTemplate | None = None
         if self._varying or callable(self._label):
             self._feed = RequestFeed(self._build, self._auth)
             self.current_request = self._feed.next
@@ -75,6 +78,7 @@ class PreparedHttp:
                 self.current_request = self._fixed_authorised
             else:
                 self.current_request = itertools.repeat(self._template).__next__
+                self.fixed_request = self._template
         self._throttle = frozenset(target.throttle_statuses)
         cold = target.cold_start
         self._cold_header = cold.lower() if isinstance(cold, str) else None
