@@ -40,6 +40,8 @@ def emu() -> Iterator[Emulator]:
 class FakeResponse:
     """Stands for a response: the ids it would give, and how often it was asked."""
 
+    content = b""  # no body held, as a lean connection's response
+
     def __init__(self, request_id: str) -> None:
         self.request_id = request_id
         self.asked = 0
@@ -192,17 +194,29 @@ def test_invoke_ids_are_those_of_lambdas_report_line(emu: Emulator) -> None:
     assert result.slow_requests()["cold_starts_query"].count('"') == 2 * 3
 
 
-def test_only_slow_enough_requests_have_their_ids_read() -> None:
+def test_only_the_slowest_kept_have_their_ids_read_once_when_read() -> None:
     m = Measurements(highest_us=60_000_000)
     first = [_record(m, 100.0 + i, rid=f"a{i}") for i in range(SLOWEST_KEPT)]
     faster = [_record(m, 50.0, rid=f"b{i}") for i in range(100)]
     slower = _record(m, 500.0, rid="slowest")
-    assert all(r.asked == 1 for r in first) and slower.asked == 1
-    assert all(r.asked == 0 for r in faster)  # never entered the heap: ids never parsed
+    # Nothing is parsed while the run records: the heap keeps the outcomes.
+    assert all(r.asked == 0 for r in [*first, *faster, slower])
     kept = _result(m).slowest
     assert len(kept) == SLOWEST_KEPT
     assert kept[0]["request_id"] == "slowest" and kept[0]["latency_ms"] == 500.0
     assert kept[-1]["request_id"] == "a1"  # a0, the fastest of the first 50, was pushed out
+    assert first[0].asked == 0 and all(r.asked == 0 for r in faster)  # never kept: never parsed
+    assert all(r.asked == 1 for r in first[1:]) and slower.asked == 1
+    assert _result(m).slowest == kept and slower.asked == 1  # read again: described once
+
+
+def test_a_kept_request_holding_its_body_is_described_at_once() -> None:
+    m = Measurements(highest_us=60_000_000)
+    response = FakeResponse("with-body")
+    response.content = b"x" * 1000
+    m.record(Outcome("ok", 100_000_000, status=200, done_ns=0, response=response))
+    assert response.asked == 1  # the heap does not keep the body alive
+    assert _result(m).slowest[0]["request_id"] == "with-body" and response.asked == 1
 
 
 def test_merging_keeps_the_n_slowest_of_the_union_through_json() -> None:

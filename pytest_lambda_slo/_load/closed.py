@@ -176,19 +176,23 @@ class ClosedEngine(Engine[Slice]):
             plain = self._plain_ok
             latency_ns = t_end - t_start
             slow = self.measurements.slow
-            if (
-                plain is not None
-                and status in plain
-                and self._wave.decided
-                and lane.label is None
-                and (slow is None or latency_ns <= slow.threshold)
-            ):
-                # What classify() would call a plain ok, unlabelled and not among the
-                # slowest: recorded as Measurements.record would, without an Outcome.
-                self.measurements.record_ok(
-                    status, latency_ns, body_bytes, t_end, self.in_flight + 1,
-                    first_byte_ns - t_start,
-                )  # fmt: skip
+            if plain is not None and status in plain and self._wave.decided and lane.label is None:
+                # What classify() would call a plain ok, unlabelled: recorded as
+                # Measurements.record would, without classify.
+                if slow is None or latency_ns <= slow.threshold:
+                    self.measurements.record_ok(
+                        status, latency_ns, body_bytes, t_end, self.in_flight + 1,
+                        first_byte_ns - t_start,
+                    )  # fmt: skip
+                else:  # it may be among the slowest: kept with its response
+                    if response is None:
+                        conn = lane.conn
+                        assert conn is not None  # the connection that delivered it
+                        response = conn.response()
+                    self.measurements.record_slow_ok(
+                        status, latency_ns, body_bytes, t_end, self.in_flight + 1,
+                        first_byte_ns - t_start, response,
+                    )  # fmt: skip
             else:
                 if response is None:
                     conn = lane.conn

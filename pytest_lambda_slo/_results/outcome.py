@@ -6,7 +6,13 @@ from typing import Protocol
 
 
 class IdSource(Protocol):
-    """What a response offers the recorder: its request ids, parsed when asked."""
+    """What a response offers the recorder: its request ids, parsed when asked.
+
+    ``content``: the body it holds (a kept request holding one is described at once, so
+    the slowest requests never keep their bodies alive).
+    """
+
+    content: bytes
 
     def request_ids(self) -> dict[str, str]: ...
 

@@ -21,7 +21,7 @@ from .histogram import (
     bucket_floor,
     bucket_top,
 )
-from .outcome import Outcome
+from .outcome import IdSource, Outcome
 from .slowest import SlowRequests, epoch_of
 from .timeseries import INTERVAL_CAP, INTERVAL_S, Timeseries
 
@@ -199,6 +199,22 @@ class Measurements:
                 buffer[first] = 1
                 if len(buffer) >= BUFFER_LIMIT:
                     self._ttfb.fold()
+
+    def record_slow_ok(
+        self, status: int, latency_ns: int, bytes_received: int, done_ns: int,
+        in_flight: int, ttfb_ns: int, response: IdSource,
+    ) -> None:  # fmt: skip
+        """:meth:`record_ok` for a plain ``ok`` slower than :attr:`slow`'s threshold: counted
+        the same, and offered to the slowest requests with its response (what :meth:`record`
+        does for that Outcome)."""
+        self.record_ok(status, latency_ns, bytes_received, done_ns, in_flight, ttfb_ns)
+        slow = self.slow
+        if slow is not None and latency_ns > slow.threshold:
+            outcome = Outcome(
+                "ok", latency_ns, status=status, bytes_received=bytes_received, done_ns=done_ns,
+                in_flight=in_flight, ttfb_ns=ttfb_ns, response=response,
+            )  # fmt: skip
+            self._keep(slow, outcome, latency_ns)
 
     def record(self, outcome: Outcome) -> None:
         """Count one request's outcome, record its latencies; keep it if among the slowest."""
