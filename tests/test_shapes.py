@@ -252,3 +252,19 @@ async def test_cancelling_arun_rate_closes_every_connection(
 
 async def _rate_forever(url: str) -> None:
     await arun_rate(url, rps=50, duration="60s", timeout=60)
+
+
+def test_run_info_to_dict_is_asdict_and_copies_the_sequential_record() -> None:
+    from dataclasses import asdict
+
+    info = RunInfo(
+        started_at=1.0, duration_s=2.0, requests=3, concurrency=4, timeout_s=5.0,
+        deadline_s=6.0, duration_limit_s=None, stopped="decided", event_loop="uvloop",
+        loop_lag_max_ms=0.1, loop_lag_p99_ms=0.2, cpu_s=0.3, waves=2,
+        sequential={"stopped": "decided", "steps": [{"budget": "p99", "n": 250}]},
+    )  # fmt: skip
+    data = info.to_dict()
+    assert data == asdict(info) and list(data) == list(asdict(info))
+    data["sequential"]["steps"].append({"budget": "p50"})
+    assert info.sequential == {"stopped": "decided", "steps": [{"budget": "p99", "n": 250}]}
+    assert RunInfo.from_dict(info.to_dict()) == info
