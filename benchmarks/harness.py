@@ -29,15 +29,12 @@ against one emulator (the working tree's); a table gives each revision's CPU per
 against the first's. The engine child runs whichever layout a revision has (the public
 ``run(target, Burst(...))``, or ``run_burst`` of the private or the first flat layout).
 
-Placement: on a machine of two or more cores the latency sections run the emulator (its
+Placement: unpinned by default (the scheduler places the emulator and each client). With
+``--pin``, on a machine of two or more cores, the latency sections run the emulator (its
 threads and handler processes) on the last core and every client on the others (CPU
-affinity), as a client and its target on separate machines; a user's engine never shares
-its cores with AWS. On a shared core each client's CPU per request includes the cost of
-being interleaved with the server (cache and scheduler), which weighs on a large working
-set more than on a small one: at 500 in flight here the engine measured 28.8 us per request
-on its own core and 35.9 us unpinned, wrk 19.3 and 20.8. ``--no-pin`` runs unpinned. The
-throughput section always runs unpinned (its server is the bottleneck; ``engine-wN`` needs
-the cores).
+affinity), as a client and its target on separate machines; the throughput section stays
+unpinned (its server is the bottleneck; ``engine-wN`` needs the cores). The machine line
+of a run says which placement it used.
 
 A missing tool is skipped with a note saying how to install it (apt-get install hey wrk;
 pip install locust; npm install -g autocannon).
@@ -644,11 +641,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="engine workers= in throughput")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument(
-        "--no-pin",
-        dest="pin",
-        action="store_false",
-        help="latency sections unpinned (default: the emulator on the last core, clients on "
-        "the others)",
+        "--pin",
+        action="store_true",
+        help="latency sections with the emulator on the last core and the clients on the others",
     )
     parser.add_argument(
         "--rev",

@@ -228,7 +228,8 @@ def read_perf_script(text: str, start_ns: int, end_ns: int) -> Counter[str]:
         lines = [line for line in block.splitlines() if line.strip()]
         if not lines:
             continue
-        head = re.search(r"\s(\d+\.\d+):", lines[0])
+        # The sample's first line: "[comm pid] TIME:" (-F time alone gives "TIME:").
+        head = re.search(r"(?:^|\s)(\d+\.\d+):", lines[0])
         if head is None:
             continue
         t_ns = round(float(head.group(1)) * 1e9)
