@@ -322,7 +322,7 @@ class HttpConnection(asyncio.Protocol):
         return waiter
 
     def start(
-        self, wire: bytes, timeout: float, done: Done, *, head: bool = False, ok: Ok | None = None
+        self, wire: bytes, timeout: float, done: Done, head: bool = False, ok: Ok | None = None
     ) -> None:
         """Write one request; ``done`` is called once when it ends (response, error, timeout).
 

@@ -125,7 +125,9 @@ class ClosedEngine(Engine[Slice]):
         if self.in_flight > self.peak_in_flight:
             self.peak_in_flight = self.in_flight
         lane.busy = True
-        conn.start(lane.wire, self.part.timeout_s, lane.done, head=lane.head, ok=lane.ok)
+        # Positional: a call with keywords takes CPython's generic path (about 330 more
+        # instructions per request, engine_cycle.py --instructions).
+        conn.start(lane.wire, self.part.timeout_s, lane.done, lane.head, lane.ok)
 
     def _done(
         self,
@@ -233,9 +235,7 @@ class ClosedEngine(Engine[Slice]):
                 else:  # _start's work for a fixed request: in flight again, no new peak
                     self.in_flight += 1
                     lane.busy = True
-                    conn.start(
-                        lane.wire, self.part.timeout_s, lane.done, head=lane.head, ok=lane.ok
-                    )
+                    conn.start(lane.wire, self.part.timeout_s, lane.done, lane.head, lane.ok)
             else:
                 self._next(lane)
         except Exception as exc:  # a classifier bug or a stop: raised by drive()
