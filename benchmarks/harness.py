@@ -191,7 +191,7 @@ def pin_tree(pid: int, cpus: set[int]) -> None:
         for tid in tids:
             try:
                 os.sched_setaffinity(tid, cpus)
-            except (ProcessLookupError, PermissionError):
+            except ProcessLookupError:
                 pass  # a thread that ended meanwhile
 
 

@@ -178,40 +178,29 @@ class ClosedEngine(Engine[Slice]):
             plain = self._plain_ok
             latency_ns = t_end - t_start
             slow = self.measurements.slow
-            if plain is not None and status in plain and self._wave.decided and lane.label is None:
-                # What classify() would call a plain ok, unlabelled: recorded as
-                # Measurements.record would, without classify.
-                if slow is None or latency_ns <= slow.threshold:
-                    self.measurements.record_ok(
-                        status, latency_ns, body_bytes, t_end, self.in_flight + 1,
-                        first_byte_ns - t_start,
-                    )  # fmt: skip
-                else:  # it may be among the slowest: kept with its response
-                    if response is None:
-                        conn = lane.conn
-                        assert conn is not None  # the connection that delivered it
-                        response = conn.response()
-                    self.measurements.record_slow_ok(
-                        status, latency_ns, body_bytes, t_end, self.in_flight + 1,
-                        first_byte_ns - t_start, response,
-                    )  # fmt: skip
+            # What classify() would call a plain ok, unlabelled: recorded as
+            # Measurements.record would, without classify.
+            plain_ok = (
+                plain is not None and status in plain and self._wave.decided and lane.label is None
+            )
+            if plain_ok and (slow is None or latency_ns <= slow.threshold):
+                self.measurements.record_ok(
+                    status, latency_ns, body_bytes, t_end, self.in_flight + 1,
+                    first_byte_ns - t_start,
+                )  # fmt: skip
             else:
                 if response is None:
                     conn = lane.conn
                     assert conn is not None  # the connection that delivered it
                     response = conn.response()
-                try:
-                    outcome = self.prepared.classify(response, None, latency_ns)
-                except UserCallableError as exc:
-                    self._stop_on_callable(exc, response)
-                outcome.done_ns = t_end
-                outcome.in_flight = self.in_flight + 1
-                outcome.response = response  # its ids are read if it is among the slowest
-                outcome.ttfb_ns = first_byte_ns - t_start
-                outcome.label = lane.label
-                self.measurements.record(outcome)
-                if not self._wave.decided:
-                    self._judge_first_wave(outcome)
+                if plain_ok:  # it may be among the slowest: kept with its response
+                    self.measurements.record_slow_ok(
+                        status, latency_ns, body_bytes, t_end, self.in_flight + 1,
+                        first_byte_ns - t_start, response,
+                    )  # fmt: skip
+                else:
+                    ttfb_ns = first_byte_ns - t_start
+                    self._record_classified(lane, response, latency_ns, t_end, ttfb_ns)
             # _next and _claim's work for a counted burst on an open connection, inlined.
             remaining = self._remaining
             cap = self._cap_left
@@ -240,6 +229,23 @@ class ClosedEngine(Engine[Slice]):
                 self._next(lane)
         except Exception as exc:  # a classifier bug or a stop: raised by drive()
             self._fail(exc)
+
+    def _record_classified(
+        self, lane: Lane, response: Response, latency_ns: int, t_end: int, ttfb_ns: int
+    ) -> None:
+        """Record a full response through classify (not a plain ok, or the first wave)."""
+        try:
+            outcome = self.prepared.classify(response, None, latency_ns)
+        except UserCallableError as exc:
+            self._stop_on_callable(exc, response)
+        outcome.done_ns = t_end
+        outcome.in_flight = self.in_flight + 1
+        outcome.response = response  # its ids are read if it is among the slowest
+        outcome.ttfb_ns = ttfb_ns
+        outcome.label = lane.label
+        self.measurements.record(outcome)
+        if not self._wave.decided:
+            self._judge_first_wave(outcome)
 
     async def _slow(self, lane: Lane) -> None:
         try:
