@@ -8,6 +8,9 @@ does: parse, stop the clock, classify, record, claim the next request and write 
 Two figures:
 
 - CPU per request (``time.process_time``, best of 5 passes): noisy on a shared machine;
+- with ``--syscalls``: the same CPU figure with two system calls per request (each write
+  goes through a Unix socket pair: a send and a recv), printed beside those calls' own cost
+  in a loop of their own, to see what interleaving kernel work does to the same Python;
 - with ``--instructions``: instructions per request, counted by valgrind's cachegrind as
   the difference between two runs of this script (so start-up cancels out). It does not
   depend on what else runs on the machine, so two revisions compare within a fraction of
@@ -15,6 +18,7 @@ Two figures:
 
     python benchmarks/engine_cycle.py [--requests 100000] [--connections 500]
     python benchmarks/engine_cycle.py --instructions [--code DIR]   # DIR: a package snapshot
+    python benchmarks/engine_cycle.py --syscalls    # each write through a Unix socket pair
         (a snapshot: mkdir DIR && git archive REV pytest_lambda_slo | tar -x -C DIR)
 """
 
@@ -24,6 +28,7 @@ import argparse
 import asyncio
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -58,7 +63,23 @@ class NullTransport:
         pass
 
 
-async def cycle(requests: int, connections: int, passes: int) -> float:
+class SocketPairTransport(NullTransport):
+    """A transport whose write sends the request into a Unix socket pair and reads it back
+    at the other end: two system calls per request, no network stack and no server."""
+
+    def __init__(self) -> None:
+        self.near, self.far = socket.socketpair()
+
+    def write(self, data: bytes) -> None:
+        self.near.send(data)
+        self.far.recv(65536)
+
+    def close(self) -> None:
+        self.near.close()
+        self.far.close()
+
+
+async def cycle(requests: int, connections: int, passes: int, syscalls: bool = False) -> float:
     """Best CPU microseconds per request over ``passes`` passes of ``requests`` responses."""
     # Imported lazily: main() puts the package of --code on sys.path first.
     from pytest_lambda_slo import Burst, HttpTarget
@@ -82,11 +103,14 @@ async def cycle(requests: int, connections: int, passes: int) -> float:
     engine.measurements.mark_release(engine._released_ns, time.time())
     engine._wave.decided = engine._wave.passed = True
     feeds = []
+    transports: list[NullTransport] = []
     for _ in range(connections):
         lane = engine.new_slot()
         engine.slots.append(lane)
         conn = HttpConnection(loop, 1 << 20, engine.dialer.deadlines, lean=engine.dialer.lean)
-        conn.connection_made(NullTransport())  # type: ignore[arg-type]
+        transport = SocketPairTransport() if syscalls else NullTransport()
+        transports.append(transport)
+        conn.connection_made(transport)  # type: ignore[arg-type]
         lane.conn = conn
         engine._next(lane)
         feeds.append(conn.data_received)
@@ -98,9 +122,24 @@ async def cycle(requests: int, connections: int, passes: int) -> float:
             feed(RESPONSE)
         best = min(best, (time.process_time() - t0) / len(order) * 1e6)
     engine.dialer.deadlines.stop()
+    for transport in transports:
+        transport.close()
     expected = len(order) * passes
     if engine.measurements.ok != expected:
         raise SystemExit(f"{engine.measurements.ok} responses recorded of {expected}")
+    return best
+
+
+def socket_pair_alone(requests: int, passes: int) -> float:
+    """Best CPU microseconds per send-and-recv of one request through a Unix socket pair."""
+    pair = SocketPairTransport()
+    best = float("inf")
+    for _ in range(passes):
+        t0 = time.process_time()
+        for _ in range(requests // passes):
+            pair.write(RESPONSE)
+        best = min(best, (time.process_time() - t0) / (requests // passes) * 1e6)
+    pair.close()
     return best
 
 
@@ -129,7 +168,14 @@ def main() -> int:
     parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--instructions", action="store_true", help="count with cachegrind")
     parser.add_argument("--code", help="a directory holding the package to measure")
+    parser.add_argument(
+        "--syscalls",
+        action="store_true",
+        help="each write also sends the request through a Unix socket pair (CPU figure only)",
+    )
     args = parser.parse_args()
+    if args.instructions and args.syscalls:
+        parser.error("--syscalls: a CPU figure only; cachegrind does not count the kernel")
     if args.instructions:
         args.requests = min(args.requests, 25_000)  # valgrind runs about 50x slower
         print(f"{instructions(args):.0f} instructions per request")
@@ -138,8 +184,11 @@ def main() -> int:
         sys.path.insert(0, args.code)
     import uvloop  # lazy: only the CPU figure runs a loop here
 
-    best = uvloop.run(cycle(args.requests, args.connections, args.passes))
+    best = uvloop.run(cycle(args.requests, args.connections, args.passes, args.syscalls))
     print(f"{best:.2f} us of CPU per request (best of {args.passes} passes)")
+    if args.syscalls:
+        print(f"{socket_pair_alone(args.requests, args.passes):.2f} us of CPU per request for "
+              "the socket pair's send and recv alone (best of the same passes)")  # fmt: skip
     return 0
 
 
