@@ -130,11 +130,12 @@ def validate(
     n = fanout.shards
     failed = [s for s in shards if s.answer is None]
     if stopped == "deadline":
-        names = ", ".join(str(s.index) for s in failed) or "none"
+        late = report.get("late_shards") or [s.index for s in failed]
+        names = ", ".join(str(index) for index in late) or "none"
         raise FanoutError(
-            f"the hard deadline passed before every shard answered (shards without an "
-            f"answer: {names}); the run is invalid",
-            failed[0].index if failed else None,
+            f"the hard deadline passed before every shard answered (shards still running at "
+            f"the deadline: {names}; they were stopped); the run is invalid",
+            late[0] if late else None,
             report,
         )
     if failed:

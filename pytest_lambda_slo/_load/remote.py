@@ -329,6 +329,8 @@ def _dispatch(
                     break
                 if time.monotonic() > hard_deadline:
                     stopped = "deadline"
+                    # Named as they were at the deadline: a stopped shard may answer after.
+                    report["late_shards"] = sorted(running[f].index for f in pending)
                     break
                 _done, pending = futures.wait(pending, timeout=_POLL_S)
         except KeyboardInterrupt:

@@ -249,6 +249,85 @@ def test_a_late_shard_makes_the_run_an_error_naming_it(
     assert caught.value.shard == 1
 
 
+def test_a_saturated_shard_makes_the_run_invalid_naming_it(emu: Emulator, aws_env: None) -> None:
+    # Any loop lag is over a limit of 1 us: every shard's own watch calls it saturated.
+    with pytest.raises(
+        FanoutError, match=r"shard [01] of 2 was saturated: .*event-loop lag p99 .* over"
+    ) as caught:
+        remote.run_fanout(
+            HttpTarget(emu.function_url("target")),
+            Burst(requests=20_000, duration="1.5s", concurrency=8),
+            _fanout(emu, 2), max_loop_lag_s=1e-6,
+        )  # fmt: skip
+    rows = caught.value.table["rows"]
+    assert [r["saturated"] for r in rows] == [True, True]
+    assert all(r["requests"] > 0 for r in rows)  # they ran: the verdict is refused, not lost
+
+
+def test_a_throttled_shard_makes_the_run_an_error_saying_so(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Between the clock probe and the dispatch the generator's reserved concurrency drops to
+    # 3 (another user's change, say): of 4 shards that all wait for their start instant,
+    # the emulator runs 3 and throttles one with a 429. Its own emulator: the next test
+    # finds the generator it deploys unreserved.
+    real_probe = remote._probe
+
+    def probe_then_reserve(client: Any, generator: Any, n: int, *args: Any) -> Any:
+        found = real_probe(client, generator, n, *args)
+        client.put_function_concurrency(
+            FunctionName=generator.name, ReservedConcurrentExecutions=n - 1
+        )
+        return found
+
+    monkeypatch.setattr(remote, "_probe", probe_then_reserve)
+    with Emulator(["target:duration=1ms"], update_delay=0.2) as own:
+        with pytest.raises(
+            FanoutError,
+            match=r"1 of 4 shards failed, the run is invalid: shard \d of 4: throttled at "
+            r"dispatch \(TooManyRequestsException\): Lambda refused the invocation",
+        ) as caught:
+            remote.run_fanout(
+                HttpTarget(own.function_url("target")), Burst(requests=400, concurrency=40),
+                _fanout(own, 4), **LOOSE,
+            )  # fmt: skip
+        assert _generator_stats(own)["throttles"]["total"] == 1  # the emulator's own count
+    rows = caught.value.table["rows"]
+    assert sorted(r["requests"] for r in rows if "requests" in r) == [100, 100, 100]
+
+
+def test_a_shard_that_never_answers_stops_the_run_at_the_hard_deadline(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Shard 1 waits 60 s for its start instant; the run's hard deadline (the shape's 2 s
+    # deadline plus a grace cut to 0.5 s here) passes first. Its own emulator: a handler
+    # still waiting ends with it, not in the next test.
+    monkeypatch.setattr(remote, "RESULT_GRACE_S", 0.5)
+    monkeypatch.setattr(remote, "STOP_WAIT_S", 1.0)
+    _rewrite_shard(monkeypatch, 1, {"start_at_ns": lambda e: e["start_at_ns"] + 60_000_000_000})
+    lines: list[str] = []
+    with Emulator(["target:duration=1ms"], update_delay=0.2) as own:
+        with pytest.raises(
+            FanoutError,
+            match=r"hard deadline passed before every shard answered \(shards still running "
+            r"at the deadline: 1; they were stopped\)",
+        ) as caught:
+            remote.run_fanout(
+                HttpTarget(own.function_url("target")),
+                Burst(requests=200, concurrency=10, deadline="2s"),
+                _fanout(own, 2), log=lines.append, **LOOSE,
+            )  # fmt: skip
+    assert caught.value.shard == 1
+    report = caught.value.table
+    assert report["late_shards"] == [1]
+    first, late = report["rows"]
+    assert first["requests"] == 100 and first["stopped_by"] is None  # measured and kept
+    # The late shard was still waiting for its start instant: the stop reached it there.
+    assert late["requests"] == 0
+    assert late["stopped_by"] == "generator stopped (reserved concurrency 0)"
+    assert any("stopping every shard (deadline)" in line for line in lines)
+
+
 def test_ctrl_c_stops_every_shard_and_reports_what_was_measured(
     emu: Emulator, aws_env: None
 ) -> None:
