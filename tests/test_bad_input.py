@@ -167,6 +167,8 @@ INI = [
     ("lambda_slo_max_load_time", "0s", ("lambda_slo_max_load_time='0s'", "greater than zero")),
     ("lambda_slo_saturation", "maybe", ("lambda_slo_saturation='maybe'", "'fail' or 'warn'")),
     ("lambda_slo_max_loop_lag", "-1ms", ("lambda_slo_max_loop_lag='-1ms'", DURATION_HINT)),
+    ("lambda_slo_max_fanout_cost", "0", ("lambda_slo_max_fanout_cost='0'", "'off'")),
+    ("lambda_slo_max_fanout_cost", "$5", ("lambda_slo_max_fanout_cost='$5'", "in USD")),
 ]
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from pytest_lambda_slo._fanout.guards import FanoutRefused
 from pytest_lambda_slo._pytest.ledger import Ledger, create_shared_file
 from pytest_lambda_slo.emulator import Emulator
 from pytest_lambda_slo.errors import LoadAborted
@@ -196,5 +197,26 @@ def test_the_ledger_file_is_one_budget_for_every_process() -> None:
         assert second.reserve(70, None, "another run").requests == 70
         with pytest.raises(LoadAborted, match="would send 1 requests but only 0 "):
             first.reserve(1, None, "a third run")
+    finally:
+        os.unlink(path)
+
+
+def test_the_fanout_cost_cap_counts_every_process_and_refuses_past_it() -> None:
+    path = create_shared_file()
+    try:
+        first = Ledger(100, 60.0, path, max_fanout_cost_usd=1.0)
+        second = Ledger(100, 60.0, path, max_fanout_cost_usd=1.0)
+        first.spend_fanout(0.6, "a run")
+        with pytest.raises(
+            FanoutRefused,
+            match=r"another run: estimated cost USD 0\.5000 would bring this session's fan-out "
+            r"estimates to USD 1\.1000, above the session cap lambda_slo_max_fanout_cost=1 ",
+        ):
+            second.spend_fanout(0.5, "another run")
+        second.spend_fanout(0.4, "a smaller run")  # exactly at the cap: allowed
+        assert first.fanout_spent() == pytest.approx(1.0)
+        uncapped = Ledger(100, 60.0, max_fanout_cost_usd=None)
+        uncapped.spend_fanout(1e6, "a big run")  # counted, never refused
+        assert uncapped.fanout_spent() == 1e6
     finally:
         os.unlink(path)

@@ -19,6 +19,9 @@ from .._units import DURATION_FORMS, parse_duration
 from ..errors import ConfigError
 
 MAX_SHARDS = 1000
+# The session's cap on the cost estimates of its fan-out runs (USD), ini
+# lambda_slo_max_fanout_cost: far above a day of test runs, far below a runaway loop's bill.
+DEFAULT_MAX_FANOUT_COST_USD = 5.0
 MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
 ARCHITECTURES = ("x86_64", "arm64")
 # Lambda's longest run: a shard must end (and report) within it.
@@ -240,3 +243,20 @@ def parse_fanout(value: object) -> LambdaFanout | None:
     if number is None or not 1 <= number <= MAX_SHARDS:
         raise ConfigError(f"fanout={value!r} is not valid; use {FANOUT_FORMS}")
     return LambdaFanout(number)
+
+
+def parse_max_fanout_cost(value: object) -> float | None:
+    """ini lambda_slo_max_fanout_cost: an amount in USD greater than zero, or 'off'."""
+    text = str(value).strip()
+    if text.lower() == "off":
+        return None
+    try:
+        cost = float(text)
+    except ValueError:
+        cost = math.nan
+    if not math.isfinite(cost) or cost <= 0:
+        raise ConfigError(
+            f"lambda_slo_max_fanout_cost={value!r} is not valid; use an amount in USD greater "
+            "than zero (5.00), or 'off' for no session cap"
+        )
+    return cost

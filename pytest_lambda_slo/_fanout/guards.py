@@ -132,24 +132,12 @@ def estimate_fanout_cost(
     )
 
 
-def check_cost(
-    estimate: CostEstimate,
-    max_cost: float | None,
-    *,
-    session_cap: float | None = None,
-    session_spent: float = 0.0,
-) -> None:
-    """Refuse a run whose estimate is above ``max_cost``, or would take the session past its cap."""
+def check_cost(estimate: CostEstimate, max_cost: float | None) -> None:
+    """Refuse a run whose estimate is above ``max_cost`` (the session's cap is the ledger's)."""
     if max_cost is not None and estimate.total_usd > max_cost:
         raise FanoutRefused(
             f"estimated cost USD {estimate.total_usd:.4f} is above max_cost=USD {max_cost:.4f}; "
             "raise max_cost, shorten the run or use fewer or smaller shards"
-        )
-    if session_cap is not None and session_spent + estimate.total_usd > session_cap:
-        raise FanoutRefused(
-            f"estimated cost USD {estimate.total_usd:.4f} would bring this session's fan-out "
-            f"estimates to USD {session_spent + estimate.total_usd:.4f}, above its cap of "
-            f"USD {session_cap:.4f}; raise the session cap or run less"
         )
 
 

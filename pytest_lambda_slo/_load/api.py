@@ -50,6 +50,7 @@ def _ready(
     extras: dict[str, Any] | None = None,
     max_loop_lag_s: float = DEFAULT_MAX_LOOP_LAG_S,
     judging: Judging | None = None,
+    fanout_spend: Callable[[float], None] | None = None,
 ) -> tuple[Target, int, Go]:
     """Check and prepare everything in the caller (bad input raises here).
 
@@ -86,7 +87,7 @@ def _ready(
             shards.shards,
             lambda handle: run_fanout(
                 resolved, shape, shards, handle, request_cap, extras=extras,
-                log=_to_stderr, max_loop_lag_s=max_loop_lag_s,
+                log=_to_stderr, max_loop_lag_s=max_loop_lag_s, spend=fanout_spend,
             ),
         )  # fmt: skip
     messages: dict[str, list[str]] = {}
@@ -184,6 +185,7 @@ def measure(
     extras: dict[str, Any] | None = None,
     max_loop_lag_s: float = DEFAULT_MAX_LOOP_LAG_S,
     judging: Judging | None = None,
+    fanout_spend: Callable[[float], None] | None = None,
 ) -> Measured:
     """Run ``shape`` against ``target``, blocking; (Measurements, RunInfo).
 
@@ -195,9 +197,10 @@ def measure(
     ``fanout`` (a shard count or LambdaFanout) runs it over Lambda shards; ``extras`` then
     receives their table (``extras["fanout"]``). ``judging``: the budgets, implied throttle
     budget and policy that decide an auto shape naming no budgets of its own (the test's).
+    ``fanout_spend``: given a fan-out run's cost estimate before it fires (it may refuse).
     """
     ready = _ready(target, shape, workers, request_cap, engines, fanout, extras, max_loop_lag_s,
-                   judging)  # fmt: skip
+                   judging, fanout_spend)  # fmt: skip
     return run_blocking(name, ready[2])
 
 
@@ -212,11 +215,12 @@ async def ameasure(
     extras: dict[str, Any] | None = None,
     max_loop_lag_s: float = DEFAULT_MAX_LOOP_LAG_S,
     judging: Judging | None = None,
+    fanout_spend: Callable[[float], None] | None = None,
 ) -> Measured:
     """The async twin of :func:`measure`, for asyncio and trio (through anyio)."""
     # Bad input raises here, in the caller, not in the engine's thread.
     ready = _ready(target, shape, workers, request_cap, engines, fanout, extras, max_loop_lag_s,
-                   judging)  # fmt: skip
+                   judging, fanout_spend)  # fmt: skip
     return await run_in_thread(ready[2])
 
 

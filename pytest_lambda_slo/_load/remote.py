@@ -118,14 +118,15 @@ def run_fanout(
     extras: dict[str, Any] | None = None,
     log: Log | None = None,
     max_loop_lag_s: float = DEFAULT_MAX_LOOP_LAG_S,
-    session_cap: float | None = None,
-    session_spent: float = 0.0,
+    spend: Callable[[float], None] | None = None,
 ) -> Measured:
     """Run ``shape`` split over ``fanout.shards`` invocations of the generator; merged exactly.
 
     ``extras`` receives ``extras["fanout"]``: the cost line, the generator, the clock probe,
     the start spread, the dispatch time and a row per shard. ``log`` gets each line as it
-    happens (the cost line before anything is created or fired).
+    happens (the cost line before anything is created or fired). ``spend`` is given the
+    cost estimate once it passed ``max_cost``, before anything is created or fired; it may
+    refuse the run (a session's cost cap).
     """
     say = log or (lambda _line: None)
     report: dict[str, Any] = {"shards": fanout.shards}
@@ -159,7 +160,9 @@ def run_fanout(
     report["cost"] = estimate.line()
     report["estimated_usd"] = round(estimate.total_usd, 6)
     say(estimate.line())
-    check_cost(estimate, fanout.max_cost, session_cap=session_cap, session_spent=session_spent)
+    check_cost(estimate, fanout.max_cost)
+    if spend is not None:
+        spend(estimate.total_usd)
 
     generator = ensure_generator(fanout, package=package_for(fanout), client=client, log=say)
     report["function"], report["generator"] = generator.name, generator.action

@@ -260,6 +260,11 @@ class LambdaSLO:
             return replace(plan.shape, deadline=left)
         return plan.shape
 
+    def _fanout_spend(self, plan: _Plan) -> Callable[[float], None]:
+        """A fan-out run's estimate goes into the session's ledger (its cost cap)."""
+        what = plan.target.describe()
+        return lambda usd: self._state.ledger.spend_fanout(usd, what)
+
     @staticmethod
     def _request_cap(grant: Grant) -> int | None:
         return None if grant.sized else grant.requests
@@ -286,6 +291,7 @@ class LambdaSLO:
                     request_cap=self._request_cap(grant), name=plan.name, engines=engines,
                     fanout=plan.fanout, extras=extras,
                     max_loop_lag_s=self._state.settings.max_loop_lag_s, judging=self._judging(),
+                    fanout_spend=self._fanout_spend(plan),
                 )  # fmt: skip
             except BaseException as exc:
                 self._keep_partial(plan, grant, extras, exc)
@@ -301,6 +307,7 @@ class LambdaSLO:
                     request_cap=self._request_cap(grant), engines=engines,
                     fanout=plan.fanout, extras=extras,
                     max_loop_lag_s=self._state.settings.max_loop_lag_s, judging=self._judging(),
+                    fanout_spend=self._fanout_spend(plan),
                 )  # fmt: skip
             except BaseException as exc:
                 self._keep_partial(plan, grant, extras, exc)

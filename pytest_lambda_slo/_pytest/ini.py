@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from .._fanout.config import MAX_SHARDS, LambdaFanout, parse_fanout
+from .._fanout.config import (
+    DEFAULT_MAX_FANOUT_COST_USD,
+    MAX_SHARDS,
+    LambdaFanout,
+    parse_fanout,
+    parse_max_fanout_cost,
+)
 from .._results.budgets import BUDGET_NAMES, parse_budgets, parse_default_throttle_rate
 from .._results.verdict import parse_policy
 from .._units import MAX_WORKERS, parse_count, parse_duration, parse_workers
@@ -35,6 +41,11 @@ SETTINGS_INI = {
         "",
         "Lambda shards every load shape fans out over (the generator function): N, or empty "
         "for none. Default: none",
+    ),
+    "lambda_slo_max_fanout_cost": (
+        f"{DEFAULT_MAX_FANOUT_COST_USD:.2f}",
+        "Session-wide cap on the cost estimates of Lambda fan-out runs, in USD ('5.00'), or "
+        f"'off'. Default: {DEFAULT_MAX_FANOUT_COST_USD:.2f}",
     ),
     "lambda_slo_max_loop_lag": (
         "25ms",
@@ -83,6 +94,7 @@ def settings_from(config: pytest.Config) -> Settings:
             name="lambda_slo_max_load_time",
             allow_zero=False,
         ),
+        max_fanout_cost_usd=parse_max_fanout_cost(config.getini("lambda_slo_max_fanout_cost")),
         saturation_policy=policy,
         workers=workers_option(config),
         fanout=fanout_option(config),

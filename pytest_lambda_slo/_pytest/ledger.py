@@ -19,9 +19,10 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .._fanout.guards import FanoutRefused
 from ..errors import LoadAborted
 
-_EMPTY = {"requests": 0, "load_s": 0.0}
+_EMPTY = {"requests": 0, "load_s": 0.0, "fanout_usd": 0.0}
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,16 @@ def create_shared_file() -> str:
 class Ledger:
     """Requests and load time used (or held by runs in progress) against the session caps."""
 
-    def __init__(self, max_requests: int, max_load_time_s: float, path: str | None = None):
+    def __init__(
+        self,
+        max_requests: int,
+        max_load_time_s: float,
+        path: str | None = None,
+        max_fanout_cost_usd: float | None = None,
+    ) -> None:
         self.max_requests = max_requests
         self.max_load_time_s = max_load_time_s
+        self.max_fanout_cost_usd = max_fanout_cost_usd  # None: counted, not capped
         self.path = path
         self._memory = dict(_EMPTY)
         self._lock = threading.Lock()
@@ -104,6 +112,29 @@ class Ledger:
             entries["requests"] = used + granted
             entries["load_s"] = load_used + reserved_s
         return Grant(granted, requests is not None, reserved_s, load_left)
+
+    def spend_fanout(self, usd: float, what: str) -> None:
+        """Add a fan-out run's cost estimate; refuse it (FanoutRefused) above the cost cap.
+
+        Counted once the run may start, and not given back: its generator and clock probes
+        are paid for even when it stops early.
+        """
+        with self._entries() as entries:
+            spent = float(entries["fanout_usd"])
+            cap = self.max_fanout_cost_usd
+            if cap is not None and spent + usd > cap:
+                raise FanoutRefused(
+                    f"{what}: estimated cost USD {usd:.4f} would bring this session's fan-out "
+                    f"estimates to USD {spent + usd:.4f}, above the session cap "
+                    f"lambda_slo_max_fanout_cost={cap:g} (USD); raise the ini key if you "
+                    "really mean it"
+                )
+            entries["fanout_usd"] = spent + usd
+
+    def fanout_spent(self) -> float:
+        """The cost estimates of the session's fan-out runs so far (USD)."""
+        with self._entries() as entries:
+            return float(entries["fanout_usd"])
 
     def settle(self, grant: Grant, requests: int, load_s: float) -> None:
         """A run ended: it used ``requests`` and ``load_s``; give back the rest of its grant."""

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._fanout.config import LambdaFanout
+from .._fanout.config import DEFAULT_MAX_FANOUT_COST_USD, LambdaFanout
 from .._results.budgets import DEFAULT_THROTTLE_RATE
 from .._results.saturation import DEFAULT_MAX_LOOP_LAG_S
 from .._results.verdict import VerdictPolicy
@@ -27,6 +27,7 @@ class Settings:
 
     max_requests: int = 100_000
     max_load_time_s: float = 1800.0
+    max_fanout_cost_usd: float | None = DEFAULT_MAX_FANOUT_COST_USD  # None: no cap
     saturation_policy: str = "fail"  # or "warn"
     max_loop_lag_s: float = DEFAULT_MAX_LOOP_LAG_S
     workers: int = 1
@@ -64,7 +65,9 @@ class SessionState:
 
     def __post_init__(self) -> None:
         s = self.settings
-        self.ledger = Ledger(s.max_requests, s.max_load_time_s, self.ledger_path)
+        self.ledger = Ledger(
+            s.max_requests, s.max_load_time_s, self.ledger_path, s.max_fanout_cost_usd
+        )
 
     def describe_target(self, target: Target) -> dict[str, Any]:
         """The target's secret-free fields for the JSON, with the session's extra details."""

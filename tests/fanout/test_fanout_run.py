@@ -33,6 +33,7 @@ from pytest_lambda_slo._load.spec import (
     target_from_spec,
     target_to_spec,
 )
+from pytest_lambda_slo._pytest.ledger import Ledger
 from pytest_lambda_slo._results.recorder import SIGNIFICANT_FIGURES
 from pytest_lambda_slo._targets.invoke import InvokeTarget
 from pytest_lambda_slo.emulator import Emulator
@@ -371,11 +372,16 @@ def test_the_cost_line_comes_first_and_max_cost_refuses(emu: Emulator, aws_env: 
         )  # fmt: skip
     assert len(lines) == 1 and lines[0].startswith("lambda-slo fanout: estimated cost USD")
     assert _generator_stats(emu)["invocations"] == invoked  # nothing was fired
-    with pytest.raises(FanoutRefused, match=r"above its cap of USD 0\.0100"):
+    # The session's cap: the ledger takes the estimate once max_cost passed, or refuses it.
+    ledger = Ledger(100_000, 60.0, max_fanout_cost_usd=0.01)
+    ledger.spend_fanout(0.0099, "an earlier run")
+    with pytest.raises(FanoutRefused, match=r"above the session cap lambda_slo_max_fanout_cost"):
         remote.run_fanout(
             HttpTarget(emu.function_url("target")), Burst(requests=400, concurrency=40),
-            _fanout(emu, 4), session_cap=0.01, session_spent=0.0099,
+            _fanout(emu, 4), spend=lambda usd: ledger.spend_fanout(usd, "this run"),
         )  # fmt: skip
+    assert ledger.fanout_spent() == pytest.approx(0.0099)  # a refused run adds nothing
+    assert _generator_stats(emu)["invocations"] == invoked
 
 
 def test_an_invoke_target_sharing_the_generators_pool(emu: Emulator, aws_env: None) -> None:
@@ -436,3 +442,14 @@ def test_the_fixture_and_the_session_option_fan_out(
     outcome.assert_outcomes(passed=2)
     bad = pytester.runpytest_subprocess("--lambda-slo-fanout", "lots")
     assert "--lambda-slo-fanout='lots' (or ini lambda_slo_fanout) is not valid" in str(bad.stderr)
+    # The session's cost cap (ini lambda_slo_max_fanout_cost): the first run's estimate
+    # (USD 0.0315) fits, with the second's (USD 0.0031) it does not: refused before it fires.
+    pytester.makeini(
+        "[pytest]\nlambda_slo_max_loop_lag = 250ms\nlambda_slo_max_fanout_cost = 0.033\n"
+    )
+    capped = pytester.runpytest_subprocess("--lambda-slo-fanout", "3", "-p", "no:cacheprovider")
+    capped.assert_outcomes(passed=1, failed=1)
+    capped.stdout.fnmatch_lines(
+        ["*FanoutRefused: * would bring this session's fan-out estimates to USD 0.0346, above "
+         "the session cap lambda_slo_max_fanout_cost=0.033 (USD)*"]
+    )  # fmt: skip
