@@ -13,7 +13,12 @@ from hdrh.histogram import HdrHistogram
 from pytest_lambda_slo._report import hdr
 from pytest_lambda_slo._report.document import ResultsFileError, load_document
 from pytest_lambda_slo._report.merge import MergeError, merge_documents
-from pytest_lambda_slo._results.recorder import HISTOGRAM_NAMES, Measurements, Timeseries
+from pytest_lambda_slo._results.recorder import (
+    HISTOGRAM_NAMES,
+    Measurements,
+    Outcome,
+    Timeseries,
+)
 
 
 def _buckets(encoded: str) -> list[tuple[int, int, int]]:
@@ -93,6 +98,31 @@ def test_verdicts_are_judged_again_on_the_merged_data(tmp_path: Path) -> None:
     assert verdict["budget"] == "p99" and verdict["state"] == "inconclusive"
     assert verdict["n"] == 400 and verdict["passed"] is False
     assert (verdict["confidence"], verdict["fail_confidence"]) == (0.95, 0.99)
+
+
+def test_label_verdicts_are_judged_again_on_the_merged_data(tmp_path: Path) -> None:
+    # The run-level test above, inside a label: shard a's "read" requests pass a p99 of
+    # 800 ms, shard b's break it; merged, the label is judged on all 400 of them.
+    results = []
+    for name, values in (("a", [10_000] * 300), ("b", [10_000] * 95 + [900_000] * 5)):
+        m = Measurements(rd.HIGHEST_US)
+        for value in values:
+            m.record(Outcome("ok", value * 1000, status=200, label="read"))
+        m.record(Outcome("ok", 5_000_000, status=200, label="write"))  # no budget of its own
+        r = rd.result(m)
+        r.by_label["read"].judge({"p99": "800ms", "throttle_rate": "off"})
+        results.append(rd.write(str(tmp_path / f"{name}.json"), [("t::x", r)]))
+    shard_states = [
+        load_document(p)["bursts"][0]["labels"]["read"]["verdicts"][0]["state"] for p in results
+    ]
+    assert shard_states == ["pass", "fail"]
+    merged = merge_documents([(p, load_document(p)) for p in results])
+    labels = merged["bursts"][0]["labels"]
+    [verdict] = labels["read"]["verdicts"]
+    assert verdict["budget"] == "p99" and verdict["state"] == "inconclusive"
+    assert verdict["n"] == 400 and labels["read"]["count"] == 400
+    assert labels["write"]["verdicts"] == [] and labels["write"]["count"] == 2
+    assert merged["bursts"][0]["verdicts"] == []  # the run itself had no budgets
 
 
 def test_tests_found_in_one_shard_only_are_carried_over(tmp_path: Path) -> None:

@@ -147,16 +147,27 @@ def merge_runs(key: RunKey, runs: Sequence[tuple[str, Mapping[str, Any]]]) -> di
         default_throttle_rate=None,
     )
     # The shards' verdicts were judged on part of the data: judge every budget again,
-    # together (they share the FAIL level) and with the shards' confidence levels.
+    # together (they share the FAIL level) and with the shards' confidence levels; each
+    # label's budgets too, on the label's merged view.
+    shard_results = [BurstResult.from_dict(run) for _, run in runs]
+    _judge_again(result, [shard.verdicts for shard in shard_results])
+    for name, view in result.by_label.items():
+        found = [shard.by_label[name].verdicts for shard in shard_results if name in shard.by_label]
+        _judge_again(view, found)
+    return result.to_dict()
+
+
+def _judge_again(result: BurstResult, shard_verdicts: Sequence[Sequence[Verdict]]) -> None:
+    """Judge on ``result`` every budget the shards judged (the first limit of each)."""
     budgets: dict[tuple[str, str], float] = {}
     stored: list[Verdict] = []
-    for _, run in runs:
-        for verdict in BurstResult.from_dict(run).verdicts:
+    for verdicts in shard_verdicts:
+        for verdict in verdicts:
             stored.append(verdict)
             budgets.setdefault((verdict.source, verdict.budget), verdict.limit)
-    entries = [(name, limit, source) for (source, name), limit in budgets.items()]
-    result.verdicts.extend(judge_all(result, entries, policy_of(stored)))
-    return result.to_dict()
+    if budgets:
+        entries = [(name, limit, source) for (source, name), limit in budgets.items()]
+        result.verdicts.extend(judge_all(result, entries, policy_of(stored)))
 
 
 def merge_documents(documents: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
