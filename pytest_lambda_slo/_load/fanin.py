@@ -130,12 +130,11 @@ def validate(
     n = fanout.shards
     failed = [s for s in shards if s.answer is None]
     if stopped == "deadline":
-        late = report.get("late_shards") or [s.index for s in failed]
-        names = ", ".join(str(index) for index in late) or "none"
+        late = report["late_shards"]  # set by the dispatch loop that stopped at the deadline
         raise FanoutError(
             f"the hard deadline passed before every shard answered (shards still running at "
-            f"the deadline: {names}; they were stopped); the run is invalid",
-            late[0] if late else None,
+            f"the deadline: {', '.join(map(str, late))}; they were stopped); the run is invalid",
+            late[0],
             report,
         )
     if failed:

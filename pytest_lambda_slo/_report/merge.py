@@ -165,9 +165,8 @@ def _judge_again(result: BurstResult, shard_verdicts: Sequence[Sequence[Verdict]
         for verdict in verdicts:
             stored.append(verdict)
             budgets.setdefault((verdict.source, verdict.budget), verdict.limit)
-    if budgets:
-        entries = [(name, limit, source) for (source, name), limit in budgets.items()]
-        result.verdicts.extend(judge_all(result, entries, policy_of(stored)))
+    entries = [(name, limit, source) for (source, name), limit in budgets.items()]
+    result.verdicts.extend(judge_all(result, entries, policy_of(stored)))
 
 
 def merge_documents(documents: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
